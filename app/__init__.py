@@ -1,0 +1,1 @@
+"""Optimizer Explorer's Streamlit frontend."""

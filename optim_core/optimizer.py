@@ -1,0 +1,347 @@
+"""The torch-shaped shell around the pure update functions.
+
+An optimizer here is two things, as in torch.optim: a class that gathers
+``(param, grad, state)`` from its ``param_groups`` and a kernel that does the math.
+The kernel is declared in the optimizer's own module as a function of arrays that
+broadcast; :func:`apply_update` is the single place that calls kernels, for the
+classes and for the trajectory engine alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from optim_core.registry import Hyper, OptimizerInfo
+
+__all__ = [
+    "Parameter",
+    "Optimizer",
+    "HyperparameterError",
+    "apply_update",
+    "check_hyper",
+    "CHUNK_ELEMENTS",
+]
+
+# Elementwise kernels on large tensors run over slices of this many elements, so that the
+# temporaries of one slice stay in cache; measured best between 64K and 256K on this
+# machine (see optim_core.bench).
+CHUNK_ELEMENTS = 1 << 17
+
+
+class HyperparameterError(ValueError, TypeError):
+    """An invalid or unknown hyperparameter.
+
+    A ``ValueError`` as the app expects, and a ``TypeError`` too, since torch raises
+    that for an unknown keyword.
+    """
+
+
+class Parameter:
+    """A tensor the optimizers update: ``.data`` (float64 unless given float32) and ``.grad``."""
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data: Any, name: str | None = None):
+        arr = np.array(data, copy=True)
+        if arr.dtype != np.float32:
+            arr = arr.astype(np.float64)
+        self.data: np.ndarray = np.ascontiguousarray(arr)
+        self.grad: np.ndarray | None = None
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"Parameter{label}(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+# torch.optim's wording for the hyperparameters it validates; others get a generic line.
+_MESSAGES = {
+    "lr": "Invalid learning rate: {v}",
+    "eps": "Invalid epsilon value: {v}",
+    "beta1": "Invalid beta parameter at index 0: {v}",
+    "beta2": "Invalid beta parameter at index 1: {v}",
+    "weight_decay": "Invalid weight_decay value: {v}",
+    "momentum": "Invalid momentum value: {v}",
+}
+
+
+def _valid_interval(spec: str) -> tuple[float, float, bool, bool]:
+    """Parse an interval such as ``"[0, 1)"`` or ``"(0, inf)"``."""
+    lo_s, hi_s = spec[1:-1].split(",")
+    return float(lo_s), float(hi_s), spec[0] == "[", spec[-1] == "]"
+
+
+def check_hyper(h: Hyper, value: Any) -> None:
+    """Raise :class:`HyperparameterError` unless ``value`` is valid for ``h``."""
+    message = _MESSAGES.get(h.name, "Invalid " + h.name + " value: {v}")
+    if h.kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise HyperparameterError(message.format(v=value) + " (expected True or False)")
+        return
+    if h.kind == "choice":
+        if value not in h.choices:
+            raise HyperparameterError(message.format(v=value) + f" (expected one of {list(h.choices)})")
+        return
+    if value is None and h.default is None:
+        return
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HyperparameterError(message.format(v=value)) from None
+    if h.kind == "int" and not np.all(arr == np.round(arr)):
+        raise HyperparameterError(message.format(v=value) + " (expected an integer)")
+    if not np.all(np.isfinite(arr)):
+        raise HyperparameterError(message.format(v=value))
+    if h.valid:
+        lo, hi, lo_closed, hi_closed = _valid_interval(h.valid)
+        ok_lo = arr >= lo if lo_closed else arr > lo
+        ok_hi = arr <= hi if hi_closed else arr < hi
+        if not (np.all(ok_lo) and np.all(ok_hi)):
+            raise HyperparameterError(message.format(v=value))
+
+
+def _items(n: int, dtype) -> int:
+    return n * np.dtype(dtype).itemsize
+
+
+def apply_update(
+    info: OptimizerInfo,
+    param: np.ndarray,
+    grad: np.ndarray,
+    state: dict,
+    step: int,
+    hypers: Mapping[str, Any],
+    batch_ndim: int = 0,
+) -> None:
+    """Run ``info``'s kernel once, in place on ``param`` and ``state``.
+
+    ``maximize`` is handled here for every optimizer, since torch flips the gradient
+    before anything else. Elementwise kernels on large contiguous tensors run slice by
+    slice (the result is identical; only the temporaries shrink). ``batch_ndim`` leading
+    axes are independent problems: kernels that take a norm reduce over the rest only.
+    """
+    hp = dict(hypers)
+    if hp.pop("maximize", False):
+        grad = -grad
+    if not info.elementwise:
+        info.update(param, grad, state, step, batch_ndim=batch_ndim, **hp)
+        return
+    n = param.size
+    if n <= CHUNK_ELEMENTS or not _chunkable(param, grad, state):
+        info.update(param, grad, state, step, **hp)
+        return
+    flat_p = param.reshape(-1)
+    flat_g = grad.reshape(-1)
+    big = {k: v.reshape(-1) for k, v in state.items() if isinstance(v, np.ndarray) and v.shape == param.shape}
+    for start in range(0, n, CHUNK_ELEMENTS):
+        sl = slice(start, start + CHUNK_ELEMENTS)
+        sub = {k: (big[k][sl] if k in big else v) for k, v in state.items()}
+        info.update(flat_p[sl], flat_g[sl], sub, step, **hp)
+
+
+def _chunkable(param: np.ndarray, grad: np.ndarray, state: dict) -> bool:
+    # A state entry still None is created by the kernel from the whole gradient (torch's
+    # lazily cloned momentum buffer), so that step must see the whole tensor.
+    if any(v is None for v in state.values()):
+        return False
+    arrays = [param, grad] + [v for v in state.values() if isinstance(v, np.ndarray) and v.shape == param.shape]
+    return all(a.flags.c_contiguous for a in arrays) and grad.shape == param.shape
+
+
+class Optimizer:
+    """Base class with the torch.optim API over a registered kernel.
+
+    Subclasses set nothing but their registry entry (``INFO`` binds ``cls.info``) and,
+    where torch checks relations between hyperparameters, :meth:`_check_group`.
+    Hyperparameters are read from ``param_groups`` at every step, so a scheduler or a
+    user may change ``group["lr"]`` between steps.
+    """
+
+    info: OptimizerInfo
+    # Keyword tuples torch exposes as one argument, unpacked into kernel names.
+    packed: Mapping[str, tuple[str, ...]] = {"betas": ("beta1", "beta2")}
+
+    def __init__(self, params: Iterable, lr: Any = None, **hyperparams: Any):
+        if lr is not None:
+            hyperparams["lr"] = lr
+        self.defaults = self._public_defaults()
+        unknown = set(hyperparams) - set(self.defaults)
+        if unknown:
+            raise HyperparameterError(
+                f"{type(self).__name__} got unknown keyword(s) {sorted(unknown)}; accepted: {sorted(self.defaults)}"
+            )
+        self.defaults.update(hyperparams)
+        self.state: dict[Parameter, dict] = {}
+        self.param_groups: list[dict] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for group in params:
+            self.add_param_group(group)
+
+    # -- hyperparameters -------------------------------------------------------------
+    @classmethod
+    def _public_defaults(cls) -> dict[str, Any]:
+        """The defaults under torch's keyword names (``betas`` rather than ``beta1``)."""
+        defaults = cls.info.defaults()
+        for packed_name, parts in cls.packed.items():
+            if all(p in defaults for p in parts):
+                defaults[packed_name] = tuple(defaults.pop(p) for p in parts)
+        return defaults
+
+    def _kernel_hypers(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        hp = {}
+        for h in self.info.hypers:
+            hp[h.name] = group[h.name] if h.name in group else None
+        for packed_name, parts in self.packed.items():
+            if packed_name in group:
+                for part, value in zip(parts, group[packed_name]):
+                    hp[part] = value
+        return hp
+
+    def _validate(self, group: Mapping[str, Any]) -> None:
+        for packed_name, parts in self.packed.items():
+            if packed_name in group:
+                value = group[packed_name]
+                if not isinstance(value, (tuple, list)) or len(value) != len(parts):
+                    raise HyperparameterError(f"Invalid {packed_name}: {value!r} (expected {len(parts)} values)")
+        hp = self._kernel_hypers(group)
+        for h in self.info.hypers:
+            check_hyper(h, hp[h.name])
+        self._check_group(hp)
+
+    def _check_group(self, hp: Mapping[str, Any]) -> None:
+        """Relations between hyperparameters that torch checks (override where needed)."""
+
+    # -- torch.optim API -------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, Parameter):
+            params = [params]
+        params = list(params)
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"optimizer can only optimize Parameters, got {type(p).__name__}")
+        if len(set(map(id, params))) != len(params):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if existing & set(map(id, params)):
+            raise ValueError("some parameters appear in more than one parameter group")
+        unknown = set(group) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS
+        if unknown:
+            raise HyperparameterError(f"param group has unknown keyword(s) {sorted(unknown)}")
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = np.zeros_like(p.data)
+
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the loss (as in torch)."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            hp = self._kernel_hypers(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = np.asarray(p.grad, dtype=p.data.dtype)
+                if grad.shape != p.data.shape:
+                    raise ValueError(f"gradient of shape {grad.shape} for a parameter of shape {p.data.shape}")
+                state = self.state.get(p)
+                if not state:
+                    state = self.state[p] = {"step": 0}
+                    state.update(self.info.init_state(p.data, **hp))
+                state["step"] += 1
+                self._update_one(p, grad, state, hp)
+        return loss
+
+    def _update_one(self, p: Parameter, grad: np.ndarray, state: dict, hp: dict) -> None:
+        apply_update(self.info, p.data, grad, state, state["step"], hp)
+
+    def state_dict(self) -> dict:
+        """Torch's layout: ``{"state": {index: {...}}, "param_groups": [{..., "params": [index...]}]}``."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = copy.deepcopy(self.state[p])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for mine, saved in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(saved["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+        new_state: dict[Parameter, dict] = {}
+        for mine, saved in zip(self.param_groups, groups):
+            for p, idx in zip(mine["params"], saved["params"]):
+                if idx in state_dict["state"]:
+                    entry = copy.deepcopy(state_dict["state"][idx])
+                    for k, v in entry.items():
+                        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.shape == p.data.shape:
+                            entry[k] = np.ascontiguousarray(v, dtype=p.data.dtype)
+                    new_state[p] = entry
+            mine.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+# Keys torch's schedulers add to param groups; an optimizer must accept them back.
+_SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "base_lr", "max_momentum", "base_momentum"})
+
+
+def elementwise_bytes(n_buffers: int):
+    """``state_bytes`` for optimizers keeping ``n_buffers`` arrays the size of the parameter."""
+
+    def state_bytes(shape, itemsize, **_):
+        return n_buffers * itemsize * math.prod(shape)
+
+    return state_bytes
+
+
+def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:
+    """Coupled (L2) weight decay as torch applies it: ``g + wd * p`` (a new array)."""
+    if np.all(np.asarray(weight_decay) == 0):
+        return grad
+    return grad + weight_decay * param

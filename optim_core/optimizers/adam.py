@@ -1,0 +1,119 @@
+"""Adam, and AdamW (Adam with decoupled weight decay)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from optim_core.optimizer import Optimizer, l2_grad
+from optim_core.optimizers import _hypers as H
+from optim_core.registry import OptimizerInfo
+
+
+def adam_init(param, *, amsgrad=False, **_):
+    state = {"exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+    if amsgrad:
+        state["max_exp_avg_sq"] = np.zeros_like(param)
+    return state
+
+
+def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False,
+                decoupled_weight_decay=False):
+    r"""One Adam step, in place, exactly as torch.optim.Adam / AdamW.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2\\
+        \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,
+                   \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    Weight decay is L2 (added to ``g``) or, decoupled, ``θ ← θ(1 - ηλ)`` first (AdamW).
+    AMSGrad divides by the running maximum of ``v_t`` instead.
+    """
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    if decoupled_weight_decay:
+        if np.any(np.asarray(weight_decay) != 0):
+            param *= 1 - lr * weight_decay
+        g = grad
+    else:
+        g = l2_grad(grad, param, weight_decay)
+    # m <- m + (1 - beta1)(g - m) is torch's lerp; v <- beta2 v + (1 - beta2) g^2.
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    bias1 = 1 - beta1**step
+    bias2_sqrt = np.sqrt(1 - beta2**step)
+    if amsgrad:
+        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        v = state["max_exp_avg_sq"]
+    denom = np.sqrt(v)
+    denom /= bias2_sqrt
+    denom += eps
+    param -= (lr / bias1) * m / denom
+
+
+def _adam_bytes(shape, itemsize, amsgrad=False, **_):
+    return (3 if amsgrad else 2) * itemsize * math.prod(shape)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: ``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+    amsgrad=False, maximize=False, decoupled_weight_decay=False)``."""
+
+
+class AdamW(Optimizer):
+    """torch.optim.AdamW: Adam with decoupled weight decay, ``weight_decay=1e-2`` by default."""
+
+
+def _adam_hypers(weight_decay: float, *extra):
+    return (
+        H.lr(1e-3),
+        H.beta1(0.9),
+        H.beta2(0.999),
+        H.eps(1e-8),
+        H.weight_decay(weight_decay),
+        H.flag("amsgrad", False, "AMSGrad", "Divide by the largest second moment seen so far (never shrink the denominator)."),
+        *extra,
+        H.MAXIMIZE,
+    )
+
+
+_ADAM_LATEX = (
+    r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t\\"
+    r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2\\"
+    r"\hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}\\"
+)
+
+INFOS = [
+    OptimizerInfo(
+        name="Adam",
+        cls=Adam,
+        update=adam_update,
+        init_state=adam_init,
+        hypers=_adam_hypers(0.0, H.flag("decoupled_weight_decay", False, "decoupled weight decay",
+                                         "Shrink the weights directly (as AdamW) instead of adding λθ to the gradient.")),
+        latex=r"g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}\\" + _ADAM_LATEX
+        + r"\theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
+        state_bytes=_adam_bytes,
+        state_note="Two buffers the size of the parameters (m and v): 8 bytes per float32 parameter.",
+        paper="Kingma & Ba 2015, 'Adam: A Method for Stochastic Optimization', arXiv:1412.6980",
+        summary="The default adaptive method: momentum plus a per-coordinate step size from the gradient's "
+                "running RMS. Robust to the lr; use AdamW instead when you want weight decay.",
+    ),
+    OptimizerInfo(
+        name="AdamW",
+        cls=AdamW,
+        update=functools.partial(adam_update, decoupled_weight_decay=True),
+        init_state=adam_init,
+        hypers=_adam_hypers(1e-2),
+        latex=r"\theta_{t-1} \leftarrow \theta_{t-1}(1-\eta\lambda)\\" + _ADAM_LATEX
+        + r"\theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
+        state_bytes=_adam_bytes,
+        state_note="Same as Adam: m and v, 8 bytes per float32 parameter.",
+        paper="Loshchilov & Hutter 2019, 'Decoupled Weight Decay Regularization', arXiv:1711.05101",
+        summary="Adam whose weight decay shrinks the weights directly instead of passing through the adaptive "
+                "denominator; the default for transformers (BERT, GPT, ViT).",
+    ),
+]

@@ -1,0 +1,3 @@
+"""Placeholder while this optimizer is being written."""
+
+INFOS: list = []
