@@ -128,9 +128,11 @@ def apply_update(
     slice (the result is identical; only the temporaries shrink). ``batch_ndim`` leading
     axes are independent problems: kernels that take a norm reduce over the rest only.
     """
-    hp = dict(hypers)
-    if hp.pop("maximize", False):
-        grad = -grad
+    hp = hypers
+    if "maximize" in hypers:
+        hp = dict(hypers)
+        if hp.pop("maximize"):
+            grad = -grad
     if not info.elementwise:
         info.update(param, grad, state, step, batch_ndim=batch_ndim, **hp)
         return

@@ -1,0 +1,527 @@
+"""The trajectory engine: K optimizer configurations x M start points x T steps, in one run.
+
+Every run is a row of one ``(N, 2)`` array of positions. Runs of the same algorithm (and
+the same code-path flags) form a *group* whose hyperparameters become ``(rows, 1)``
+arrays, so each step costs one surface evaluation for all rows and one kernel call per
+group: the per-call overhead of NumPy is paid once per algorithm, not once per run.
+The kernels are the optimizers' own pure update functions (:func:`apply_update`), so a
+trajectory here is, number for number, what the torch-shaped class would produce.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from optim_core import registry
+from optim_core.optimizer import apply_update, check_hyper
+
+__all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the engine: the app checks requests against these."""
+
+    max_runs: int = 12
+    max_starts: int = 200 * 200
+    max_steps: int = 5000
+    max_rows_x_steps: int = 40_000 * 500
+    max_recorded_values: int = 20_000_000
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One optimizer configuration of a race.
+
+    ``hypers`` override the registry defaults, by kernel name (``beta1``, not ``betas``);
+    float values may be arrays of shape ``(S,)`` for a sweep, expanding the run into S
+    rows per start point. ``schedule`` is ``(name, params)`` of a registered schedule:
+    its curve multiplies nothing, it *is* the lr (its ``base_lr`` is this run's lr), and a
+    cycled momentum curve drives ``momentum`` or ``beta1``. ``clip_norm`` / ``clip_value``
+    clip each trajectory's gradient as torch.nn.utils does; ``lookahead`` is ``(k, alpha)``.
+    """
+
+    optimizer: str
+    hypers: Mapping[str, Any] = field(default_factory=dict)
+    schedule: tuple[str, Mapping[str, Any]] | None = None
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    lookahead: tuple[int, float] | None = None
+    label: str = ""
+
+    @property
+    def info(self):
+        return registry.get_optimizer(self.optimizer)
+
+    def resolved_hypers(self) -> dict[str, Any]:
+        info = self.info
+        unknown = set(self.hypers) - {h.name for h in info.hypers}
+        if unknown:
+            raise ValueError(f"{self.optimizer} has no hyperparameter(s) {sorted(unknown)}")
+        hp = {**info.defaults(), **self.hypers}
+        for h in info.hypers:
+            check_hyper(h, hp[h.name])
+        return hp
+
+    def display_label(self) -> str:
+        return self.label or self.optimizer
+
+
+@dataclass
+class Trajectories:
+    """What a run recorded. Axes: run k, start m, (sweep s folded into m), step t.
+
+    ``positions[k, m, t]`` is the point after t steps (t = 0 is the start) and
+    ``losses`` the loss there; ``grads[k, m, t]`` the gradient used by step t+1 (after
+    noise and clipping: what the optimizer saw), ``raw_grads`` the same before clipping,
+    ``updates`` the change that step applied and ``lrs`` the lr in force. A diverged run
+    is NaN from the step after its divergence; ``diverged_step`` is that step (-1 if
+    none) and ``diverged_reason`` says why.
+    """
+
+    specs: list[RunSpec]
+    starts: np.ndarray
+    steps: int
+    positions: np.ndarray | None
+    losses: np.ndarray | None
+    grads: np.ndarray | None
+    raw_grads: np.ndarray | None
+    updates: np.ndarray | None
+    lrs: np.ndarray
+    states: list[dict[str, np.ndarray]]
+    final_positions: np.ndarray
+    final_losses: np.ndarray
+    diverged_step: np.ndarray
+    diverged_reason: np.ndarray
+    steps_to_threshold: np.ndarray
+    path_length: np.ndarray
+    threshold: float
+    minima: np.ndarray
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_step >= 0
+
+    @property
+    def distance_to_minimum(self) -> np.ndarray:
+        """Distance of each final point to the nearest known minimum (NaN if none are known)."""
+        if len(self.minima) == 0:
+            return np.full(self.final_losses.shape, np.nan)
+        d = np.linalg.norm(self.final_positions[..., None, :] - self.minima, axis=-1)
+        return d.min(axis=-1)
+
+    @property
+    def nearest_minimum(self) -> np.ndarray:
+        """Index into ``minima`` of the minimum each run ends nearest to (-1 if diverged)."""
+        if len(self.minima) == 0:
+            return np.full(self.final_losses.shape, -1)
+        d = np.linalg.norm(self.final_positions[..., None, :] - self.minima, axis=-1)
+        idx = np.argmin(np.where(np.isfinite(d), d, np.inf), axis=-1)
+        return np.where(self.diverged, -1, idx)
+
+    def effective_lr(self) -> np.ndarray:
+        """Per-coordinate effective step size ``-update / grad`` (NaN where the gradient is ~0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eff = -self.updates / self.grads
+        return np.where(np.abs(self.grads) > 1e-300, eff, np.nan)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """One row per (run, start): the numbers the app's metrics table shows."""
+        rows = []
+        dist = self.distance_to_minimum
+        for k, spec in enumerate(self.specs):
+            for m in range(self.final_losses.shape[1]):
+                ds = int(self.diverged_step[k, m])
+                rows.append(
+                    {
+                        "run": spec.display_label(),
+                        "start": m,
+                        "final_loss": float(self.final_losses[k, m]),
+                        "distance_to_min": float(dist[k, m]),
+                        "steps_to_threshold": int(self.steps_to_threshold[k, m]),
+                        "path_length": float(self.path_length[k, m]),
+                        "diverged_at": ds,
+                        "diverged_reason": str(self.diverged_reason[k, m]),
+                    }
+                )
+        return rows
+
+
+def _per_row(value: Any, n_starts: int, n_sweep: int) -> np.ndarray:
+    """One value per row of a run (rows are start-major, sweep-minor): shape (n_starts * n_sweep,)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n_starts * n_sweep, float(arr))
+    return np.tile(arr.reshape(-1), n_starts)
+
+
+@dataclass
+class _Group:
+    info: Any
+    spec_index: list[int]
+    rows: slice
+    hypers: dict[str, Any]
+    lr_curve: np.ndarray | None  # (steps, rows, 1) when scheduled
+    momentum_curve: np.ndarray | None
+    momentum_key: str | None
+    state: dict
+
+
+def _sweep_size(spec: RunSpec) -> int:
+    sizes = {np.size(v) for v in spec.hypers.values() if not isinstance(v, (bool, str)) and np.ndim(v) > 0}
+    if len(sizes) > 1:
+        raise ValueError(f"{spec.display_label()}: swept hyperparameters must have the same length, got {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+def _structural_key(spec: RunSpec, hp: Mapping[str, Any]) -> tuple:
+    info = spec.info
+    flags = tuple((h.name, hp[h.name]) for h in info.hypers if not h.sweepable)
+    # Runs whose lr is scheduled differ per step; they still share a kernel call.
+    return (info.name, flags)
+
+
+def _schedule_curves(spec: RunSpec, base_lr: float, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    name, params = spec.schedule
+    out = registry.get_schedule(name).curve(steps, base_lr, **dict(params))
+    lr = np.asarray(out["lr"], dtype=np.float64)[:steps]
+    mom = out.get("momentum")
+    return lr, (None if mom is None else np.asarray(mom, dtype=np.float64)[:steps])
+
+
+def run_trajectories(
+    surface,
+    specs: Sequence[RunSpec],
+    starts: Any,
+    steps: int,
+    *,
+    oracle=None,
+    record: str = "full",
+    threshold: float | None = None,
+    bound: float | None = None,
+    limits: Limits = LIMITS,
+) -> Trajectories:
+    """Run every spec from every start for ``steps`` steps on ``surface``.
+
+    ``starts`` is ``(M, 2)`` (shared by all runs) or ``(K, M, 2)`` (one set per run).
+    ``oracle(xy, step, rows)`` -> ``(loss, grad)`` replaces the exact gradient (noise,
+    mini-batches; ``rows`` is each row's start index, so every optimizer meets the same
+    noise at the same step: a fair race). ``record`` is ``"full"`` (positions, losses,
+    gradients, updates and optimizer state per step), ``"path"`` (positions and losses)
+    or ``"summary"`` (final values and metrics only, for maps over many starts).
+    ``threshold`` is the loss that counts as converged (default: the surface's minimum
+    value + 1e-3); ``bound`` the distance from the origin past which a run has diverged.
+    """
+    specs = list(specs)
+    if not specs:
+        raise ValueError("no runs to compute")
+    if record not in ("full", "path", "summary"):
+        raise ValueError(f"record must be 'full', 'path' or 'summary', not {record!r}")
+    steps = int(steps)
+    if not 1 <= steps <= limits.max_steps:
+        raise ValueError(f"steps must be between 1 and {limits.max_steps}, got {steps}")
+    starts = np.asarray(starts, dtype=np.float64)
+    if starts.ndim == 1:
+        starts = starts[None, :]
+    if starts.shape[-1] != 2 or starts.ndim not in (2, 3):
+        raise ValueError(f"starts must have shape (M, 2) or (K, M, 2), got {starts.shape}")
+    if starts.ndim == 2:
+        starts = np.broadcast_to(starts, (len(specs), *starts.shape))
+    if starts.shape[0] != len(specs):
+        raise ValueError(f"{starts.shape[0]} sets of starts for {len(specs)} runs")
+    if not np.all(np.isfinite(starts)):
+        raise ValueError("start points must be finite numbers")
+    n_starts = starts.shape[1]
+    sweeps = [_sweep_size(s) for s in specs]
+    if len(set(sweeps)) > 1:
+        raise ValueError("every run of one request must sweep the same number of values")
+    n_sweep = sweeps[0]
+    m_total = n_starts * n_sweep  # rows per run: start-major, sweep-minor
+    n_rows = len(specs) * m_total
+    if n_rows * steps > limits.max_rows_x_steps:
+        raise ValueError(f"{n_rows} trajectories x {steps} steps is more than one request may compute ({limits.max_rows_x_steps:,})")
+    if record == "full" and n_rows * (steps + 1) * 12 > limits.max_recorded_values:
+        raise ValueError("too much to record step by step: use record='path' or 'summary', or fewer steps or starts")
+    if threshold is None:
+        threshold = float(getattr(surface, "global_min_value", 0.0)) + 1e-3
+    if bound is None:
+        bound = float(getattr(surface, "bound", 1e6))
+
+    # Rows: run k occupies rows [k*m_total, (k+1)*m_total); within a run, start-major.
+    positions0 = np.repeat(starts, n_sweep, axis=1).reshape(n_rows, 2)
+    row_start = np.tile(np.repeat(np.arange(n_starts), n_sweep), len(specs))
+    groups = _make_groups(specs, n_starts, n_sweep, steps)
+    order = np.concatenate([np.arange(n_rows).reshape(len(specs), m_total)[g.spec_index].ravel() for g in groups])
+    # Rows are stored group by group so each group's rows are one contiguous view.
+    P = np.ascontiguousarray(positions0[order])
+    row_start = row_start[order]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(n_rows)
+
+    T = steps
+    keep_path = record in ("full", "path")
+    full = record == "full"
+    pos = np.empty((T + 1, n_rows, 2)) if keep_path else None
+    loss_rec = np.empty((T + 1, n_rows)) if keep_path else None
+    grad_rec = np.empty((T, n_rows, 2)) if full else None
+    raw_rec = np.empty((T, n_rows, 2)) if full else None
+    state_rec: list[dict[str, np.ndarray]] = [dict() for _ in groups]
+
+    clip_norm, clip_value, la_k, la_alpha = _per_row_options(specs, groups, n_rows, m_total)
+    slow = P.copy() if la_k.any() else None
+    evaluate = oracle if oracle is not None else (lambda xy, t, rows: surface.value_and_grad(xy))
+
+    diverged_step = np.full(n_rows, -1, dtype=np.int64)
+    reason = np.full(n_rows, "", dtype=object)
+    dead = np.zeros(n_rows, dtype=bool)
+    last_good = P.copy()
+    # Online metrics, needed only when the path is not kept (maps over many starts).
+    hit = np.full(n_rows, -1, dtype=np.int64)
+    path_len = np.zeros(n_rows)
+
+    with np.errstate(all="ignore"):
+        for t in range(T + 1):
+            value, grad = evaluate(P, t, row_start)
+            if not math.isfinite(float(np.sum(value))) or not math.isfinite(float(np.sum(grad))):
+                bad = ~dead & ~(np.isfinite(value) & np.all(np.isfinite(grad), axis=-1))
+                if bad.any():
+                    _mark(bad, t, "the loss or its gradient became infinite or NaN", diverged_step, reason, dead)
+                grad = np.where(dead[:, None], 0.0, grad)
+            if keep_path:
+                pos[t] = P
+                loss_rec[t] = value
+            else:
+                newly = (hit < 0) & (value <= threshold)
+                if newly.any():
+                    hit[newly & ~dead] = t
+            if t == T:
+                break
+            if full:
+                raw_rec[t] = grad
+            if clip_value is not None:
+                grad = np.clip(grad, -clip_value, clip_value)
+            if clip_norm is not None:
+                norm = np.sqrt(np.sum(grad * grad, axis=-1, keepdims=True))
+                grad = grad * np.minimum(clip_norm / (norm + 1e-6), 1.0)
+            if full:
+                grad_rec[t] = grad
+            if not keep_path:
+                before = P.copy()
+            for gi, g in enumerate(groups):
+                hp = g.hypers
+                if g.lr_curve is not None:
+                    hp = dict(hp, lr=g.lr_curve[t])
+                    if g.momentum_curve is not None:
+                        hp[g.momentum_key] = g.momentum_curve[t]
+                if g.info.needs_hessian:
+                    g.state["hessian"] = _hessian_diag(surface, P[g.rows])
+                apply_update(g.info, P[g.rows], grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
+                if full:
+                    _record_state(state_rec[gi], g.state, t, T)
+            if slow is not None and ((t + 1) % la_k[la_k > 0] == 0).any():
+                sync = (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
+                slow[sync] += la_alpha[sync] * (P[sync] - slow[sync])
+                P[sync] = slow[sync]
+            if dead.any():
+                P[dead] = last_good[dead]
+            if not np.max(np.abs(P)) <= bound:  # also true when P holds a NaN
+                gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
+                why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}", "the position became infinite or NaN")
+                _mark(gone, t + 1, why, diverged_step, reason, dead)
+                P[dead] = last_good[dead]
+            if not keep_path:
+                path_len += np.sqrt(np.sum((P - before) ** 2, axis=-1))
+            if dead.any():
+                np.copyto(last_good, P, where=~dead[:, None])
+            else:
+                last_good[...] = P
+
+    K = len(specs)
+    lr_rec = _lr_record(groups, n_rows, T)
+    updates = None
+    if keep_path:
+        # A diverged run is cut at its divergence: NaN from that step on.
+        steps_idx = np.arange(T + 1)[:, None]
+        cut = (diverged_step >= 0) & (steps_idx >= diverged_step)
+        pos[cut] = np.nan
+        loss_rec[cut] = np.nan
+        with np.errstate(invalid="ignore"):
+            reached = loss_rec <= threshold
+        hit = np.where(reached.any(axis=0), np.argmax(reached, axis=0), -1)
+        steps_vec = np.diff(pos, axis=0)
+        path_len = np.nansum(np.sqrt(np.sum(steps_vec * steps_vec, axis=-1)), axis=0)
+        if full:
+            updates = steps_vec
+            cut_t = cut[1:]
+            grad_rec[cut_t] = np.nan
+            raw_rec[cut_t] = np.nan
+
+    def unpermute(a: np.ndarray | None, time_axis: bool = True) -> np.ndarray | None:
+        if a is None:
+            return None
+        if time_axis:
+            a = np.moveaxis(a[:, inverse], 0, 1)  # (rows, T, ...)
+        else:
+            a = a[inverse]
+        return a.reshape(K, m_total, *a.shape[1:])
+
+    final_pos = last_good
+    final_loss = np.where(diverged_step >= 0, np.nan, surface.value(final_pos))
+    states: list[dict[str, np.ndarray]] = [dict() for _ in specs]
+    for g, rec in zip(groups, state_rec):
+        for j, k in enumerate(g.spec_index):
+            lo = j * m_total
+            states[k] = {key: np.moveaxis(v[:, lo : lo + m_total], 0, 1) for key, v in rec.items()}
+
+    return Trajectories(
+        specs=specs,
+        starts=starts,
+        steps=T,
+        positions=unpermute(pos),
+        losses=unpermute(loss_rec),
+        grads=unpermute(grad_rec),
+        raw_grads=unpermute(raw_rec),
+        updates=unpermute(updates),
+        lrs=unpermute(lr_rec),
+        states=states,
+        final_positions=unpermute(final_pos, time_axis=False),
+        final_losses=unpermute(final_loss, time_axis=False),
+        diverged_step=unpermute(diverged_step, time_axis=False),
+        diverged_reason=unpermute(reason, time_axis=False),
+        steps_to_threshold=unpermute(hit, time_axis=False),
+        path_length=unpermute(path_len, time_axis=False),
+        threshold=float(threshold),
+        minima=np.asarray(getattr(surface, "minima", np.empty((0, 2))), dtype=np.float64).reshape(-1, 2),
+    )
+
+
+def _per_row_options(specs, groups, n_rows, m_total):
+    """Clipping and Lookahead settings per row; None where no run uses them."""
+    clip_norm = np.full((n_rows, 1), np.inf)
+    clip_value = np.full((n_rows, 1), np.inf)
+    la_k = np.zeros(n_rows, dtype=np.int64)
+    la_alpha = np.zeros((n_rows, 1))
+    for g in groups:
+        for j, k in enumerate(g.spec_index):
+            rs = slice(g.rows.start + j * m_total, g.rows.start + (j + 1) * m_total)
+            spec = specs[k]
+            if spec.clip_norm is not None:
+                if not spec.clip_norm > 0:
+                    raise ValueError(f"{spec.display_label()}: clip_norm must be positive, got {spec.clip_norm}")
+                clip_norm[rs] = float(spec.clip_norm)
+            if spec.clip_value is not None:
+                if not spec.clip_value > 0:
+                    raise ValueError(f"{spec.display_label()}: clip_value must be positive, got {spec.clip_value}")
+                clip_value[rs] = float(spec.clip_value)
+            if spec.lookahead is not None:
+                k_steps, alpha = spec.lookahead
+                if int(k_steps) < 1 or not 0 <= float(alpha) <= 1:
+                    raise ValueError(f"{spec.display_label()}: Lookahead needs k >= 1 and 0 <= alpha <= 1")
+                la_k[rs], la_alpha[rs] = int(k_steps), float(alpha)
+    return (
+        clip_norm if np.isfinite(clip_norm).any() else None,
+        clip_value if np.isfinite(clip_value).any() else None,
+        la_k,
+        la_alpha,
+    )
+
+
+def _lr_record(groups, n_rows: int, T: int) -> np.ndarray:
+    lrs = np.empty((T, n_rows))
+    for g in groups:
+        n = g.rows.stop - g.rows.start
+        if g.lr_curve is not None:
+            lrs[:, g.rows] = g.lr_curve[:, :, 0]
+        else:
+            lrs[:, g.rows] = np.broadcast_to(np.asarray(g.hypers["lr"], dtype=np.float64).reshape(1, -1), (T, n))
+    return lrs
+
+
+def _mark(mask, t, why, diverged_step, reason, dead) -> None:
+    diverged_step[mask] = t
+    reason[mask] = why
+    dead |= mask
+
+
+def _record_state(rec: dict, state: dict, t: int, T: int) -> None:
+    for key, value in state.items():
+        if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[-1] == 2:
+            if key not in rec:
+                rec[key] = np.full((T, *value.shape), np.nan)
+            rec[key][t] = value
+
+
+def _hessian_diag(surface, xy: np.ndarray) -> np.ndarray:
+    h = surface.hessian(xy)
+    return np.stack([h[..., 0, 0], h[..., 1, 1]], axis=-1)
+
+
+def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: int) -> list[_Group]:
+    m_total = n_starts * n_sweep
+    by_key: dict[tuple, list[int]] = {}
+    resolved = []
+    for k, spec in enumerate(specs):
+        hp = spec.resolved_hypers()
+        resolved.append(hp)
+        by_key.setdefault(_structural_key(spec, hp), []).append(k)
+    groups = []
+    row = 0
+    for members in by_key.values():
+        info = specs[members[0]].info
+        n = len(members) * m_total
+        hypers: dict[str, Any] = {}
+        for h in info.hypers:
+            values = [resolved[k][h.name] for k in members]
+            if not h.sweepable or values[0] is None:
+                hypers[h.name] = values[0]
+            elif all(np.ndim(v) == 0 for v in values) and len({float(v) for v in values}) == 1:
+                # One value for the whole group: a Python scalar keeps the kernel on its fast path.
+                hypers[h.name] = float(values[0]) if h.kind == "float" else values[0]
+            else:
+                hypers[h.name] = np.concatenate([_per_row(v, n_starts, n_sweep) for v in values])[:, None]
+        lr_curve, mom_curve, mom_key = _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps)
+        if hypers.pop("maximize", False):
+            raise ValueError(f"{specs[members[0]].display_label()}: maximize makes no sense on a loss surface")
+        state = info.init_state(np.zeros((n, 2)), **hypers)
+        groups.append(_Group(info, members, slice(row, row + n), hypers, lr_curve, mom_curve, mom_key, state))
+        row += n
+    return groups
+
+
+def _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps):
+    """Per-step lr (and cycled momentum) for a group with a scheduled run: (steps, rows, 1) arrays."""
+    if not any(specs[k].schedule is not None for k in members):
+        return None, None, None
+    names = {h.name for h in info.hypers}
+    mom_key = "momentum" if "momentum" in names else ("beta1" if "beta1" in names else None)
+    lr_cols, mom_cols = [], []
+    for k in members:
+        lr_rows = _per_row(resolved[k]["lr"], n_starts, n_sweep)
+        base_mom = _per_row(resolved[k][mom_key], n_starts, n_sweep) if mom_key else None
+        lr_run = np.empty((steps, lr_rows.size))
+        mom_run = None if base_mom is None else np.broadcast_to(base_mom, (steps, base_mom.size)).copy()
+        for value in np.unique(lr_rows):
+            cols = lr_rows == value
+            if specs[k].schedule is None:
+                lr_run[:, cols] = value
+                continue
+            lr_curve, mom_curve = _schedule_curves(specs[k], float(value), steps)
+            lr_run[:, cols] = lr_curve[:, None]
+            if mom_curve is not None and mom_run is not None:
+                mom_run[:, cols] = mom_curve[:, None]
+        lr_cols.append(lr_run)
+        if mom_run is not None:
+            mom_cols.append(mom_run)
+    lr = np.concatenate(lr_cols, axis=1)[:, :, None]
+    cycles = mom_key is not None and any(
+        specs[k].schedule is not None and registry.get_schedule(specs[k].schedule[0]).cycles_momentum for k in members
+    )
+    mom = np.concatenate(mom_cols, axis=1)[:, :, None] if cycles else None
+    return lr, mom, (mom_key if cycles else None)
