@@ -344,6 +344,8 @@ def elementwise_bytes(n_buffers: int):
 
 def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:
     """Coupled (L2) weight decay as torch applies it: ``g + wd * p`` (a new array)."""
-    if np.all(np.asarray(weight_decay) == 0):
+    if isinstance(weight_decay, (int, float)):  # the common scalar case, without NumPy's per-call cost
+        return grad if weight_decay == 0 else grad + weight_decay * param
+    if not np.any(weight_decay):
         return grad
     return grad + weight_decay * param
