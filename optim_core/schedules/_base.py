@@ -1,0 +1,260 @@
+"""The torch-shaped scheduler base class and the helpers the schedule modules share.
+
+A scheduler here is, as in ``torch.optim.lr_scheduler``, *chainable*: at every
+``step()`` it computes the new lr of each param group from the group's current lr
+(``lr * ratio`` for the multiplicative schedules, an affine update for cosine
+annealing) or from ``initial_lr`` (the absolute ones). That is what makes
+``ChainedScheduler`` and ``SequentialLR`` give torch's numbers, so the classes keep
+torch's recursive form; the per-step formulas themselves are the vectorized helpers of
+each module, which the pure curve functions evaluate on ``np.arange(n)`` at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["LRScheduler"]
+
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` is deprecated (as in torch): it sets last_epoch and uses the "
+    "closed form where one exists. Call `scheduler.step()` without arguments instead."
+)
+
+
+# -- argument checks ---------------------------------------------------------------------
+def check_int(owner: str, name: str, value: Any, low: int | None = None, why: str = "") -> int:
+    """``value`` as an int, or a ValueError naming the argument and the reason."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        ok = math.isfinite(value) and float(value).is_integer()
+    if not ok:
+        raise ValueError(f"{owner}: {name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        bound = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{owner}: {name} must be {bound}{why}, got {value}")
+    return value
+
+
+def check_real(owner: str, name: str, value: Any, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False, why: str = "") -> float:
+    """``value`` as a finite float in the given interval, or a ValueError saying which."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
+    value = float(value)
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{owner}: {name} must lie in {interval}{why}, got {value!r}")
+    return value
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{owner}: {name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_steps(n: Any) -> int:
+    return check_int("curve", "n (the number of steps)", n, low=0)
+
+
+def check_optimizer(optimizer: Any) -> None:
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer (it has no list of param_groups)")
+
+
+def format_param(name: str, optimizer: Any, value: Any) -> list:
+    """One value per param group: a scalar is repeated; a list must match (torch's ``_format_param``)."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups. "
+                f"{name} has {len(value)} values, param_groups has {n}."
+            )
+        return list(value)
+    return [value] * n
+
+
+def momentum_key(owner: str, optimizer: Any) -> bool:
+    """Whether the optimizer's momentum lives in ``betas[0]`` (True) or ``momentum`` (False)."""
+    defaults = getattr(optimizer, "defaults", None) or optimizer.param_groups[0]
+    if "momentum" not in defaults and "betas" not in defaults:
+        raise ValueError(f"{owner}: optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+    return "betas" in defaults
+
+
+def set_momentum(group: dict, value: float, use_beta1: bool) -> None:
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def ratio_curve(base_lr: float, ratios: np.ndarray) -> np.ndarray:
+    """``lr_t = lr_{t-1} * ratios[t]`` from ``lr_{-1} = base_lr``: torch's chain of products, in order."""
+    return np.multiply.accumulate(np.concatenate(([float(base_lr)], ratios)))[1:]
+
+
+def call_per_step(fn, t: np.ndarray, vectorized: bool) -> np.ndarray:
+    """A user callable of the step, on every step: as one array call, or once per step with an int."""
+    if vectorized:
+        out = np.asarray(fn(t), dtype=np.float64)
+        return np.broadcast_to(out, t.shape).astype(np.float64)
+    return np.array([fn(int(i)) for i in t], dtype=np.float64)
+
+
+# -- the scheduler base ------------------------------------------------------------------
+class LRScheduler:
+    """torch's ``LRScheduler`` over any optim_core optimizer's ``param_groups``.
+
+    Construction records ``group["initial_lr"]`` (torch's key) and takes the initial
+    step, so ``group["lr"]`` holds the lr for step 0; each ``step()`` moves to the next.
+    Subclasses implement :meth:`get_lr` (the chainable update) and, where torch has one,
+    ``_get_closed_form_lr`` (used by ``step(epoch)`` and by ``SequentialLR`` at a milestone).
+    """
+
+    _is_initial: bool = False
+    # Attributes that hold user callables: left out of state_dict, as torch does.
+    _callable_attrs: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Any, last_epoch: int = -1):
+        check_optimizer(optimizer)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a scheduler with "
+                        "last_epoch >= 0 (load the optimizer's state_dict first, or use last_epoch=-1)"
+                    )
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def get_last_lr(self) -> list[float]:
+        """The lrs set by the last step (one per param group)."""
+        return self._last_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one step (call it after ``optimizer.step()``)."""
+        self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed = getattr(self, "_get_closed_form_lr", None)
+            values = closed() if closed is not None else self.get_lr()
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"{type(self).__name__} computed {len(values)} lrs for {len(groups)} param groups")
+        for group, lr in zip(groups, values):
+            group["lr"] = float(lr)
+        self._last_lr = [group["lr"] for group in groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute but the optimizer (and user callables, as torch leaves out lambdas)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "optimizer" and k not in self._callable_attrs}
+        return copy.deepcopy(state)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.__dict__.update(copy.deepcopy(dict(state_dict)))
+
+
+class MultiplicativeScheduler(LRScheduler):
+    """A schedule whose step multiplies each group's lr by ``_ratio(t, initial)``."""
+
+    def _ratio(self, t: int, initial: bool) -> float:
+        raise NotImplementedError
+
+    def get_lr(self) -> list[float]:
+        r = float(self._ratio(self.last_epoch, self._is_initial))
+        return [group["lr"] * r for group in self.optimizer.param_groups]
+
+
+# -- torch snippets ----------------------------------------------------------------------
+def fmt(value: Any) -> str:
+    """A Python literal for ``value`` that round-trips exactly."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, numbers.Integral):
+        return repr(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(fmt(v) for v in value)
+        return f"[{inner}]"
+    return repr(value)
+
+
+def kwargs_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
+
+
+def torch_snippet(
+    scheduler_lines: str,
+    *,
+    base_lr: float,
+    n_steps: int,
+    optimizer: str = "SGD",
+    optimizer_kwargs: str = "momentum=0.9",
+    record_momentum: bool = False,
+    metric: str | None = None,
+    preamble: str = "",
+) -> str:
+    """A runnable script: a model, an optimizer, the scheduler, and the loop that records ``lrs``.
+
+    ``scheduler_lines`` must assign ``scheduler``; ``metric`` is an expression of ``step``
+    passed to ``scheduler.step(metric)`` (ReduceLROnPlateau).
+    """
+    head = "import math\n\nimport torch\n\n" if "math." in scheduler_lines + preamble + (metric or "") else "import torch\n\n"
+    opt_kw = f", {optimizer_kwargs}" if optimizer_kwargs else ""
+    lines = [
+        head + (preamble + "\n" if preamble else "")
+        + "model = torch.nn.Linear(2, 1)",
+        f"optimizer = torch.optim.{optimizer}(model.parameters(), lr={fmt(base_lr)}{opt_kw})",
+        scheduler_lines,
+        "",
+        "lrs = []",
+    ]
+    if record_momentum:
+        key = 'optimizer.param_groups[0]["betas"][0]' if optimizer.startswith("Adam") else 'optimizer.param_groups[0]["momentum"]'
+        lines.append("momenta = []")
+    lines.append(f"for step in range({int(n_steps)}):")
+    lines.append('    lrs.append(optimizer.param_groups[0]["lr"])')
+    if record_momentum:
+        lines.append(f"    momenta.append({key})")
+    lines.append("    optimizer.step()  # after loss.backward() in a real training loop")
+    lines.append(f"    scheduler.step({'' if metric is None else metric})")
+    return "\n".join(lines) + "\n"
