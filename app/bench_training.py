@@ -1,0 +1,74 @@
+"""How fast the Live Training backend steps: ``python -m app.bench_training``.
+
+The setup the page is sized for: a 2-32-32-2 tanh MLP on 512 two-moons points, full
+batch, one torch thread, evaluated on 128 test points every 10 steps (as the page does).
+Each optimizer trains alone through :class:`app.training.Race`, so the number includes
+everything a live step costs (forward, backward, the gradient and weight norms, the
+history), not only the optimizer's update. The goal is >= 1,000 steps/s per optimizer.
+"""
+
+from __future__ import annotations
+
+import time
+
+SETUP = "2-32-32-2 tanh MLP, 512 training points, full batch, 1 torch thread, registry default hyperparameters"
+GOAL_STEPS_PER_S = 1000
+
+
+def _steps_per_s(make_race, warmup: int, seconds: float, repeats: int) -> float:
+    race = make_race()
+    race.train(warmup)
+    run = race.runs[0]
+    best = float("nan")
+    for _ in range(repeats):
+        start_step, t0 = run.step, time.perf_counter()
+        while time.perf_counter() - t0 < seconds and not run.diverged:
+            race.train(50)
+        elapsed = time.perf_counter() - t0
+        if elapsed > 0 and run.step > start_step:
+            rate = (run.step - start_step) / elapsed
+            best = rate if not best >= rate else best
+    return best
+
+
+def bench_training(seconds: float = 0.25, warmup: int = 50, repeats: int = 3) -> dict[str, float]:
+    """Training steps per second, keyed ``"<Optimizer>"`` (optim_core via the adapter) and
+    ``"torch.optim <Optimizer>"`` (Adam and SGD): every registry optimizer is measured.
+
+    Each number is the best of ``repeats`` windows of ``seconds``: on a shared machine the
+    best window is the one least disturbed by other processes."""
+    from optim_core import registry
+
+    from app.datasets import make_dataset
+    from app.training import ModelSpec, Race, RunConfig, torch_available
+
+    if not torch_available():
+        raise RuntimeError("bench_training needs torch: pip install -e '.[torch]'")
+    X, y = make_dataset("moons", n=512 + 128, noise=0.1, seed=0)
+    Xtr, ytr, Xte, yte = X[:512], y[:512], X[512:], y[512:]
+    spec = ModelSpec(hidden_layers=2, width=32, activation="tanh")
+    contestants = [(name, RunConfig(name)) for name in registry.optimizers()]
+    contestants += [(f"torch.optim {name}", RunConfig(name, backend="torch")) for name in ("Adam", "SGD")]
+    results = {}
+    for label, cfg in contestants:
+        results[label] = _steps_per_s(
+            lambda cfg=cfg: Race(Xtr, ytr, Xte, yte, [cfg], model=spec, batch_size=None, seed=0),
+            warmup,
+            seconds,
+            repeats,
+        )
+    return results
+
+
+def main() -> None:
+    results = bench_training()
+    print(SETUP)
+    width = max(map(len, results))
+    print(f"{'optimizer':<{width}}  steps/s")
+    for label, rate in results.items():
+        flag = "" if rate >= GOAL_STEPS_PER_S else f"  (below the {GOAL_STEPS_PER_S:,}/s goal)"
+        print(f"{label:<{width}}  {rate:7,.0f}{flag}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,605 @@
+"""Live training of a tiny MLP with PyTorch, stepped by any optim_core optimizer or by torch.optim.
+
+PyTorch is an optional extra: importing this module never imports torch (every function
+imports it when called), so the other pages stay fast and work without it. Check
+:func:`torch_available` first and show :data:`INSTALL_HINT` when it is False.
+
+The pieces, from the bottom up:
+
+* :func:`build_mlp`: a 2-input, 2-class MLP with seeded NumPy initialization.
+* :class:`ParameterAdapter`: the model's weights and gradients as optim_core
+  :class:`~optim_core.Parameter` objects *sharing memory* with the torch tensors. All
+  weights live in one flat NumPy buffer and all gradients in another; each torch
+  parameter and each ``Parameter.data`` is a view of the first, each ``tensor.grad`` and
+  ``Parameter.grad`` a view of the second. So an optim_core kernel updating ``p.data`` in
+  place moves the torch model, ``loss.backward()`` accumulates straight into
+  ``p.grad``, and the weight and gradient norms are one dot product each.
+* :class:`Race`: several :class:`RunConfig` runs trained side by side from the same
+  initial weights on the same sequence of mini-batches, with per-run schedule,
+  gradient clipping and accumulation, and a history for the plots.
+
+Per-user state: a :class:`Race` belongs in ``st.session_state``, never in a module global
+or a cached resource. It is not meant to be pickled (the shared views would become copies).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "INSTALL_HINT",
+    "DISABLE_ENV",
+    "ACTIVATIONS",
+    "BACKENDS",
+    "torch_available",
+    "torch_optimizer_class",
+    "torch_backend_available",
+    "ModelSpec",
+    "init_values",
+    "build_mlp",
+    "ParameterAdapter",
+    "RunConfig",
+    "Run",
+    "Race",
+]
+
+INSTALL_HINT = (
+    "Live Training needs PyTorch, an optional extra of this project. Install it with "
+    '`pip install -e ".[torch]"` (it pins torch==2.13.0, the CPU build), then restart the app.'
+)
+# Set to 1 to behave as if torch were not installed (tests, or a machine where it misbehaves).
+DISABLE_ENV = "OPTEX_DISABLE_TORCH"
+
+ACTIVATIONS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "GELU"}
+BACKENDS = {"optim_core": "optim_core (NumPy)", "torch": "torch.optim"}
+MAX_HIDDEN_LAYERS = 4
+WIDTH_RANGE = (2, 64)
+
+
+# -- torch, lazily ---------------------------------------------------------------------
+def _torch():
+    """Import torch (once per process, single-threaded: fastest for models this small)."""
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+        raise ImportError(f"torch disabled by {DISABLE_ENV}")
+    import torch
+
+    if not getattr(torch, "_optex_threads_set", False):
+        # A process-wide setting; at this size a second thread only adds overhead.
+        torch.set_num_threads(1)
+        torch._optex_threads_set = True
+    return torch
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported (and is not disabled by ``OPTEX_DISABLE_TORCH=1``)."""
+    try:
+        _torch()
+    except Exception:  # ImportError, or a broken install raising anything at import
+        return False
+    return True
+
+
+def torch_optimizer_class(name: str):
+    """torch.optim's class of the same name *and* the same keywords as the optim_core one, or None.
+
+    Adafactor, say, exists in both but with different hyperparameters, so it is not
+    offered as a torch.optim twin.
+    """
+    from optim_core import registry
+
+    torch = _torch()
+    cls = getattr(torch.optim, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        return None
+    info = registry.get_optimizer(name)
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    if set(info.cls._public_defaults()) - accepted:
+        return None
+    return cls
+
+
+def torch_backend_available(name: str) -> bool:
+    try:
+        return torch_optimizer_class(name) is not None
+    except ImportError:
+        return False
+
+
+# -- the model ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """A 2 → width × hidden_layers → 2 MLP (0 hidden layers: logistic regression)."""
+
+    hidden_layers: int = 2
+    width: int = 32
+    activation: str = "tanh"
+
+    def __post_init__(self):
+        if not 0 <= self.hidden_layers <= MAX_HIDDEN_LAYERS:
+            raise ValueError(f"hidden_layers must be 0-{MAX_HIDDEN_LAYERS}, got {self.hidden_layers}")
+        if not WIDTH_RANGE[0] <= self.width <= WIDTH_RANGE[1]:
+            raise ValueError(f"width must be {WIDTH_RANGE[0]}-{WIDTH_RANGE[1]}, got {self.width}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [2] + [self.width] * self.hidden_layers + [2]
+
+    @property
+    def n_params(self) -> int:
+        s = self.sizes
+        return sum(a * b + b for a, b in zip(s[:-1], s[1:]))
+
+    def describe(self) -> str:
+        return "-".join(map(str, self.sizes)) + f" ({ACTIVATIONS[self.activation]}, {self.n_params:,} parameters)"
+
+
+def init_values(spec: ModelSpec, seed: int = 0) -> list[np.ndarray]:
+    """Initial ``[W1, b1, W2, b2, ...]`` (float64), drawn as torch.nn.Linear does: U(±1/√fan_in).
+
+    Drawn with NumPy from ``seed`` alone, so the same seed gives the same network on any
+    machine and torch's global random state is left untouched.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for fan_in, fan_out in zip(spec.sizes[:-1], spec.sizes[1:]):
+        bound = 1.0 / math.sqrt(fan_in)
+        values.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)))
+        values.append(rng.uniform(-bound, bound, size=(fan_out,)))
+    return values
+
+
+def _activation(torch, name: str):
+    return {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "gelu": torch.nn.GELU}[name]()
+
+
+def _torch_dtype(torch, dtype: str):
+    try:
+        return {"float32": torch.float32, "float64": torch.float64}[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+
+
+def build_mlp(spec: ModelSpec, seed: int = 0, dtype: str = "float32"):
+    """A ``torch.nn.Sequential`` MLP for ``spec``, initialized by :func:`init_values`."""
+    torch = _torch()
+    tdtype = _torch_dtype(torch, dtype)
+    layers = []
+    sizes = spec.sizes
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        # skip_init: no throw-away default initialization, no draw from torch's global RNG.
+        layers.append(torch.nn.utils.skip_init(torch.nn.Linear, a, b, dtype=tdtype))
+        if i < len(sizes) - 2:
+            layers.append(_activation(torch, spec.activation))
+    model = torch.nn.Sequential(*layers)
+    with torch.no_grad():
+        for t, v in zip(model.parameters(), init_values(spec, seed)):
+            t.copy_(torch.from_numpy(v))
+    return model
+
+
+# -- the adapter -------------------------------------------------------------------------
+class ParameterAdapter:
+    """A torch model's parameters as optim_core Parameters that share its memory.
+
+    ``optim_core.Parameter`` copies what it is given, so each one is built and then
+    pointed at a view: ``p.data`` is the same memory as the torch parameter, ``p.grad``
+    the same memory as its ``.grad``. Gradients therefore need no copy before a step;
+    :meth:`sync_grads` checks after each backward that torch really accumulated into the
+    shared buffer (it does, in place, while ``.grad`` exists) and copies if it did not.
+    """
+
+    def __init__(self, model):
+        import optim_core
+
+        torch = _torch()
+        self.tensors = list(model.parameters())
+        self.names = [name for name, _ in model.named_parameters()]
+        dtypes = {t.dtype for t in self.tensors}
+        if len(dtypes) != 1 or next(iter(dtypes)) not in (torch.float32, torch.float64):
+            raise ValueError(f"the adapter needs float32 or float64 parameters of one dtype, got {dtypes}")
+        np_dtype = np.float32 if next(iter(dtypes)) == torch.float32 else np.float64
+        n = sum(t.numel() for t in self.tensors)
+        self.flat = np.empty(n, dtype=np_dtype)
+        self.flat_grad = np.zeros(n, dtype=np_dtype)
+        self.params: list = []
+        self._grad_tensors = []
+        offset = 0
+        for t, name in zip(self.tensors, self.names):
+            size = t.numel()
+            view = self.flat[offset : offset + size].reshape(tuple(t.shape))
+            gview = self.flat_grad[offset : offset + size].reshape(tuple(t.shape))
+            offset += size
+            view[...] = t.detach().cpu().numpy()
+            t.data = torch.from_numpy(view)  # the torch parameter now lives in self.flat
+            g = torch.from_numpy(gview)
+            t.grad = g
+            self._grad_tensors.append(g)
+            p = optim_core.Parameter(view, name=name)
+            p.data = view  # Parameter copied its input: point it back at the shared memory
+            p.grad = gview
+            self.params.append(p)
+        self._grad_ptrs = [g.data_ptr() for g in self._grad_tensors]
+
+    def zero_grad(self) -> None:
+        self.flat_grad.fill(0)
+
+    def sync_grads(self) -> None:
+        """Make sure every ``tensor.grad`` is the shared buffer (copy into it otherwise)."""
+        for t, g, ptr, p in zip(self.tensors, self._grad_tensors, self._grad_ptrs, self.params):
+            tg = t.grad
+            if tg is None:
+                p.grad[...] = 0
+                t.grad = g
+            elif tg.data_ptr() != ptr:
+                p.grad[...] = tg.detach().numpy()
+                t.grad = g
+
+    def grad_norm(self) -> float:
+        return math.sqrt(float(np.dot(self.flat_grad, self.flat_grad)))
+
+    def weight_norm(self) -> float:
+        return math.sqrt(float(np.dot(self.flat, self.flat)))
+
+
+# -- runs ----------------------------------------------------------------------------------
+@dataclass
+class RunConfig:
+    """One contestant: an optimizer and how it is driven.
+
+    ``hypers`` uses the registry's kernel names (``beta1``, ``beta2``, not ``betas``) and
+    overrides the registry defaults. ``schedule`` is a registry schedule name (its pure
+    curve sets ``lr`` before every step, the same way for both backends) or a function
+    ``(n_steps, base_lr) -> array``; after ``schedule_steps`` steps the last lr is kept.
+    ``clip_norm`` clips the total gradient norm (None: off); ``accumulate`` is the number
+    of micro-batches whose gradients are summed (each loss divided by it) per step.
+    """
+
+    optimizer: str = "Adam"
+    hypers: dict = field(default_factory=dict)
+    backend: str = "optim_core"
+    schedule: str | Callable | None = None
+    schedule_params: dict = field(default_factory=dict)
+    schedule_steps: int = 1000
+    clip_norm: float | None = None
+    accumulate: int = 1
+    label: str = ""
+
+    def title(self) -> str:
+        return self.label or f"{self.optimizer} · {BACKENDS.get(self.backend, self.backend)}"
+
+
+def _class_kwargs(info, hypers: Mapping[str, Any]) -> dict[str, Any]:
+    """Kernel-named hyperparameters → the class keywords (``beta1``/``beta2`` → ``betas``)."""
+    known = {h.name for h in info.hypers}
+    unknown = set(hypers) - known
+    if unknown:
+        raise ValueError(f"{info.name} has no hyperparameter(s) {sorted(unknown)}; known: {sorted(known)}")
+    kw = {**info.defaults(), **hypers}
+    for packed, parts in info.cls.packed.items():
+        if all(p in kw for p in parts):
+            kw[packed] = tuple(kw.pop(p) for p in parts)
+    return kw
+
+
+class Run:
+    """One model + optimizer of a :class:`Race`, with its history (lists of floats)."""
+
+    def __init__(self, config: RunConfig, spec: ModelSpec, init: Sequence[np.ndarray], dtype: str, seed: int):
+        from optim_core import registry
+
+        torch = _torch()
+        self.config = config
+        self.info = registry.get_optimizer(config.optimizer)
+        if config.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {config.backend!r}")
+        if int(config.accumulate) < 1:
+            raise ValueError(f"accumulation needs at least 1 micro-batch per step, got {config.accumulate}")
+        if config.clip_norm is not None and not config.clip_norm > 0:
+            raise ValueError(f"the clipping norm must be > 0, got {config.clip_norm}")
+        self.accumulate = int(config.accumulate)
+        self.model = build_mlp(spec, dtype=dtype)
+        with torch.no_grad():
+            for t, v in zip(self.model.parameters(), init):
+                t.copy_(torch.from_numpy(v))
+        self.adapter = ParameterAdapter(self.model)
+        kwargs = _class_kwargs(self.info, config.hypers)
+        # None for optimizers that find their own step size (Adafactor's relative step).
+        self.base_lr = float(kwargs["lr"]) if kwargs.get("lr") is not None else None
+        if config.backend == "torch":
+            cls = torch_optimizer_class(config.optimizer)
+            if cls is None:
+                raise ValueError(f"torch.optim has no {config.optimizer} with the same hyperparameters; "
+                                 "use the optim_core backend")
+            self.optimizer = cls(self.adapter.tensors, **kwargs)
+        else:
+            self.optimizer = self.info.cls(self.adapter.params, **kwargs)
+        self._hessian = self.info.needs_hessian and hasattr(self.optimizer, "update_hessian")
+        self._rng = np.random.default_rng([seed, 7])  # labels sampled for Sophia's curvature
+        self._lr_curve, self._mom_curve = self._schedule_curves()
+        self.step = 0
+        self.diverged = ""
+        self.history: dict[str, list[float]] = {k: [] for k in
+                                               ("step", "loss", "lr", "grad_norm", "grad_norm_clipped", "weight_norm")}
+        self.evals: dict[str, list[float]] = {k: [] for k in ("step", "train_loss", "train_acc", "test_loss", "test_acc")}
+        self.batch_log: list[np.ndarray] | None = None
+
+    # -- schedule -----------------------------------------------------------------------
+    def _schedule_curves(self):
+        cfg = self.config
+        if cfg.schedule in (None, "", "constant", "none"):
+            return None, None
+        if self.base_lr is None:
+            raise ValueError(f"{cfg.optimizer} has no learning rate to schedule (set one, or choose no schedule)")
+        n = max(int(cfg.schedule_steps), 1)
+        if callable(cfg.schedule):
+            return np.asarray(cfg.schedule(n, self.base_lr), dtype=np.float64), None
+        from optim_core import registry
+
+        sched = registry.get_schedule(cfg.schedule)
+        curve = sched.curve(n, self.base_lr, **{**sched.defaults(), **cfg.schedule_params})
+        mom = curve.get("momentum") if isinstance(curve, Mapping) else None
+        return np.asarray(curve["lr"], dtype=np.float64), (None if mom is None else np.asarray(mom, dtype=np.float64))
+
+    def lr_at(self, step: int) -> float | None:
+        if self._lr_curve is None:
+            return self.base_lr
+        return float(self._lr_curve[min(step, len(self._lr_curve) - 1)])
+
+    def _apply_schedule(self) -> float:
+        lr = self.lr_at(self.step)
+        if self._lr_curve is not None:
+            mom = None if self._mom_curve is None else float(self._mom_curve[min(self.step, len(self._mom_curve) - 1)])
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+                if mom is not None:  # as torch's OneCycleLR: momentum, or beta1 of betas
+                    if "momentum" in g:
+                        g["momentum"] = mom
+                    elif "betas" in g:
+                        g["betas"] = (mom, *tuple(g["betas"])[1:])
+        return float("nan") if lr is None else lr
+
+    # -- one step ---------------------------------------------------------------------------
+    def train_step(self, micro_batches, clip_fn) -> None:
+        torch = _torch()
+        F = torch.nn.functional
+        a = self.adapter
+        a.zero_grad()
+        total = 0.0
+        k = self.accumulate
+        for xb, yb, _ in micro_batches:
+            loss = F.cross_entropy(self.model(xb), yb)
+            (loss / k if k > 1 else loss).backward()
+            total += loss.item()
+        loss_value = total / k
+        a.sync_grads()
+        gn = a.grad_norm()
+        if not (math.isfinite(loss_value) and math.isfinite(gn)):
+            self.diverged = (f"stopped at step {self.step}: the loss became {loss_value:.3g} "
+                             f"(gradient norm {gn:.3g}). Lower the learning rate or clip the gradients.")
+            return
+        gn_after = gn
+        if self.config.clip_norm is not None:
+            clip_fn(self, self.config.clip_norm)
+            gn_after = a.grad_norm()
+        lr = self._apply_schedule()
+        self.optimizer.step()
+        self.step += 1
+        if self._hessian and self.optimizer.hessian_due():
+            self._refresh_hessian(micro_batches)
+        h = self.history
+        h["step"].append(self.step)
+        h["loss"].append(loss_value)
+        h["lr"].append(lr)
+        h["grad_norm"].append(gn)
+        h["grad_norm_clipped"].append(gn_after)
+        h["weight_norm"].append(a.weight_norm())
+        if self.batch_log is not None:
+            self.batch_log.extend(idx for _, _, idx in micro_batches)
+
+    def _refresh_hessian(self, micro_batches) -> None:
+        """Sophia's Gauss-Newton-Bartlett estimate: B·ĝ⊙ĝ for labels sampled from the model."""
+        torch = _torch()
+        F = torch.nn.functional
+        xb = micro_batches[0][0]
+        self.adapter.zero_grad()
+        logits = self.model(xb)
+        p1 = torch.softmax(logits.detach(), dim=1)[:, 1].numpy()
+        sampled = torch.from_numpy((self._rng.random(len(p1)) < p1).astype(np.int64))
+        F.cross_entropy(logits, sampled).backward()
+        self.adapter.sync_grads()
+        self.optimizer.update_hessian(batch_size=len(p1))
+
+    def evaluate(self, data) -> None:
+        torch = _torch()
+        F = torch.nn.functional
+        out = [float(self.step)]
+        with torch.no_grad():
+            for x, y in data:
+                logits = self.model(x)
+                out.append(F.cross_entropy(logits, y).item())
+                out.append((logits.argmax(dim=1) == y).double().mean().item())
+        for key, value in zip(self.evals, out):
+            self.evals[key].append(value)
+
+    # -- views --------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return not self.diverged
+
+    def history_arrays(self) -> dict[str, np.ndarray]:
+        out = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}
+        out.update({"eval_" + k: np.asarray(v, dtype=np.float64) for k, v in self.evals.items()})
+        return out
+
+    def last(self, key: str, default: float = float("nan")) -> float:
+        seq = self.evals.get(key) or self.history.get(key)
+        return seq[-1] if seq else default
+
+    def state_dict(self) -> dict:
+        """The model's weights (copies), keyed as ``model.state_dict()``."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+
+def _clip_with_optim_core(run: Run, max_norm: float) -> None:
+    from optim_core.clip import clip_grad_norm_
+
+    clip_grad_norm_(run.adapter.params, max_norm)
+
+
+def _clip_with_torch(run: Run, max_norm: float) -> None:
+    _torch().nn.utils.clip_grad_norm_(run.adapter.tensors, max_norm)
+
+
+def _clip_function():
+    try:
+        importlib.import_module("optim_core.clip").clip_grad_norm_  # noqa: B018
+    except (ImportError, AttributeError):
+        return _clip_with_torch
+    return _clip_with_optim_core
+
+
+class Race:
+    """Several runs trained side by side from the same initialization on the same batches.
+
+    The mini-batch stream is one seeded shuffling of the training set per epoch (epoch
+    ``e`` uses ``default_rng([seed, e])``), cut into batches of ``batch_size`` (the last
+    one may be smaller; ``None`` or ``>= n_train`` means full batch). Micro-batch ``c``
+    of the stream is the same for every run; a run accumulating ``k`` micro-batches
+    consumes ``c = k·step, ..., k·step + k - 1`` at each step. Every run is evaluated on
+    the whole training and test sets at step 0 and every ``eval_every`` steps.
+    """
+
+    def __init__(
+        self,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        runs: Sequence[RunConfig],
+        model: ModelSpec = ModelSpec(),
+        batch_size: int | None = None,
+        seed: int = 0,
+        dtype: str = "float32",
+        eval_every: int = 10,
+        record_batches: bool = False,
+    ):
+        torch = _torch()
+        if not runs:
+            raise ValueError("a race needs at least one run")
+        if len(X_train) < 1 or len(X_test) < 1:
+            raise ValueError("need at least one training and one test point")
+        self.spec = model
+        self.seed = int(seed)
+        self.dtype = dtype
+        self.eval_every = max(int(eval_every), 1)
+        np_dtype = np.float32 if dtype == "float32" else np.float64
+        _torch_dtype(torch, dtype)
+        self.X_train = np.ascontiguousarray(X_train, dtype=np_dtype)
+        self.y_train = np.ascontiguousarray(y_train, dtype=np.int64)
+        self.X_test = np.ascontiguousarray(X_test, dtype=np_dtype)
+        self.y_test = np.ascontiguousarray(y_test, dtype=np.int64)
+        self._Xt = torch.from_numpy(self.X_train)
+        self._yt = torch.from_numpy(self.y_train)
+        self._eval_data = ((self._Xt, self._yt), (torch.from_numpy(self.X_test), torch.from_numpy(self.y_test)))
+        n = len(self.y_train)
+        self.batch_size = n if batch_size is None else max(1, min(int(batch_size), n))
+        self.full_batch = self.batch_size >= n
+        self.batches_per_epoch = math.ceil(n / self.batch_size)
+        self._perms: dict[int, np.ndarray] = {}
+        self._batches: dict[int, tuple] = {}
+        self._all_idx = np.arange(n)
+        init = init_values(model, self.seed)
+        self.runs = [Run(cfg, model, init, dtype, self.seed) for cfg in runs]
+        self._clip = _clip_function()
+        for run in self.runs:
+            if record_batches:
+                run.batch_log = []
+            run.evaluate(self._eval_data)
+
+    # -- the shared batch stream ------------------------------------------------------------
+    def batch_indices(self, c: int) -> np.ndarray:
+        """Indices (into the training set) of micro-batch ``c`` of the shared stream."""
+        if self.full_batch:
+            return self._all_idx
+        epoch, i = divmod(c, self.batches_per_epoch)
+        perm = self._perms.get(epoch)
+        if perm is None:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            perm = self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.y_train))
+        return perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+    def _batch(self, c: int):
+        if self.full_batch:
+            return self._Xt, self._yt, self._all_idx
+        b = self._batches.get(c)
+        if b is None:
+            torch = _torch()
+            idx = self.batch_indices(c)
+            t_idx = torch.from_numpy(idx)
+            b = self._batches[c] = (self._Xt[t_idx], self._yt[t_idx], idx)
+        return b
+
+    # -- training --------------------------------------------------------------------------
+    def train(self, n_steps: int) -> None:
+        """Advance every active run by ``n_steps`` optimizer steps."""
+        for _ in range(int(n_steps)):
+            for run in self.runs:
+                if run.diverged:
+                    continue
+                k = run.accumulate
+                c0 = run.step * k
+                run.train_step([self._batch(c0 + j) for j in range(k)], self._clip)
+                if run.step % self.eval_every == 0 and not run.diverged:
+                    run.evaluate(self._eval_data)
+            if len(self._batches) > 256:
+                self._batches.clear()
+
+    @property
+    def step(self) -> int:
+        return max(run.step for run in self.runs)
+
+    @property
+    def epoch(self) -> float:
+        """Epochs of the training set seen by the first run."""
+        run = self.runs[0]
+        return run.step * run.accumulate / self.batches_per_epoch
+
+    @property
+    def active(self) -> bool:
+        return any(run.active for run in self.runs)
+
+    # -- pictures ------------------------------------------------------------------------------
+    def bounds(self, margin: float = 0.15) -> tuple[float, float, float, float]:
+        X = np.concatenate([self.X_train, self.X_test])
+        lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+        pad = (hi - lo) * margin + 1e-6
+        return lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]
+
+    def decision_grid(self, run: Run | int, n: int = 100) -> dict[str, np.ndarray]:
+        """Class-1 probability of ``run``'s model on an ``n × n`` grid covering the data.
+
+        Returns ``{"x": (n,), "y": (n,), "prob": (n, n) float32}`` with ``prob[j, i]`` at
+        ``(x[i], y[j])``, ready for a heatmap.
+        """
+        torch = _torch()
+        run = self.runs[run] if isinstance(run, int) else run
+        x0, x1, y0, y1 = self.bounds()
+        xs = np.linspace(x0, x1, n)
+        ys = np.linspace(y0, y1, n)
+        gx, gy = np.meshgrid(xs, ys)
+        pts = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(self.X_train.dtype)
+        with torch.no_grad():
+            logits = run.model(torch.from_numpy(pts)).numpy().astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            prob = 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
+        return {"x": xs, "y": ys, "prob": prob.reshape(n, n).astype(np.float32)}
