@@ -1,0 +1,777 @@
+"""Pure figure builders: NumPy arrays in, ``go.Figure`` out, shared by every page.
+
+The landscape is a PNG drawn with NumPy + Pillow and placed in ``layout.images`` (layer
+below), not a contour trace: plotly.js drops a contour trace as soon as an animated figure
+plays (plotly.js issue 4491), while a layout image stays. Light banded colors with thin
+darker iso-lines leave the saturated run colors (:mod:`app.theme`) readable on a projector.
+
+The race animation's frames update only the trajectory traces, with float32 arrays, at
+most ``max_frames`` frames; a frame's trail holds *every* step up to its own, so a
+period-2 zig-zag stays visible however many steps one frame advances.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from app.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
+
+__all__ = [
+    "Landscape",
+    "landscape",
+    "race_figure",
+    "frame_steps",
+    "surface3d_figure",
+    "loss_figure",
+    "convergence_map_figure",
+    "sensitivity_map_figure",
+    "stability_figure",
+    "CLICK_GRID_NAME",
+    "AnimatedFigure",
+    "frames_of",
+    "decode_array",
+]
+
+X_LABEL, Y_LABEL = "θ₁", "θ₂"
+CLICK_GRID_NAME = "click to start here"
+DIVERGED_COLOR = "#B00020"
+
+# A light sequential map: pale blue (low) through pale green and sand to light clay (high).
+_CMAP_STOPS = np.array([0.0, 0.3, 0.6, 0.85, 1.0])
+_CMAP_RGB = np.array(
+    [
+        [214, 232, 247],
+        [226, 242, 222],
+        [248, 242, 212],
+        [244, 222, 196],
+        [230, 196, 178],
+    ],
+    dtype=np.float64,
+)
+_ISO_DARKEN = 0.72
+N_BANDS = 14
+
+
+def _cmap(u: np.ndarray) -> np.ndarray:
+    """RGB (float 0-255) of the light map at ``u`` in [0, 1]."""
+    return np.stack([np.interp(u, _CMAP_STOPS, _CMAP_RGB[:, c]) for c in range(3)], axis=-1)
+
+
+def _hex(rgb) -> str:
+    r, g, b = (int(round(float(c))) for c in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """A rendered loss landscape: the PNG and the scale it encodes (picklable, cacheable)."""
+
+    png: str  # data URI
+    window: tuple[tuple[float, float], tuple[float, float]]
+    log: bool
+    lo: float  # scale value at the lowest band (log10 units when log)
+    hi: float
+    offset: float  # f* subtracted before the log (0 for linear)
+    bands: int
+    width: int
+    height: int
+
+    def colorscale(self) -> list[list]:
+        """The banded colorscale matching the image, for a color bar."""
+        scale = []
+        for b in range(self.bands):
+            c = _hex(_cmap(np.array((b + 0.5) / self.bands)))
+            scale.append([b / self.bands, c])
+            scale.append([(b + 1) / self.bands, c])
+        return scale
+
+    def ticks(self) -> tuple[list[float], list[str]]:
+        """Color-bar ticks in loss units: decades for a log scale, nice steps otherwise."""
+        if self.log:
+            vals = list(range(math.ceil(self.lo), math.floor(self.hi) + 1))
+            step = max(1, math.ceil(len(vals) / 6))
+            vals = vals[::step]
+            return [float(v) for v in vals], [_short(10.0**v) for v in vals]
+        vals = _nice_ticks(self.lo, self.hi, 6)
+        return vals, [_short(v) for v in vals]
+
+    @property
+    def scale_title(self) -> str:
+        if self.log and self.offset != 0:
+            return "loss − min"
+        return "loss"
+
+
+def _short(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-3 <= a < 1e5:
+        return f"{v:.4g}"
+    e = int(math.floor(math.log10(a)))
+    m = v / 10.0**e
+    sup = str(e).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"10{sup}" if abs(m - 1) < 1e-9 else f"{m:.2g}·10{sup}"
+
+
+def _nice_ticks(lo: float, hi: float, n: int) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 12) for i in range(int((hi - first) / step) + 1)]
+
+
+def _scale(Z: np.ndarray, log: bool, fmin: float | None) -> tuple[np.ndarray, float, float, float]:
+    """``(t, lo, hi, offset)``: the values on the color axis and its range."""
+    finite = np.isfinite(Z)
+    if not finite.any():
+        return np.zeros_like(Z), 0.0, 1.0, 0.0
+    zmin = float(np.min(Z[finite]))
+    if log:
+        offset = min(zmin, fmin) if fmin is not None and math.isfinite(fmin) else zmin
+        D = np.where(finite, Z - offset, np.nan)
+        pos = D[np.isfinite(D) & (D > 0)]
+        if pos.size == 0:
+            return np.zeros_like(Z), 0.0, 1.0, offset
+        hi = math.log10(float(np.max(pos)))
+        lo = max(math.log10(float(np.percentile(pos, 0.5))), hi - 12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.log10(np.maximum(D, 10.0**lo))
+        return np.where(finite, t, hi), lo, hi, offset
+    hi = float(np.percentile(Z[finite], 99.5))
+    if hi <= zmin:
+        hi = zmin + 1.0
+    return np.where(finite, Z, hi), zmin, hi, 0.0
+
+
+def wants_log(surface, Z: np.ndarray) -> bool:
+    """The surface's own ``log_levels`` flag; for custom formulas, whether values span decades."""
+    flag = getattr(surface, "log_levels", None)
+    if flag is not None and not callable(flag):
+        return bool(flag)
+    finite = Z[np.isfinite(Z)]
+    if finite.size < 10:
+        return False
+    d = finite - finite.min()
+    med = float(np.median(d))
+    return med > 0 and float(np.percentile(d, 99)) / med > 30
+
+
+def landscape(surface, window=None, n: int = 480, bands: int = N_BANDS, log: bool | None = None) -> Landscape:
+    """Render ``surface`` over ``window`` as a banded PNG with thin iso-lines (~10-60 ms)."""
+    window = window or surface.window
+    (x0, x1), (y0, y1) = window
+    nx = int(n)
+    ny = int(max(16, min(2 * n, round(n * (y1 - y0) / (x1 - x0))))) if x1 > x0 else int(n)
+    X, Y = np.meshgrid(np.linspace(x0, x1, nx), np.linspace(y0, y1, ny))
+    with np.errstate(all="ignore"):
+        Z = np.asarray(surface.value(np.stack((X, Y), axis=-1)), dtype=np.float64)
+    use_log = wants_log(surface, Z) if log is None else bool(log)
+    fmin = getattr(surface, "global_min_value", None)
+    t, lo, hi, offset = _scale(Z, use_log, fmin)
+    u = np.clip((t - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(t)
+    band = np.minimum((u * bands).astype(np.int64), bands - 1)
+    rgb = _cmap((band + 0.5) / bands)
+    # Iso-lines: a pixel whose band differs from its right or upper neighbour.
+    edge = np.zeros(band.shape, dtype=bool)
+    edge[:, :-1] |= band[:, :-1] != band[:, 1:]
+    edge[:-1, :] |= band[:-1, :] != band[1:, :]
+    rgb[edge] *= _ISO_DARKEN
+    img = np.flipud(np.clip(rgb, 0, 255).astype(np.uint8))  # row 0 is the top (largest y)
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="PNG", optimize=False, compress_level=6)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return Landscape(uri, ((float(x0), float(x1)), (float(y0), float(y1))), use_log, float(lo), float(hi),
+                     float(offset), int(bands), nx, ny)
+
+
+# ---------------------------------------------------------------------------------------
+# The race
+# ---------------------------------------------------------------------------------------
+
+
+def frame_steps(steps: int, max_frames: int = 150) -> np.ndarray:
+    """The steps the animation shows: all of them up to ``max_frames``, else evenly spaced (0 and
+    the last always included)."""
+    steps = int(steps)
+    if steps + 1 <= max_frames:
+        return np.arange(steps + 1)
+    return np.unique(np.round(np.linspace(0, steps, max_frames)).astype(np.int64))
+
+
+def _last_valid(path: np.ndarray) -> int:
+    ok = np.all(np.isfinite(path), axis=-1)
+    idx = np.flatnonzero(ok)
+    return int(idx[-1]) if idx.size else -1
+
+
+def exit_point(path: np.ndarray, window) -> np.ndarray | None:
+    """Where a diverged path leaves the window (its boundary crossing), else its last finite point."""
+    last = _last_valid(path)
+    if last < 0:
+        return None
+    (x0, x1), (y0, y1) = window
+    p = path[: last + 1]
+    inside = (p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)
+    if inside[-1]:
+        return p[-1].copy()
+    out_idx = np.flatnonzero(~inside)
+    first_out = int(out_idx[0])
+    if first_out == 0:
+        return np.clip(p[0], [x0, y0], [x1, y1])
+    a, b = p[first_out - 1], p[first_out]
+    d = b - a
+    ts = [1.0]
+    for k, (lo, hi) in enumerate(((x0, x1), (y0, y1))):
+        if d[k] > 0:
+            ts.append((hi - a[k]) / d[k])
+        elif d[k] < 0:
+            ts.append((lo - a[k]) / d[k])
+    return a + max(0.0, min(ts)) * d
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+
+
+def _b64(a) -> dict | list:
+    """A float32 array in plotly.js's typed-array form (what plotly.py sends for NumPy arrays)."""
+    a = _f32(a)
+    if a.size == 0:
+        return []
+    return {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode_array(v) -> np.ndarray:
+    """The inverse of plotly's typed-array encoding (for tests and exports): a list or a bdata dict."""
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        if "shape" in v:
+            arr = arr.reshape(tuple(int(x) for x in str(v["shape"]).split(",") if x.strip()))
+        return arr
+    return np.asarray(v, dtype=np.float64)
+
+
+class AnimatedFigure(go.Figure):
+    """A ``go.Figure`` whose animation frames (and bulky layout parts) are kept as ready-to-send dicts.
+
+    Building 100+ frames as validated ``go.Frame`` objects costs about a second per race,
+    and validating a 150-step slider and copying a named template another 0.2 s. These
+    parts hold nothing to validate (pre-encoded float32 typed arrays, marker colors, slider
+    steps), so they are stored raw and merged in by :meth:`to_dict`, the method Streamlit,
+    ``plotly.io.to_json`` and ``write_html`` all serialize through.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._raw_frames: list = []
+        self._raw_layout: dict = {}
+
+    @property
+    def raw_frames(self) -> list:
+        return self._raw_frames
+
+    @raw_frames.setter
+    def raw_frames(self, frames: list) -> None:
+        self._raw_frames = list(frames)
+
+    @property
+    def raw_layout(self) -> dict:
+        """Layout keys (``template``, ``sliders``, ``updatemenus``) merged in at serialization."""
+        return self._raw_layout
+
+    @raw_layout.setter
+    def raw_layout(self, layout: dict) -> None:
+        self._raw_layout = dict(layout)
+
+    def to_dict(self):
+        out = super().to_dict()
+        out["layout"].update(self._raw_layout)
+        if self._raw_frames:
+            out["frames"] = [dict(f) for f in self._raw_frames]
+        return out
+
+    def __reduce__(self):
+        return _rebuild_animated, (super().to_dict(), self._raw_frames, self._raw_layout)
+
+
+def _rebuild_animated(fig_dict: dict, frames: list, layout: dict) -> "AnimatedFigure":
+    fig = AnimatedFigure(fig_dict)
+    fig.raw_frames = frames
+    fig.raw_layout = layout
+    return fig
+
+
+_TEMPLATES: dict[str, dict] = {}
+
+
+def _template_json(name: str) -> dict:
+    """A named plotly template as a plain dict, built once per process (assigning one costs ~30 ms)."""
+    if name not in _TEMPLATES:
+        import plotly.io as pio
+
+        _TEMPLATES[name] = pio.templates[name].to_plotly_json()
+    return _TEMPLATES[name]
+
+
+def frames_of(fig) -> list[dict]:
+    """The animation frames of a figure as dicts (raw frames of an :class:`AnimatedFigure`)."""
+    if isinstance(fig, AnimatedFigure) and fig.raw_frames:
+        return fig.raw_frames
+    return [f.to_plotly_json() for f in fig.frames]
+
+
+def _axes(window, equal: bool) -> dict:
+    (x0, x1), (y0, y1) = window
+    xa = dict(range=[x0, x1], title=dict(text=X_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor="#444")
+    ya = dict(range=[y0, y1], title=dict(text=Y_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor="#444")
+    if equal:
+        ya.update(scaleanchor="x", scaleratio=1)
+    return dict(xaxis=xa, yaxis=ya)
+
+
+def _click_grid(window, n: int = 41) -> dict:
+    """Invisible markers over the whole window: a click on the map selects one and returns its (θ₁, θ₂)."""
+    (x0, x1), (y0, y1) = window
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return dict(
+        type="scatter", x=_b64(gx.ravel()), y=_b64(gy.ravel()), mode="markers", name=CLICK_GRID_NAME,
+        marker=dict(size=16, color="rgba(0,0,0,0)", opacity=0.0),
+        selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),
+        hovertemplate="θ₁ = %{x:.3g}, θ₂ = %{y:.3g}<br>click: start here<extra></extra>",
+        showlegend=False,
+    )
+
+
+def _colorbar_trace(land: Landscape) -> dict:
+    """A one-point invisible trace that carries the color bar of the PNG's loss scale."""
+    tickvals, ticktext = land.ticks()
+    (x0, _), (y0, _) = land.window
+    return dict(
+        type="scatter", x=[x0], y=[y0], mode="markers", hoverinfo="skip", showlegend=False, name="loss scale",
+        marker=dict(size=0.1, opacity=0, color=[land.lo], cmin=land.lo, cmax=land.hi, colorscale=land.colorscale(),
+                    showscale=True,
+                    colorbar=dict(title=dict(text=land.scale_title, side="right", font=dict(size=FONT_SIZE)),
+                                  tickvals=tickvals, ticktext=ticktext, thickness=16, len=0.8, y=0.5, yanchor="middle",
+                                  tickfont=dict(size=FONT_SIZE - 2), outlinewidth=0)),
+    )
+
+
+def race_figure(
+    positions: np.ndarray,
+    labels: Sequence[str],
+    *,
+    window,
+    background: Landscape | None = None,
+    colors: Sequence[str] | None = None,
+    starts: np.ndarray | None = None,
+    minima: np.ndarray | None = None,
+    title: str = "",
+    max_frames: int = 120,
+    inspect_step: int | None = None,
+    height: int = 660,
+    click_grid: bool = True,
+    frame_ms: int = 60,
+) -> AnimatedFigure:
+    """The animated race: trails that grow, a head per run, start and minima, ✕ where a run left.
+
+    ``positions`` is ``(K, T+1, 2)``, NaN after a run diverged. The figure opens on the
+    last step (a static export shows whole paths); ▶ plays from step 0. Frames replace
+    only the K trails, the heads and the ✕ marks. The figure is assembled from plain
+    dicts without plotly.py's validation (tests validate it): that keeps a 6 x 500-step
+    race at tens of milliseconds.
+    """
+    P = np.asarray(positions, dtype=np.float64)
+    K, T1, _ = P.shape
+    T = T1 - 1
+    colors = list(colors) if colors else [run_color(k) for k in range(K)]
+    (x0, x1), (y0, y1) = window
+    aspect = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
+    traces: list[dict] = []
+    if click_grid:
+        traces.append(_click_grid(window))
+    if background is not None:
+        traces.append(_colorbar_trace(background))
+    if minima is not None and len(minima):
+        mins = np.asarray(minima, dtype=np.float64).reshape(-1, 2)
+        traces.append(dict(
+            type="scatter", x=_b64(mins[:, 0]), y=_b64(mins[:, 1]), mode="markers", name="known minimum",
+            showlegend=True, marker=dict(symbol="star", size=22, color="white", line=dict(color="black", width=2)),
+            hovertemplate="minimum (%{x:.3g}, %{y:.3g})<extra></extra>"))
+    if starts is not None:
+        st = np.unique(np.asarray(starts, dtype=np.float64).reshape(-1, 2), axis=0)
+        traces.append(dict(
+            type="scatter", x=_b64(st[:, 0]), y=_b64(st[:, 1]), mode="markers", name="start", showlegend=True,
+            marker=dict(symbol="circle-open", size=20, color="black", line=dict(width=3)),
+            hovertemplate="start (%{x:.3g}, %{y:.3g})<extra></extra>"))
+    last = [_last_valid(P[k]) for k in range(K)]
+    diverged = [last[k] < T for k in range(K)]
+    exits = [exit_point(P[k], window) if diverged[k] else None for k in range(K)]
+    if inspect_step is not None and 0 <= inspect_step <= T:
+        idx = [k for k in range(K) if last[k] >= 0]
+        pts = np.array([P[k, min(inspect_step, last[k])] for k in idx]).reshape(-1, 2)
+        traces.append(dict(
+            type="scatter", x=_b64(pts[:, 0]), y=_b64(pts[:, 1]), mode="markers", name=f"step {inspect_step}",
+            showlegend=False, hovertemplate=f"inspected step {inspect_step}<extra></extra>",
+            marker=dict(symbol="circle-open", size=30, color=[colors[k % len(colors)] for k in idx],
+                        line=dict(width=3))))
+
+    def state(s: int):
+        """Per run: the trail up to step s (every step), and the heads and ✕ marks at step s."""
+        trails, heads, head_colors, exs, ex_colors = [], [], [], [], []
+        for k in range(K):
+            upto = min(s, last[k])
+            trails.append(P[k, : upto + 1] if upto >= 0 else P[k, :0])
+            if diverged[k] and s > last[k]:
+                if exits[k] is not None:
+                    exs.append(exits[k])
+                    ex_colors.append(colors[k % len(colors)])
+            elif upto >= 0:
+                heads.append(P[k, upto])
+                head_colors.append(colors[k % len(colors)])
+        return trails, np.reshape(heads, (-1, 2)), head_colors, np.reshape(exs, (-1, 2)), ex_colors
+
+    def dynamic(s: int, full: bool) -> list[dict]:
+        trails, heads, head_colors, exs, ex_colors = state(s)
+        out = [{"type": "scatter", "x": _b64(t[:, 0]), "y": _b64(t[:, 1])} for t in trails]
+        out.append({"type": "scatter", "x": _b64(heads[:, 0]), "y": _b64(heads[:, 1]), "marker": {"color": head_colors}})
+        out.append({"type": "scatter", "x": _b64(exs[:, 0]), "y": _b64(exs[:, 1]), "text": ["✕"] * len(exs),
+                    "textfont": {"color": ex_colors or DIVERGED_COLOR}})
+        if full:
+            for k in range(K):
+                out[k].update(
+                    mode="lines", name=labels[k], legendgroup=f"r{k}", connectgaps=False,
+                    line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
+                    hovertemplate=f"{labels[k]}<br>θ₁ = %{{x:.4g}}, θ₂ = %{{y:.4g}}<extra></extra>")
+            out[K].update(mode="markers", name="current position", showlegend=False,
+                          marker=dict(size=MARKER_SIZE + 6, color=head_colors, line=dict(color="white", width=3)),
+                          hovertemplate="θ₁ = %{x:.4g}, θ₂ = %{y:.4g}<extra></extra>")
+            out[K + 1].update(mode="text", name="diverged", showlegend=False,
+                              textfont=dict(size=36, color=ex_colors or DIVERGED_COLOR),
+                              hovertemplate="diverged: left here<extra></extra>")
+        return out
+
+    first_dynamic = len(traces)
+    traces += dynamic(T, full=True)
+    dyn = list(range(first_dynamic, first_dynamic + K + 2))
+    fsteps = frame_steps(T, max_frames)
+    frames = [{"name": str(int(s)), "traces": dyn, "data": dynamic(int(s), full=False)} for s in fsteps]
+
+    def play(ms: int, restart: bool = False) -> list:
+        return [None if not restart else [str(int(s)) for s in fsteps],
+                dict(frame=dict(duration=ms, redraw=False), fromcurrent=not restart, mode="immediate",
+                     transition=dict(duration=0))]
+
+    slider = dict(
+        active=len(fsteps) - 1, x=0.0, len=1.0, y=0, yanchor="top", pad=dict(t=70, b=0, l=0, r=0),
+        currentvalue=dict(prefix="step ", font=dict(size=FONT_SIZE + 2), xanchor="right", offset=10),
+        font=dict(size=FONT_SIZE - 4), ticklen=4, minorticklen=2,
+        steps=[dict(method="animate", label=str(int(s)),
+                    args=[[str(int(s))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
+                                               transition=dict(duration=0))]) for s in fsteps],
+    )
+    buttons = [
+        dict(label="▶ Play", method="animate", args=play(frame_ms)),
+        dict(label="❚❚ Pause", method="animate",
+             args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))]),
+        dict(label="↺ Replay", method="animate", args=play(frame_ms, restart=True)),
+        dict(label="slow", method="animate", args=play(frame_ms * 3)),
+        dict(label="fast", method="animate", args=play(max(frame_ms // 3, 1))),
+    ]
+    layout = base_layout(
+        height=height,
+        margin=dict(l=70, r=20, t=60 if title else 20, b=150),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=FONT_SIZE),
+                    bgcolor="rgba(255,255,255,0.85)", itemclick="toggle"),
+        hovermode="closest",
+        dragmode="pan",
+        plot_bgcolor="white",
+        uirevision="race",
+        sliders=[slider],
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.1,
+                          yanchor="top", pad=dict(r=6, t=0), buttons=buttons, font=dict(size=FONT_SIZE))],
+        **_axes(window, equal=0.4 <= aspect <= 2.5),
+    )
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, xanchor="left")
+    if background is not None:
+        layout["images"] = [dict(source=background.png, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                                 sizing="stretch", layer="below", opacity=1.0)]
+    template = layout.pop("template", None)
+    fig = AnimatedFigure(dict(data=traces, layout=layout), _validate=False)
+    raw: dict = {}
+    if isinstance(template, str):
+        raw["template"] = _template_json(template)
+    elif template is not None:
+        fig.update_layout(template=template)
+    fig.raw_layout = raw
+    fig.raw_frames = frames
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# 3D view
+# ---------------------------------------------------------------------------------------
+
+
+def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, window=None,
+                     colors: Sequence[str] | None = None, n: int = 90, log: bool | None = None,
+                     title: str = "", height: int = 640) -> go.Figure:
+    """The loss as a 3D surface with each run's path lifted onto it (log-scaled height when the
+    values span decades: the z axis then reads log₁₀(loss − min))."""
+    window = window or surface.window
+    (x0, x1), (y0, y1) = window
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    with np.errstate(all="ignore"):
+        Z = np.asarray(surface.value(np.stack((X, Y), axis=-1)), dtype=np.float64)
+    use_log = wants_log(surface, Z) if log is None else bool(log)
+    t, lo, hi, offset = _scale(Z, use_log, getattr(surface, "global_min_value", None))
+    if not use_log:
+        t = np.clip(t, lo, hi)
+
+    def lift(z):
+        z = np.asarray(z, dtype=np.float64)
+        if use_log:
+            with np.errstate(all="ignore"):
+                return np.log10(np.maximum(z - offset, 10.0**lo))
+        return np.clip(z, lo, hi)
+
+    colors = list(colors) if colors else [run_color(k) for k in range(len(labels))]
+    fig = go.Figure()
+    scale = Landscape("", window, use_log, lo, hi, offset, N_BANDS, n, n)
+    fig.add_trace(go.Surface(x=_f32(X[0]), y=_f32(Y[:, 0]), z=_f32(t), colorscale=scale.colorscale(), cmin=lo, cmax=hi,
+                             showscale=False, opacity=0.95, name="loss",
+                             contours=dict(z=dict(show=True, color="#888", width=1, start=lo, end=hi,
+                                                  size=(hi - lo) / N_BANDS if hi > lo else 1)),
+                             hovertemplate="θ₁ %{x:.3g}, θ₂ %{y:.3g}<extra></extra>"))
+    P = np.asarray(positions, dtype=np.float64)
+    for k in range(P.shape[0]):
+        path = P[k]
+        ok = np.all(np.isfinite(path), axis=-1)
+        inside = ok & (path[:, 0] >= x0) & (path[:, 0] <= x1) & (path[:, 1] >= y0) & (path[:, 1] <= y1)
+        path = np.where(inside[:, None], path, np.nan)
+        with np.errstate(all="ignore"):
+            z = lift(surface.value(np.nan_to_num(path)))
+        z = np.where(inside, z, np.nan)
+        span = (hi - lo) * 0.01
+        c = colors[k % len(colors)]
+        fig.add_trace(go.Scatter3d(x=_f32(path[:, 0]), y=_f32(path[:, 1]), z=_f32(z + span), mode="lines",
+                                   name=labels[k], line=dict(color=c, width=7)))
+        idx = np.flatnonzero(inside)
+        if idx.size:
+            j = idx[-1]
+            fig.add_trace(go.Scatter3d(x=[path[j, 0]], y=[path[j, 1]], z=[z[j] + span], mode="markers",
+                                       showlegend=False, name=labels[k],
+                                       marker=dict(size=7, color=c, line=dict(color="white", width=2))))
+    ztitle = ("log₁₀(loss − min)" if offset != 0 else "log₁₀ loss") if use_log else "loss"
+    fig.update_layout(**base_layout(
+        height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)) if title else None,
+        margin=dict(l=0, r=0, t=50 if title else 10, b=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=FONT_SIZE)),
+        scene=dict(xaxis=dict(title=dict(text=X_LABEL)), yaxis=dict(title=dict(text=Y_LABEL)),
+                   zaxis=dict(title=dict(text=ztitle)), aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.6),
+                   camera=dict(eye=dict(x=1.5, y=-1.5, z=1.1))),
+    ))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Loss vs step
+# ---------------------------------------------------------------------------------------
+
+
+def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[str] | None = None,
+                log: bool = True, fmin: float | None = None, inspect_step: int | None = None,
+                diverged_step: Sequence[int] | None = None, title: str = "Loss at each step",
+                height: int = 420) -> go.Figure:
+    """Loss against step for every run; with ``log``, ``loss − f*`` on a log axis (f* = ``fmin``)."""
+    L = np.asarray(losses, dtype=np.float64)
+    K, T1 = L.shape
+    colors = list(colors) if colors else [run_color(k) for k in range(K)]
+    use_log = bool(log) and (fmin is None or math.isfinite(fmin))
+    shift = float(fmin) if (use_log and fmin is not None and math.isfinite(fmin)) else 0.0
+    if use_log and fmin is None:
+        finite = L[np.isfinite(L)]
+        use_log = finite.size > 0 and float(finite.min()) > 0
+    fig = go.Figure()
+    x = np.arange(T1, dtype=np.int32)
+    for k in range(K):
+        y = L[k] - shift
+        if use_log:
+            y = np.where(y > 0, y, 1e-16)
+        fig.add_trace(go.Scatter(x=x, y=_f32(y), mode="lines", name=labels[k],
+                                 line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
+                                 hovertemplate=f"{labels[k]}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
+        if diverged_step is not None and diverged_step[k] >= 0:
+            j = int(diverged_step[k]) - 1
+            if 0 <= j < T1 and np.isfinite(y[j]):
+                fig.add_trace(go.Scatter(x=[j], y=[y[j]], mode="text", text=["✕"], showlegend=False,
+                                         textfont=dict(size=26, color=DIVERGED_COLOR), hoverinfo="skip"))
+    ylabel = ("loss − min" if shift else "loss") + (" (log scale)" if use_log else "")
+    fig.update_layout(**base_layout(
+        height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=dict(title=dict(text=ylabel), type="log" if use_log else "linear", exponentformat="power"),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+        margin=dict(l=75, r=20, t=50, b=60),
+    ))
+    if inspect_step is not None:
+        fig.add_vline(x=int(inspect_step), line=dict(color="#333", width=2, dash="dash"),
+                      annotation_text=f"step {int(inspect_step)}", annotation_position="top",
+                      annotation_font_size=FONT_SIZE - 2)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Analyses
+# ---------------------------------------------------------------------------------------
+
+
+def _heat_axes(window) -> dict:
+    return _axes(window, equal=True)
+
+
+def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima=None, window=None,
+                           height: int = 600) -> go.Figure:
+    """From every start on a grid: how many steps to converge (``kind="steps"``) or which minimum
+    it reached (``kind="basin"``); runs that diverged are dark red, runs that never converged grey."""
+    xs, ys = np.asarray(cmap.xs), np.asarray(cmap.ys)
+    window = window or ((float(xs[0]), float(xs[-1])), (float(ys[0]), float(ys[-1])))
+    fig = go.Figure()
+    div = np.asarray(cmap.diverged, dtype=bool)
+    if kind == "basin":
+        basin = np.asarray(cmap.basin, dtype=np.float64)
+        nmin = max(int(np.nanmax(basin)) + 1, 1) if basin.size else 1
+        z = np.where(div | (basin < 0), np.nan, basin)
+        scale = []
+        for i in range(nmin):
+            c = run_color(i + 1)
+            scale += [[i / nmin, c], [(i + 1) / nmin, c]]
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), zmin=-0.5, zmax=nmin - 0.5,
+                                 colorscale=scale, name="basin",
+                                 colorbar=dict(title=dict(text="minimum"), tickvals=list(range(nmin)),
+                                               ticktext=[f"#{i + 1}" for i in range(nmin)]),
+                                 hovertemplate="start (%{x:.3g}, %{y:.3g}) → minimum #%{z}<extra></extra>"))
+    else:
+        steps = np.asarray(cmap.steps_to_converge, dtype=np.float64)
+        z = np.where((steps < 0) | div, np.nan, steps)
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), colorscale="Viridis", reversescale=True,
+                                 name="steps", colorbar=dict(title=dict(text="steps")),
+                                 hovertemplate="start (%{x:.3g}, %{y:.3g}): %{z:.0f} steps<extra></extra>"))
+    never = np.where(~div & np.isnan(z), 1.0, np.nan)
+    if np.isfinite(never).any():
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(never), colorscale=[[0, "#c8c8c8"], [1, "#c8c8c8"]],
+                                 showscale=False, name="never converged",
+                                 hovertemplate="start (%{x:.3g}, %{y:.3g}): did not converge<extra></extra>"))
+    if div.any():
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(np.where(div, 1.0, np.nan)),
+                                 colorscale=[[0, DIVERGED_COLOR], [1, DIVERGED_COLOR]], showscale=False,
+                                 name="diverged", hovertemplate="start (%{x:.3g}, %{y:.3g}): diverged<extra></extra>"))
+    if minima is not None and len(minima):
+        m = np.asarray(minima, dtype=np.float64).reshape(-1, 2)
+        fig.add_trace(go.Scatter(x=m[:, 0], y=m[:, 1], mode="markers+text", name="minima",
+                                 text=[f"#{i + 1}" for i in range(len(m))], textposition="top center",
+                                 textfont=dict(size=FONT_SIZE), showlegend=False,
+                                 marker=dict(symbol="star", size=18, color="white", line=dict(color="black", width=2))))
+    fig.update_layout(**base_layout(height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
+                                    margin=dict(l=70, r=20, t=60, b=60)), **_heat_axes(window))
+    return fig
+
+
+def _cell_labels(values) -> list[str]:
+    return [f"{float(v):.3g}" for v in values]
+
+
+def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "", current: tuple | None = None,
+                           height: int = 560) -> go.Figure:
+    """Final loss over a grid of two hyperparameters (log color); ✕ marks diverged cells; an
+    invisible marker on every cell makes a click return that cell's values."""
+    xv, yv = np.asarray(smap.x_values), np.asarray(smap.y_values)
+    nx, ny = xv.size, yv.size
+    loss = np.asarray(smap.final_loss, dtype=np.float64)
+    div = np.asarray(smap.diverged, dtype=bool)
+    ref = getattr(smap, "threshold", 0.0) - 1e-3
+    with np.errstate(all="ignore"):
+        gap = loss - (ref if math.isfinite(ref) else np.nanmin(loss))
+        z = np.log10(np.maximum(gap, 1e-12))
+    z = np.where(div | ~np.isfinite(loss), np.nan, z)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(x=np.arange(nx), y=np.arange(ny), z=_f32(z), colorscale="Viridis", name="final loss",
+                             colorbar=dict(title=dict(text="log₁₀(final loss − min)")),
+                             customdata=np.dstack(np.meshgrid(xv, yv)),
+                             hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
+                                           "<br>log₁₀ gap %{z:.2f}<extra></extra>"))
+    jj, ii = np.nonzero(div)
+    if ii.size:
+        fig.add_trace(go.Scatter(x=ii, y=jj, mode="text", text=["✕"] * ii.size, name="diverged",
+                                 textfont=dict(size=18, color=DIVERGED_COLOR), hoverinfo="skip", showlegend=False))
+    gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
+    fig.add_trace(go.Scatter(
+        x=gx.ravel(), y=gy.ravel(), mode="markers", name="cells", showlegend=False,
+        customdata=np.stack([np.meshgrid(xv, yv)[0].ravel(), np.meshgrid(xv, yv)[1].ravel()], axis=-1),
+        marker=dict(size=max(6, min(28, 600 // max(nx, ny))), symbol="square", color="rgba(0,0,0,0)", opacity=0),
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
+                      "<br>click: race this<extra></extra>"))
+    if current is not None:
+        cx = int(np.argmin(np.abs(np.log(np.maximum(xv, 1e-300)) - math.log(max(current[0], 1e-300)))))
+        cy = int(np.argmin(np.abs(yv - current[1])))
+        fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current", showlegend=False, hoverinfo="skip",
+                                 marker=dict(symbol="square-open", size=30, color="white", line=dict(width=3))))
+    step_x = max(1, nx // 8)
+    step_y = max(1, ny // 8)
+    fig.update_layout(**base_layout(
+        height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
+        xaxis=dict(title=dict(text=x_label), tickvals=list(range(0, nx, step_x)),
+                   ticktext=_cell_labels(xv[::step_x]), showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text=y_label), tickvals=list(range(0, ny, step_y)),
+                   ticktext=_cell_labels(yv[::step_y]), showgrid=False, zeroline=False),
+        margin=dict(l=80, r=20, t=60, b=70), clickmode="event+select", dragmode=False))
+    return fig
+
+
+def stability_figure(lrs: np.ndarray, final_losses: dict[str, np.ndarray], diverged: dict[str, np.ndarray], *,
+                     bounds: dict[str, float], colors: dict[str, str] | None = None, f0: float | None = None,
+                     title: str = "", height: int = 480) -> go.Figure:
+    """Final loss against η (log-log) for GD and heavy ball, ✕ where a run diverged, with the
+    theoretical limits (2/L, 2(1+β)/L) drawn as dashed vertical lines."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    fig = go.Figure()
+    finite_all = np.concatenate([np.asarray(v)[np.isfinite(v)] for v in final_losses.values()] or [np.array([1.0])])
+    top = float(np.nanmax(finite_all)) if finite_all.size else 1.0
+    top = max(top, f0 or 0.0, 1e-12) * 10
+    for i, (name, fl) in enumerate(final_losses.items()):
+        c = (colors or {}).get(name, run_color(i))
+        fl = np.asarray(fl, dtype=np.float64)
+        dv = np.asarray(diverged[name], dtype=bool)
+        y = np.where(dv | ~np.isfinite(fl), np.nan, np.maximum(fl, 1e-16))
+        fig.add_trace(go.Scatter(x=lrs, y=y, mode="lines+markers", name=name, line=dict(color=c, width=LINE_WIDTH),
+                                 marker=dict(size=8), hovertemplate="η = %{x:.3g}: final loss %{y:.3g}<extra></extra>"))
+        if dv.any():
+            fig.add_trace(go.Scatter(x=lrs[dv], y=np.full(int(dv.sum()), top), mode="text", text=["✕"] * int(dv.sum()),
+                                     name=f"{name}: diverged", textfont=dict(size=22, color=c), showlegend=False,
+                                     hovertemplate=f"{name}: η = %{{x:.3g}} diverged<extra></extra>"))
+    for i, (name, x) in enumerate(bounds.items()):
+        fig.add_vline(x=x, line=dict(color="#222", width=2, dash="dash" if i == 0 else "dot"),
+                      annotation_text=name, annotation_position="top left" if i % 2 == 0 else "bottom left",
+                      annotation_font_size=FONT_SIZE)
+    fig.update_layout(**base_layout(
+        height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
+        xaxis=dict(title=dict(text="learning rate η"), type="log", exponentformat="power"),
+        yaxis=dict(title=dict(text="final loss (log scale) — ✕ diverged"), type="log", exponentformat="power"),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+        margin=dict(l=80, r=20, t=60, b=60)))
+    return fig
