@@ -41,15 +41,15 @@ __all__ = [
 ]
 
 
-# -- argument checks, shared by the classes and the pure functions ----------------------
-def _step_params(step_size, gamma):
+# -- argument checks (with torch's defaults), shared by the classes and the pure functions
+def _step_params(step_size, gamma=0.1):
     return {
         "step_size": check_int("StepLR", "step_size", step_size, low=1, why=" (the lr decays every step_size steps)"),
         "gamma": check_real("StepLR", "gamma", gamma, low=0.0, low_open=True, why=" (the decay factor)"),
     }
 
 
-def _multistep_params(milestones, gamma):
+def _multistep_params(milestones, gamma=0.1):
     owner = "MultiStepLR"
     ms = [check_int(owner, "milestones[i]", m, low=0) for m in milestones]
     if any(b <= a for a, b in zip(ms, ms[1:])):
@@ -63,7 +63,7 @@ def _exponential_params(gamma):
                                 why=" (the per-step factor)")}
 
 
-def _constant_params(factor, total_iters):
+def _constant_params(factor=1.0 / 3, total_iters=5):
     owner = "ConstantLR"
     return {
         # torch allows 0, but then divides by it when the factor is lifted at total_iters.
@@ -74,7 +74,7 @@ def _constant_params(factor, total_iters):
     }
 
 
-def _linear_params(start_factor, end_factor, total_iters):
+def _linear_params(start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
     owner = "LinearLR"
     return {
         "start_factor": check_real(owner, "start_factor", start_factor, low=0.0, high=1.0, low_open=True,
@@ -85,7 +85,7 @@ def _linear_params(start_factor, end_factor, total_iters):
     }
 
 
-def _polynomial_params(total_iters, power):
+def _polynomial_params(total_iters=5, power=1.0):
     owner = "PolynomialLR"
     return {
         "total_iters": check_int(owner, "total_iters", total_iters, low=1,
