@@ -17,7 +17,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from optim_core import registry
+from optim_core.clip import clip_by_norm, clip_by_value
 from optim_core.optimizer import apply_update, check_hyper
+from optim_core.optimizers.lookahead import lookahead_sync
+from optim_core.optimizers.sophia import refresh_hessian
 
 __all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
 
@@ -306,10 +309,9 @@ def run_trajectories(
             if full:
                 raw_rec[t] = grad
             if clip_value is not None:
-                grad = np.clip(grad, -clip_value, clip_value)
+                grad = clip_by_value(grad, clip_value)
             if clip_norm is not None:
-                norm = np.sqrt(np.sum(grad * grad, axis=-1, keepdims=True))
-                grad = grad * np.minimum(clip_norm / (norm + 1e-6), 1.0)
+                grad = clip_by_norm(grad, clip_norm, batch_ndim=1)[0]
             if full:
                 grad_rec[t] = grad
             if not keep_path:
@@ -320,15 +322,18 @@ def run_trajectories(
                     hp = dict(hp, lr=g.lr_curve[t])
                     if g.momentum_curve is not None:
                         hp[g.momentum_key] = g.momentum_curve[t]
-                if g.info.needs_hessian:
-                    g.state["hessian"] = _hessian_diag(surface, P[g.rows])
                 apply_update(g.info, P[g.rows], grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
+                if g.info.needs_hessian:
+                    # The exact diagonal at the new point, folded in on Sophia's cadence.
+                    refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, P[g.rows]), t + 1,
+                                    beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
                 if full:
                     _record_state(state_rec[gi], g.state, t, T)
             if slow is not None and ((t + 1) % la_k[la_k > 0] == 0).any():
                 sync = (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
-                slow[sync] += la_alpha[sync] * (P[sync] - slow[sync])
-                P[sync] = slow[sync]
+                fast_rows, slow_rows = P[sync], slow[sync]
+                lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
+                P[sync], slow[sync] = fast_rows, slow_rows
             if dead.any():
                 P[dead] = last_good[dead]
             if not np.max(np.abs(P)) <= bound:  # also true when P holds a NaN
