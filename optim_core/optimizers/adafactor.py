@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import HyperparameterError, Optimizer
+from optim_core.optimizer import HyperparameterError, Optimizer, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -109,7 +109,7 @@ def adafactor_update(param, grad, state, step, *, lr=None, eps1=1e-30, eps2=1e-3
         m *= beta1
         m += (1 - beta1) * update
         update = m
-    if np.any(np.asarray(weight_decay) != 0):
+    if nonzero(weight_decay):
         param += (-weight_decay * alpha) * param
     param -= update
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, l2_grad
+from optim_core.optimizer import Optimizer, l2_grad, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import OptimizerInfo
 
@@ -34,7 +34,7 @@ def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay
     """
     m, v = state["exp_avg"], state["exp_avg_sq"]
     if decoupled_weight_decay:
-        if np.any(np.asarray(weight_decay) != 0):
+        if nonzero(weight_decay):
             param *= 1 - lr * weight_decay
         g = grad
     else:
@@ -44,7 +44,7 @@ def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay
     v *= beta2
     v += (1 - beta2) * (g * g)
     bias1 = 1 - beta1**step
-    bias2_sqrt = np.sqrt(1 - beta2**step)
+    bias2_sqrt = (1 - beta2**step) ** 0.5  # a Python float stays one (np.sqrt would box it)
     if amsgrad:
         np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         v = state["max_exp_avg_sq"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, Parameter, apply_update
+from optim_core.optimizer import Optimizer, Parameter, apply_update, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -148,7 +148,7 @@ def adam8bit_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_d
     denom /= np.sqrt(1 - beta2**step)
     denom += eps
     param -= (lr / (1 - beta1**step)) * m / denom
-    if np.any(np.asarray(weight_decay) != 0):
+    if nonzero(weight_decay):
         param *= 1 - lr * weight_decay
     for key, value, code in (("exp_avg", m, SIGNED_CODE), ("exp_avg_sq", v, UNSIGNED_CODE)):
         codes, absmax = quantize_blockwise(value, code, *args)

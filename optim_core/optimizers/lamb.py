@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, elementwise_bytes
+from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import OptimizerInfo
 
@@ -50,7 +50,7 @@ def lamb_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay
     v += (1 - beta2) * (grad * grad)
     u = m / (1 - beta1**step)
     u /= np.sqrt(v / (1 - beta2**step)) + eps
-    if np.any(np.asarray(weight_decay) != 0):
+    if nonzero(weight_decay):
         u += weight_decay * param
     p_norm = norm_per_problem(param, batch_ndim)
     u_norm = norm_per_problem(u, batch_ndim)

@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer
+from optim_core.optimizer import Optimizer, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.lamb import norm_per_problem, trust_ratio
 from optim_core.registry import Hyper, OptimizerInfo
 
 
 def lars_init(param, *, momentum=0.9, **_):
-    return {"momentum_buffer": np.zeros_like(param) if np.any(np.asarray(momentum) != 0) else None}
+    return {"momentum_buffer": np.zeros_like(param) if nonzero(momentum) else None}
 
 
 def lars_update(param, grad, state, step, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=0.001, eps=1e-8,
@@ -31,11 +31,11 @@ def lars_update(param, grad, state, step, *, lr, momentum=0.9, weight_decay=0.0,
     """
     p_norm = norm_per_problem(param, batch_ndim)
     g_norm = norm_per_problem(grad, batch_ndim)
-    decay = np.any(np.asarray(weight_decay) != 0)
+    decay = nonzero(weight_decay)
     denom = g_norm + weight_decay * p_norm + eps if decay else g_norm + eps
     direction = grad + weight_decay * param if decay else grad
     direction = trust_ratio(trust_coefficient * p_norm, denom, p_norm, g_norm) * direction
-    if np.any(np.asarray(momentum) != 0):
+    if nonzero(momentum):
         buf = state.get("momentum_buffer")
         if buf is None:
             buf = state["momentum_buffer"] = np.zeros_like(param)
@@ -46,7 +46,7 @@ def lars_update(param, grad, state, step, *, lr, momentum=0.9, weight_decay=0.0,
 
 
 def _lars_bytes(shape, itemsize, momentum=0.9, **_):
-    return itemsize * math.prod(shape) if np.any(np.asarray(momentum) != 0) else 0
+    return itemsize * math.prod(shape) if nonzero(momentum) else 0
 
 
 class LARS(Optimizer):

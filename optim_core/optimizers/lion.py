@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, elementwise_bytes
+from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -26,7 +26,7 @@ def lion_update(param, grad, state, step, *, lr, beta1, beta2, weight_decay=0.0)
     is as large as SGD's with a unit gradient: Lion wants a 3-10x smaller lr than Adam.
     """
     m = state["exp_avg"]
-    if np.any(np.asarray(weight_decay) != 0):
+    if nonzero(weight_decay):
         param *= 1 - lr * weight_decay
     param -= lr * np.sign(m * beta1 + (1 - beta1) * grad)
     m *= beta2

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import HyperparameterError, Optimizer, l2_grad
+from optim_core.optimizer import HyperparameterError, Optimizer, l2_grad, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -27,15 +27,15 @@ def sgd_update(param, grad, state, step, *, lr, momentum=0.0, dampening=0.0, wei
     ``momentum`` may be an array (a sweep); rows whose momentum is 0 take plain steps.
     """
     g = l2_grad(grad, param, weight_decay)
-    if np.any(np.asarray(momentum) != 0):
+    if nonzero(momentum):
         buf = state["momentum_buffer"]
         if buf is None:
             buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)
         else:
             buf *= momentum
-            buf += g if np.all(np.asarray(dampening) == 0) else (1 - dampening) * g
+            buf += g if not nonzero(dampening) else (1 - dampening) * g
         direction = g + momentum * buf if nesterov else buf
-        if np.ndim(momentum) and not np.all(np.asarray(momentum) != 0):
+        if not isinstance(momentum, (int, float)) and not np.all(momentum):
             direction = np.where(np.asarray(momentum) != 0, direction, g)
     else:
         direction = g
@@ -43,7 +43,7 @@ def sgd_update(param, grad, state, step, *, lr, momentum=0.0, dampening=0.0, wei
 
 
 def _sgd_bytes(shape, itemsize, momentum=0.0, **_):
-    return itemsize * math.prod(shape) if np.any(np.asarray(momentum) != 0) else 0
+    return itemsize * math.prod(shape) if nonzero(momentum) else 0
 
 
 class SGD(Optimizer):

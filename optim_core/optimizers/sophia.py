@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, Parameter, elementwise_bytes
+from optim_core.optimizer import Optimizer, Parameter, elementwise_bytes, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -44,7 +44,7 @@ def sophia_update(param, grad, state, step, *, lr, beta1, rho, weight_decay=0.0,
     Hessian refresh and are ignored here.
     """
     m, h = state["exp_avg"], state["hessian"]
-    if np.any(np.asarray(weight_decay) != 0):
+    if nonzero(weight_decay):
         param *= 1 - lr * weight_decay
     m *= beta1
     m += (1 - beta1) * grad
