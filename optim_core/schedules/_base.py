@@ -256,5 +256,9 @@ def torch_snippet(
     if record_momentum:
         lines.append(f"    momenta.append({key})")
     lines.append("    optimizer.step()  # after loss.backward() in a real training loop")
-    lines.append(f"    scheduler.step({'' if metric is None else metric})")
+    if metric is None:
+        lines.append("    scheduler.step()")
+    else:
+        lines.append(f"    val_loss = {metric}  # stands in for the validation loss")
+        lines.append("    scheduler.step(val_loss)")
     return "\n".join(lines) + "\n"
