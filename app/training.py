@@ -251,6 +251,38 @@ class ParameterAdapter:
 
 
 # -- runs ----------------------------------------------------------------------------------
+class _Rows:
+    """Rows of floats appended one at a time into a growing NumPy array (compact and fast:
+    a long live session keeps 48 bytes per step and run, not Python lists of floats)."""
+
+    def __init__(self, *names: str):
+        self.names = names
+        self._index = {n: j for j, n in enumerate(names)}
+        self._data = np.empty((256, len(names)))
+        self.n = 0
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
+    def append(self, *values: float) -> None:
+        if self.n == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self.n] = values
+        self.n += 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """``{name: column}``: read-only views of the rows so far."""
+        out = {}
+        for j, name in enumerate(self.names):
+            col = self._data[: self.n, j]
+            col.flags.writeable = False
+            out[name] = col
+        return out
+
+    def last(self, name: str, default: float = float("nan")) -> float:
+        return float(self._data[self.n - 1, self._index[name]]) if self.n else default
+
+
 @dataclass
 class RunConfig:
     """One contestant: an optimizer and how it is driven.
@@ -291,7 +323,13 @@ def _class_kwargs(info, hypers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Run:
-    """One model + optimizer of a :class:`Race`, with its history (lists of floats)."""
+    """One model + optimizer of a :class:`Race`, with its history.
+
+    ``history`` has one row per optimizer step (``step, loss, lr, grad_norm,
+    grad_norm_clipped, weight_norm``; ``loss`` is the mean training loss of the step's
+    batch) and ``evals`` one row per evaluation on the whole sets (``step, train_loss,
+    train_acc, test_loss, test_acc``), both as ``{column: float64 array}``.
+    """
 
     def __init__(self, config: RunConfig, spec: ModelSpec, init: Sequence[np.ndarray], dtype: str, seed: int):
         from optim_core import registry
@@ -327,9 +365,8 @@ class Run:
         self._lr_curve, self._mom_curve = self._schedule_curves()
         self.step = 0
         self.diverged = ""
-        self.history: dict[str, list[float]] = {k: [] for k in
-                                               ("step", "loss", "lr", "grad_norm", "grad_norm_clipped", "weight_norm")}
-        self.evals: dict[str, list[float]] = {k: [] for k in ("step", "train_loss", "train_acc", "test_loss", "test_acc")}
+        self._history = _Rows("step", "loss", "lr", "grad_norm", "grad_norm_clipped", "weight_norm")
+        self._evals = _Rows("step", "train_loss", "train_acc", "test_loss", "test_acc")
         self.batch_log: list[np.ndarray] | None = None
 
     # -- schedule -----------------------------------------------------------------------
@@ -395,13 +432,7 @@ class Run:
         self.step += 1
         if self._hessian and self.optimizer.hessian_due():
             self._refresh_hessian(micro_batches)
-        h = self.history
-        h["step"].append(self.step)
-        h["loss"].append(loss_value)
-        h["lr"].append(lr)
-        h["grad_norm"].append(gn)
-        h["grad_norm_clipped"].append(gn_after)
-        h["weight_norm"].append(a.weight_norm())
+        self._history.append(self.step, loss_value, lr, gn, gn_after, a.weight_norm())
         if self.batch_log is not None:
             self.batch_log.extend(idx for _, _, idx in micro_batches)
 
@@ -427,22 +458,29 @@ class Run:
                 logits = self.model(x)
                 out.append(F.cross_entropy(logits, y).item())
                 out.append((logits.argmax(dim=1) == y).double().mean().item())
-        for key, value in zip(self.evals, out):
-            self.evals[key].append(value)
+        self._evals.append(*out)
 
     # -- views --------------------------------------------------------------------------------
     @property
     def active(self) -> bool:
         return not self.diverged
 
+    @property
+    def history(self) -> dict[str, np.ndarray]:
+        return self._history.columns()
+
+    @property
+    def evals(self) -> dict[str, np.ndarray]:
+        return self._evals.columns()
+
     def history_arrays(self) -> dict[str, np.ndarray]:
-        out = {k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()}
-        out.update({"eval_" + k: np.asarray(v, dtype=np.float64) for k, v in self.evals.items()})
-        return out
+        """``history`` and ``evals`` in one dict (the latter's columns prefixed ``eval_``)."""
+        return {**self.history, **{"eval_" + k: v for k, v in self.evals.items()}}
 
     def last(self, key: str, default: float = float("nan")) -> float:
-        seq = self.evals.get(key) or self.history.get(key)
-        return seq[-1] if seq else default
+        """The latest value of an ``evals`` or ``history`` column."""
+        rows = self._evals if key in self._evals.names else self._history
+        return rows.last(key, default)
 
     def state_dict(self) -> dict:
         """The model's weights (copies), keyed as ``model.state_dict()``."""

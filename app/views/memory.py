@@ -1,5 +1,136 @@
-"""Placeholder while this page is being built."""
+"""💾 Memory: the bytes that training a model keeps, per optimizer (parameters, gradients, state)."""
 
+from __future__ import annotations
+
+import plotly.graph_objects as go
 import streamlit as st
 
-st.info("This page is being built.")
+from app import memory as M
+from app.theme import base_layout, run_color
+from optim_core import registry
+
+UNITS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+CUSTOM = "Custom"
+PARTS = (("params_gb", "parameters"), ("grads_gb", "gradients"), ("state_gb", "optimizer state"))
+
+
+def _split(n: float) -> tuple[float, str]:
+    for unit in ("billion", "million", "thousand"):
+        if n >= UNITS[unit]:
+            return round(n / UNITS[unit], 6), unit
+    return round(n / 1e3, 6), "thousand"
+
+
+def _apply_preset() -> None:
+    preset = M.PRESETS.get(st.session_state["mem_preset"])
+    if preset is None:
+        return
+    st.session_state["mem_count"], st.session_state["mem_unit"] = _split(preset.n_params)
+    st.session_state["mem_side"] = preset.side
+    st.session_state["mem_dtype"] = preset.dtype
+
+
+def _to_custom() -> None:
+    st.session_state["mem_preset"] = CUSTOM
+
+
+def memory_figure(rows: list[dict], stacked: bool = True) -> go.Figure:
+    """Horizontal bars, one per optimizer row: parameters, gradients and state in GB."""
+    labels = [r["optimizer"] for r in rows]
+    fig = go.Figure()
+    for i, (key, name) in enumerate(PARTS):
+        values = [r[key] for r in rows]
+        fig.add_trace(go.Bar(
+            y=labels, x=values, name=name, orientation="h", marker_color=run_color(i),
+            hovertemplate="%{y}<br>" + name + ": %{x:.4g} GB<extra></extra>",
+        ))
+    fig.update_layout(**base_layout(
+        barmode="stack" if stacked else "group",
+        height=max(360, (36 if stacked else 60) * len(rows) + 140),
+        xaxis_title="memory (GB = 10⁹ bytes)",
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        margin=dict(l=10, r=20, t=40, b=55),
+    ))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
+
+
+def _table(rows: list[dict]) -> dict[str, list]:
+    return {
+        "optimizer": [r["optimizer"] for r in rows],
+        "family": [r["family"] for r in rows],
+        "state bytes / parameter": [r["state_bytes_per_param"] for r in rows],
+        "parameters (GB)": [r["params_gb"] for r in rows],
+        "gradients (GB)": [r["grads_gb"] for r in rows],
+        "optimizer state (GB)": [r["state_gb"] for r in rows],
+        "total (GB)": [r["total_gb"] for r in rows],
+        "what the state is": [r["state_note"] for r in rows],
+    }
+
+
+st.title("💾 How much memory does the optimizer need?")
+st.caption(
+    "Training keeps the parameters, one gradient per parameter, and the optimizer's state. "
+    "GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = 1.074 GB)."
+)
+
+if "mem_preset" not in st.session_state:
+    st.session_state["mem_preset"] = M.DEFAULT_PRESET
+    _apply_preset()
+st.session_state.setdefault("mem_count", 10.0)
+st.session_state.setdefault("mem_unit", "billion")
+st.session_state.setdefault("mem_side", M.DEFAULT_SIDE)
+st.session_state.setdefault("mem_dtype", "float32")
+
+all_names = list(registry.optimizers())
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+c1.selectbox("Model", [*M.PRESETS, CUSTOM], key="mem_preset", on_change=_apply_preset,
+             help="Familiar model sizes; editing the number switches to Custom.")
+c2.number_input("Parameters", min_value=0.0, step=1.0, format="%g", key="mem_count", on_change=_to_custom)
+c3.selectbox("×", list(UNITS), key="mem_unit", on_change=_to_custom)
+c4.selectbox("dtype", list(M.DTYPES), key="mem_dtype",
+             help="Parameters, gradients and state all in this type (bfloat16/float16: 2 bytes, float32: 4, float64: 8).")
+
+o1, o2 = st.columns([5, 2])
+chosen = o1.multiselect("Optimizers", all_names, default=all_names, key="mem_optimizers")
+with o2:
+    show_variants = st.toggle("Memory-changing settings too", value=True, key="mem_variants",
+                              help="Add rows such as SGD with momentum or Adam with AMSGrad.")
+    stacked = st.radio("Bars", ["stacked", "grouped"], horizontal=True, key="mem_barmode") == "stacked"
+
+with st.expander("📐 Assumptions"):
+    st.number_input("Typical matrix side (about the hidden size)", min_value=1, max_value=100_000, step=64,
+                    key="mem_side", on_change=_to_custom)
+    st.markdown(
+        "Each optimizer's state is computed for one tensor shape. The model is taken as square "
+        "*side × side* matrices, which only matters for **Adafactor** (it keeps *n + m* numbers per "
+        "*n × m* matrix) and **Adam8bit** (one scale per block). Activations and mixed-precision "
+        "master weights are not counted."
+    )
+
+n_params = float(st.session_state["mem_count"]) * UNITS[st.session_state["mem_unit"]]
+dtype = st.session_state["mem_dtype"]
+side = int(st.session_state["mem_side"])
+preset = M.PRESETS.get(st.session_state["mem_preset"])
+if preset is not None and preset.note:
+    st.caption(preset.note)
+
+if n_params <= 0:
+    st.warning("Enter a number of parameters above zero.")
+elif not chosen:
+    st.info("Pick at least one optimizer to compare.")
+else:
+    headline = "Adam" if "Adam" in all_names else chosen[0]
+    st.success("**" + M.course_sentence(n_params, dtype, headline, side) + "**")
+    rows = M.memory_table(n_params, dtype, chosen, side, show_variants)
+    st.plotly_chart(memory_figure(rows, stacked), key="mem_chart", width="stretch")
+    st.dataframe(
+        _table(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            col: st.column_config.NumberColumn(col, format="%.4g")
+            for col in ("state bytes / parameter", "parameters (GB)", "gradients (GB)", "optimizer state (GB)", "total (GB)")
+        },
+        key="mem_table",
+    )
