@@ -1,4 +1,49 @@
-"""2D loss surfaces (in progress)."""
+"""2D loss surfaces for the trajectory engine and the app.
 
-SURFACE_MODULES: tuple[str, ...] = ()
-__all__: list[str] = []
+Every surface subclasses :class:`~optim_core.surfaces.base.Surface` (value, exact gradient
+and Hessian, vectorized over ``(..., 2)`` arrays) and is registered next to its code with a
+``SurfaceInfo``; ``optim_core.registry.surfaces()`` collects them in the order of
+``SURFACE_MODULES`` (teaching order).
+"""
+
+from optim_core.surfaces.base import Surface
+from optim_core.surfaces.benchmarks import Beale, GoldsteinPrice, McCormick, Rosenbrock
+from optim_core.surfaces.multimodal import (
+    Ackley,
+    Himmelblau,
+    Rastrigin,
+    RippleBowl,
+    SixHumpCamel,
+    StyblinskiTang,
+    ThreeHumpCamel,
+)
+from optim_core.surfaces.plateau import PlateauCliff
+from optim_core.surfaces.quadratic import Booth, Matyas, Quadratic, QuadraticBowl, Ravine, RotatedRavine
+from optim_core.surfaces.saddles import MonkeySaddle, Saddle
+
+# One line per module; each defines INFOS. The registry keeps this order.
+SURFACE_MODULES: tuple[str, ...] = ("quadratic", "saddles", "plateau", "benchmarks", "multimodal")
+
+__all__ = [
+    "Surface",
+    "Quadratic",
+    "QuadraticBowl",
+    "Ravine",
+    "RotatedRavine",
+    "Booth",
+    "Matyas",
+    "Saddle",
+    "MonkeySaddle",
+    "PlateauCliff",
+    "Rosenbrock",
+    "Beale",
+    "McCormick",
+    "GoldsteinPrice",
+    "Himmelblau",
+    "ThreeHumpCamel",
+    "SixHumpCamel",
+    "StyblinskiTang",
+    "Rastrigin",
+    "Ackley",
+    "RippleBowl",
+]
