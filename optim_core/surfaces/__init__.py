@@ -3,11 +3,14 @@
 Every surface subclasses :class:`~optim_core.surfaces.base.Surface` (value, exact gradient
 and Hessian, vectorized over ``(..., 2)`` arrays) and is registered next to its code with a
 ``SurfaceInfo``; ``optim_core.registry.surfaces()`` collects them in the order of
-``SURFACE_MODULES`` (teaching order).
+``SURFACE_MODULES`` (teaching order). :class:`CustomSurface` builds one from a typed
+formula (:mod:`optim_core.formula`) and is not registered: the app constructs it directly.
 """
 
+from optim_core.formula import FormulaError, parse_formula
 from optim_core.surfaces.base import Surface
 from optim_core.surfaces.benchmarks import Beale, GoldsteinPrice, McCormick, Rosenbrock
+from optim_core.surfaces.custom import CustomSurface
 from optim_core.surfaces.multimodal import (
     Ackley,
     Himmelblau,
@@ -46,4 +49,7 @@ __all__ = [
     "Rastrigin",
     "Ackley",
     "RippleBowl",
+    "CustomSurface",
+    "parse_formula",
+    "FormulaError",
 ]
