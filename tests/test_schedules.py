@@ -308,6 +308,7 @@ def test_one_cycle_stepping_past_total_steps_raises_like_torch():
     t_s, o_s = TL.OneCycleLR(t_opt, max_lr=0.1, total_steps=20), optim_core.OneCycleLR(o_opt, max_lr=0.1,
                                                                                         total_steps=20)
     for _ in range(20):
+        t_opt.step()
         t_s.step()
         o_s.step()
     with pytest.raises(ValueError) as theirs:

@@ -3,14 +3,16 @@ r"""Cosine annealing: CosineAnnealingLR (torch's recursive form) and CosineAnnea
 torch's ``CosineAnnealingLR`` does not evaluate the closed form
 :math:`\eta_t = \eta_{min} + (\eta_0 - \eta_{min})(1 + \cos(\pi t / T))/2`; it updates
 the current lr, ``lr_t = eta_min + (lr_{t-1} - eta_min) * c_t / c_{t-1}`` with
-``c_t = 1 + cos(pi t / T)``, and at the steps just after the minimum
+``c_t = 1 + cos(pi t / T)``, and at the steps just after each minimum
 (``t = T+1, 3T+1, ...``, where ``c_{t-1} = 0``) it adds
-``(eta_0 - eta_min)(1 - cos(pi / T)) / 2`` instead. Past ``T_max`` the lr therefore
-climbs back, and from then on it differs from the closed form by the rounding of
-``c_{T+1}`` (a cancellation, relatively ~1e-16 T^2: 1e-9 at T = 10^4) and by the rounding
-of ``eta_min`` at the minimum. :func:`cosine_annealing_lr` reproduces the recursion
-segment by segment (between two minima the products of ratios telescope to
-``c_t / c_s``), so it agrees with torch to ~1e-15, not just with the formula.
+``(eta_0 - eta_min)(1 - cos(pi / T)) / 2`` to the lr instead. Past ``T_max`` the lr
+therefore climbs back up (period ``2 T_max``). Run alone from ``eta_0`` this equals the
+closed form up to rounding (measured <= 3e-12 relative for T_max up to 10^4), but it is
+a different rule: it acts on whatever lr it finds, so chained with another schedule,
+after a manual lr change or when resumed, it gives other numbers than the formula.
+:func:`cosine_annealing_lr` follows the recursion segment by segment (between two
+minima the product of the ratios telescopes to ``c_t / c_s``) and matches torch to
+~1e-15; :func:`cosine_maps` gives the update itself for the chained composition.
 """
 
 from __future__ import annotations

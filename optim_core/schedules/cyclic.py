@@ -17,7 +17,6 @@ from optim_core.registry import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
     check_choice,
-    check_int,
     check_optimizer,
     check_real,
     check_steps,
@@ -86,7 +85,7 @@ def _cyclic_position(t, total_size, step_ratio):
     return cycle, scale_factor
 
 
-def _cyclic_values(t, base_lr, max_lr, scale_factor, scale, base_momentum=None, max_momentum=None):
+def _cyclic_values(base_lr, max_lr, scale_factor, scale, base_momentum=None, max_momentum=None):
     lr = base_lr + (max_lr - base_lr) * scale_factor * scale
     if base_momentum is None:
         return lr, None
@@ -108,7 +107,7 @@ def cyclic_lr(n, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="
     cycle, sf = _cyclic_position(t, p["total_size"], p["step_ratio"])
     x = cycle if _effective_scale_mode(mode, scale_fn, scale_mode) == "cycle" else t
     scale = _scale_values(mode, p["gamma"], scale_fn, x)
-    lr, mom = _cyclic_values(t, float(base_lr), float(max_lr), sf, scale,
+    lr, mom = _cyclic_values(float(base_lr), float(max_lr), sf, scale,
                              *((float(base_momentum), float(max_momentum)) if cycle_momentum else ()))
     return {"lr": lr, "momentum": mom} if cycle_momentum else {"lr": lr}
 
@@ -162,10 +161,10 @@ class CyclicLR(LRScheduler):
         _, sf = _cyclic_position(t, self.total_size, self.step_ratio)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
         sf = float(sf)
-        lrs = [float(_cyclic_values(t, b, m, sf, scale)[0]) for b, m in zip(self.base_lrs, self.max_lrs)]
+        lrs = [float(_cyclic_values(b, m, sf, scale)[0]) for b, m in zip(self.base_lrs, self.max_lrs)]
         if self.cycle_momentum:
             for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
-                set_momentum(group, float(_cyclic_values(t, 0.0, 0.0, sf, scale, m_base, m_max)[1]), self.use_beta1)
+                set_momentum(group, float(_cyclic_values(0.0, 0.0, sf, scale, m_base, m_max)[1]), self.use_beta1)
         return lrs
 
     def state_dict(self):

@@ -21,7 +21,6 @@ import numpy as np
 from optim_core.registry import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
-    check_choice,
     check_int,
     check_optimizer,
     check_real,
