@@ -410,7 +410,8 @@ INFOS = [
             *_momentum_hypers(0.8, 0.9),
         ),
         latex=r"\eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\,\max(0, 1 - |x|)\, s(\cdot),"
-              r"\quad x = \frac{t}{S} - 2\left\lfloor 1 + \frac{t}{2S} \right\rfloor + 1",
+              r"\quad x = \frac{t}{S} - 2\left\lfloor 1 + \frac{t}{2S} \right\rfloor + 1"
+              r"\quad (S = \text{step size, shown symmetric})",
         summary="Triangular lr cycles between two bounds: cheap to tune (use the LR range test's bounds) and "
                 "helps escape saddle regions; triangular2/exp_range shrink the cycles over time.",
         pytorch=_cyclic_pytorch,
