@@ -8,6 +8,7 @@ formula (:mod:`optim_core.formula`) and is not registered: the app constructs it
 """
 
 from optim_core.formula import FormulaError, parse_formula
+from optim_core.stochastic import StochasticGradient
 from optim_core.surfaces.base import Surface
 from optim_core.surfaces.benchmarks import Beale, GoldsteinPrice, McCormick, Rosenbrock
 from optim_core.surfaces.custom import CustomSurface
@@ -52,4 +53,5 @@ __all__ = [
     "CustomSurface",
     "parse_formula",
     "FormulaError",
+    "StochasticGradient",
 ]
