@@ -21,6 +21,7 @@ from optim_core.clip import clip_by_norm, clip_by_value
 from optim_core.optimizer import apply_update, check_hyper
 from optim_core.optimizers.lookahead import lookahead_sync
 from optim_core.optimizers.sophia import refresh_hessian
+from optim_core.schedules import plateau_init, plateau_step
 
 __all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
 
@@ -175,6 +176,8 @@ class _Group:
     momentum_curve: np.ndarray | None
     momentum_key: str | None
     state: dict
+    # ReduceLROnPlateau runs: (columns within the group, tracker state, parameters).
+    plateaus: list = field(default_factory=list)
 
 
 def _sweep_size(spec: RunSpec) -> int:
@@ -329,6 +332,11 @@ def run_trajectories(
                                     beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
                 if full:
                     _record_state(state_rec[gi], g.state, t, T)
+                for cols, tracker, params in g.plateaus:
+                    # torch's loop: loss = f(θ_t); step(); scheduler.step(loss) sets the next lr.
+                    next_lr = plateau_step(tracker, value[g.rows][cols], **params)
+                    if t + 1 < T:
+                        g.lr_curve[t + 1, cols, 0] = next_lr
             if slow is not None and ((t + 1) % la_k[la_k > 0] == 0).any():
                 sync = (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
                 fast_rows, slow_rows = P[sync], slow[sync]
@@ -491,11 +499,11 @@ def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: i
                 hypers[h.name] = float(values[0]) if h.kind == "float" else values[0]
             else:
                 hypers[h.name] = np.concatenate([_per_row(v, n_starts, n_sweep) for v in values])[:, None]
-        lr_curve, mom_curve, mom_key = _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps)
+        lr_curve, mom_curve, mom_key, plateaus = _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps)
         if hypers.pop("maximize", False):
             raise ValueError(f"{specs[members[0]].display_label()}: maximize makes no sense on a loss surface")
         state = info.init_state(np.zeros((n, 2)), **hypers)
-        groups.append(_Group(info, members, slice(row, row + n), hypers, lr_curve, mom_curve, mom_key, state))
+        groups.append(_Group(info, members, slice(row, row + n), hypers, lr_curve, mom_curve, mom_key, state, plateaus))
         row += n
     return groups
 
@@ -503,18 +511,30 @@ def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: i
 def _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps):
     """Per-step lr (and cycled momentum) for a group with a scheduled run: (steps, rows, 1) arrays."""
     if not any(specs[k].schedule is not None for k in members):
-        return None, None, None
+        return None, None, None, []
     names = {h.name for h in info.hypers}
     mom_key = "momentum" if "momentum" in names else ("beta1" if "beta1" in names else None)
-    lr_cols, mom_cols = [], []
-    for k in members:
+    lr_cols, mom_cols, plateaus = [], [], []
+    m_total = n_starts * n_sweep
+    for j, k in enumerate(members):
         lr_rows = _per_row(resolved[k]["lr"], n_starts, n_sweep)
         base_mom = _per_row(resolved[k][mom_key], n_starts, n_sweep) if mom_key else None
         lr_run = np.empty((steps, lr_rows.size))
         mom_run = None if base_mom is None else np.broadcast_to(base_mom, (steps, base_mom.size)).copy()
+        schedule = specs[k].schedule
+        if schedule is not None and registry.get_schedule(schedule[0]).needs_metric:
+            # The lr reacts to this run's own loss, so it is filled in step by step.
+            params = {**registry.get_schedule(schedule[0]).defaults(), **dict(schedule[1])}
+            mode = params.pop("mode", "min")
+            lr_run[0] = lr_rows
+            plateaus.append((slice(j * m_total, (j + 1) * m_total), plateau_init(m_total, lr_rows, mode), params))
+            lr_cols.append(lr_run)
+            if mom_run is not None:
+                mom_cols.append(mom_run)
+            continue
         for value in np.unique(lr_rows):
             cols = lr_rows == value
-            if specs[k].schedule is None:
+            if schedule is None:
                 lr_run[:, cols] = value
                 continue
             lr_curve, mom_curve = _schedule_curves(specs[k], float(value), steps)
@@ -529,4 +549,4 @@ def _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps):
         specs[k].schedule is not None and registry.get_schedule(specs[k].schedule[0]).cycles_momentum for k in members
     )
     mom = np.concatenate(mom_cols, axis=1)[:, :, None] if cycles else None
-    return lr, mom, (mom_key if cycles else None)
+    return lr, mom, (mom_key if cycles else None), plateaus

@@ -266,3 +266,58 @@ def test_sensitivity_map_grid_matches_single_runs():
                 assert sm.final_loss[i, j] == pytest.approx(single.final_losses[0, 0], rel=1e-12)
     assert sm.diverged[0, 3]  # lr 0.25 > 2/L without momentum
     assert not sm.diverged[2, 3]  # but inside 2(1+0.9)/L with momentum 0.9
+
+
+def _class_loop_with_scheduler(surface, opt_cls, opt_kwargs, make_sched, start, steps, metric=False):
+    p = optim_core.Parameter(np.asarray(start, dtype=np.float64))
+    opt = opt_cls([p], **opt_kwargs)
+    sched = make_sched(opt)
+    path, lrs = [p.data.copy()], []
+    for _ in range(steps):
+        loss, g = surface.value_and_grad(p.data)
+        p.grad = g
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(float(loss)) if metric else sched.step()
+        path.append(p.data.copy())
+    return np.array(path), np.array(lrs)
+
+
+def test_scheduled_run_equals_optimizer_plus_torch_style_scheduler():
+    surface = Quadratic(1.0, 4.0)
+    steps = 120
+    spec = RunSpec("SGD", {"lr": 0.1, "momentum": 0.9}, schedule=("OneCycleLR", {"pct_start": 0.25}))
+    tr = run_trajectories(surface, [spec], [[2.0, 1.0]], steps)
+    path, lrs = _class_loop_with_scheduler(
+        surface, optim_core.SGD, {"lr": 0.1, "momentum": 0.9},
+        lambda o: optim_core.OneCycleLR(o, max_lr=0.1, total_steps=steps, pct_start=0.25), [2.0, 1.0], steps)
+    np.testing.assert_allclose(tr.lrs[0, 0], lrs, rtol=1e-12)
+    np.testing.assert_allclose(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
+
+
+def test_plateau_schedule_reacts_to_each_runs_own_loss():
+    surface = Quadratic(1.0, 10.0)
+    steps = 150
+    params = {"factor": 0.5, "patience": 3, "threshold": 0.05}
+    # lr 0.199 is just inside 2/L = 0.2: y shrinks 1% a step, less than the 5% threshold, so the lr is cut.
+    specs = [RunSpec("SGD", {"lr": 0.199}, schedule=("ReduceLROnPlateau", params)),
+             RunSpec("SGD", {"lr": 0.05}, schedule=("ReduceLROnPlateau", params))]
+    tr = run_trajectories(surface, specs, [[2.0, 1.0]], steps)
+    for k, lr0 in enumerate((0.199, 0.05)):
+        path, lrs = _class_loop_with_scheduler(
+            surface, optim_core.SGD, {"lr": lr0}, lambda o: optim_core.ReduceLROnPlateau(o, **params),
+            [2.0, 1.0], steps, metric=True)
+        np.testing.assert_allclose(tr.lrs[k, 0], lrs, rtol=1e-12)
+        np.testing.assert_allclose(tr.positions[k, 0], path, rtol=1e-12, atol=1e-15)
+    assert tr.lrs[0, 0, -1] < 0.199  # it did reduce
+
+
+def test_adam_one_cycle_cycles_beta1():
+    surface = Quadratic()
+    steps = 80
+    spec = RunSpec("Adam", {"lr": 0.05}, schedule=("OneCycleLR", {}))
+    tr = run_trajectories(surface, [spec], [[2.0, 1.0]], steps)
+    path, lrs = _class_loop_with_scheduler(
+        surface, optim_core.Adam, {"lr": 0.05},
+        lambda o: optim_core.OneCycleLR(o, max_lr=0.05, total_steps=steps), [2.0, 1.0], steps)
+    np.testing.assert_allclose(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
