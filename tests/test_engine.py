@@ -298,8 +298,8 @@ def test_scheduled_run_equals_optimizer_plus_torch_style_scheduler():
 def test_plateau_schedule_reacts_to_each_runs_own_loss():
     surface = Quadratic(1.0, 10.0)
     steps = 150
-    params = {"factor": 0.5, "patience": 3, "threshold": 0.05}
-    # lr 0.199 is just inside 2/L = 0.2: y shrinks 1% a step, less than the 5% threshold, so the lr is cut.
+    params = {"factor": 0.5, "patience": 2, "threshold": 0.1}
+    # lr 0.199 is just inside 2/L = 0.2: y shrinks 1% a step,  under the 10% threshold, so the lr is cut.
     specs = [RunSpec("SGD", {"lr": 0.199}, schedule=("ReduceLROnPlateau", params)),
              RunSpec("SGD", {"lr": 0.05}, schedule=("ReduceLROnPlateau", params))]
     tr = run_trajectories(surface, specs, [[2.0, 1.0]], steps)
