@@ -365,7 +365,8 @@ def _colorbar_trace(land: Landscape) -> dict:
         marker=dict(size=0.1, opacity=0, color=[land.lo], cmin=land.lo, cmax=land.hi, colorscale=land.colorscale(),
                     showscale=True,
                     colorbar=dict(title=dict(text=land.scale_title, side="right", font=dict(size=FONT_SIZE)),
-                                  tickvals=tickvals, ticktext=ticktext, thickness=16, len=0.8, y=0.5, yanchor="middle",
+                                  tickvals=tickvals, ticktext=ticktext, thickness=16, len=0.42, y=0.0,
+                                  yanchor="bottom", x=1.02, xanchor="left",
                                   tickfont=dict(size=FONT_SIZE - 2), outlinewidth=0)),
     )
 
@@ -382,7 +383,7 @@ def race_figure(
     title: str = "",
     max_frames: int = 120,
     inspect_step: int | None = None,
-    height: int = 660,
+    height: int = 720,
     click_grid: bool = True,
     frame_ms: int = 60,
 ) -> AnimatedFigure:
@@ -426,8 +427,8 @@ def race_figure(
         traces.append(dict(
             type="scatter", x=_b64(pts[:, 0]), y=_b64(pts[:, 1]), mode="markers", name=f"step {inspect_step}",
             showlegend=False, hovertemplate=f"inspected step {inspect_step}<extra></extra>",
-            marker=dict(symbol="circle-open", size=30, color=[colors[k % len(colors)] for k in idx],
-                        line=dict(width=3))))
+            marker=dict(symbol="diamond-open", size=18, color=[colors[k % len(colors)] for k in idx],
+                        line=dict(width=2.5))))
 
     def state(s: int):
         """Per run: the trail up to step s (every step), and the heads and ✕ marks at step s."""
@@ -476,7 +477,7 @@ def race_figure(
                      transition=dict(duration=0))]
 
     slider = dict(
-        active=len(fsteps) - 1, x=0.0, len=1.0, y=0, yanchor="top", pad=dict(t=70, b=0, l=0, r=0),
+        active=len(fsteps) - 1, x=0.56, len=0.44, y=0, yanchor="top", pad=dict(t=38, b=0, l=0, r=0),
         currentvalue=dict(prefix="step ", font=dict(size=FONT_SIZE + 2), xanchor="right", offset=10),
         font=dict(size=FONT_SIZE - 4), ticklen=4, minorticklen=2,
         steps=[dict(method="animate", label=str(int(s)),
@@ -493,16 +494,16 @@ def race_figure(
     ]
     layout = base_layout(
         height=height,
-        margin=dict(l=70, r=20, t=60 if title else 20, b=150),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=FONT_SIZE),
-                    bgcolor="rgba(255,255,255,0.85)", itemclick="toggle"),
+        margin=dict(l=70, r=20, t=60 if title else 20, b=120),
+        legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=FONT_SIZE),
+                    bgcolor="rgba(255,255,255,0.9)", itemclick="toggle", tracegroupgap=2),
         hovermode="closest",
         dragmode="pan",
         plot_bgcolor="white",
         uirevision="race",
         sliders=[slider],
-        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.1,
-                          yanchor="top", pad=dict(r=6, t=0), buttons=buttons, font=dict(size=FONT_SIZE))],
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=0,
+                          yanchor="top", pad=dict(r=6, t=62), buttons=buttons, font=dict(size=FONT_SIZE))],
         **_axes(window, equal=0.4 <= aspect <= 2.5),
     )
     if title:

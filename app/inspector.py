@@ -146,6 +146,10 @@ def inspect_step(traj, k: int, step: int, m: int = 0, label: str | None = None) 
     states = traj.states[k] if k < len(traj.states) else {}
     st_after = _state_at(states, m, t)
     st_before = _state_at(states, m, t - 1) if t >= 1 else _initial_state(info, hp)
+    if "momentum" in hp and not np.any(np.asarray(hp["momentum"]) != 0):
+        # Runs grouped with a momentum run share its buffer array, unused when their momentum is 0.
+        st_after.pop("momentum_buffer", None)
+        st_before.pop("momentum_buffer", None)
     view = StepView(label or spec.display_label(), spec.optimizer, s, before, after, g, raw, lr, upd, eff,
                     st_before, st_after)
     if not (np.all(np.isfinite(before)) and np.all(np.isfinite(after))):

@@ -571,6 +571,19 @@ def schedule_key(i: int, param: str) -> str:
     return f"{K}r{i}_s_{param}"
 
 
+# Schedule parameters that mean "the length of the run": by default, the race's own length.
+_LENGTH_PARAMS = frozenset({"T_max", "total_iters", "total_steps"})
+
+
+def schedule_param_default(h, steps: int) -> Any:
+    """A schedule parameter's default; length parameters default to the number of steps raced."""
+    if h.name in _LENGTH_PARAMS and h.kind == "int":
+        lo = int(h.low) if h.low is not None else 1
+        hi = int(h.high) if h.high is not None else max(lo, int(steps))
+        return int(min(max(int(steps), lo), hi))
+    return h.default
+
+
 def surface_param_key(name: str) -> str:
     return f"{K}sp_{name}"
 
@@ -618,7 +631,8 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
             st[keys["h_" + h.name]] = snap(h, hp[h.name])
         st[keys["sched"]] = run.schedule or "none"
         if run.schedule and run.schedule in schedules:
-            sp = {**schedules[run.schedule].defaults(), **dict(run.schedule_params)}
+            sp = {h.name: schedule_param_default(h, scene.steps) for h in schedules[run.schedule].params}
+            sp.update(dict(run.schedule_params))
             for h in schedules[run.schedule].params:
                 st[schedule_key(i, h.name)] = snap(h, sp[h.name])
         if run.clip_norm is not None:
@@ -680,8 +694,10 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
         sparams = {}
         if sched and sched in schedules:
             base_sp = dict(base.schedule_params) if base.schedule == sched else {}
+            n_steps = int(_get(state, K + "steps", d.steps))
             for h in schedules[sched].params:
-                sparams[h.name] = _get(state, schedule_key(i, h.name), base_sp.get(h.name, h.default))
+                sparams[h.name] = _get(state, schedule_key(i, h.name),
+                                       base_sp.get(h.name, schedule_param_default(h, n_steps)))
         clip = _get(state, keys["clip"], "norm" if base.clip_norm else ("value" if base.clip_value else "off"))
         clipv = float(_get(state, keys["clipv"], base.clip_norm or base.clip_value or 1.0))
         la = bool(_get(state, keys["la"], base.lookahead is not None))
@@ -701,6 +717,11 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
         surface_name, runs, params, formula=formula, window=window, start=start,
         steps=int(_get(state, K + "steps", d.steps)), noise=float(_get(state, K + "noise", d.noise)),
         batch_size=int(_get(state, K + "batch", d.batch_size)), seed=int(_get(state, K + "seed", d.seed)))
+
+
+def hyper_names() -> frozenset[str]:
+    """Every hyperparameter name of every registered optimizer (the run widgets' key suffixes)."""
+    return frozenset(h.name for info in registry.optimizers().values() for h in info.hypers)
 
 
 def _non_default(optimizer: str, hypers: Mapping[str, Any]) -> dict[str, Any]:

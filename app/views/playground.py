@@ -1,5 +1,546 @@
-"""Placeholder while this page is being built."""
+"""Playground: animated optimizer races on 2D loss surfaces, every hyperparameter a slider.
 
+The page only lays out widgets and calls :mod:`app.scene` (what is raced, presets,
+validation, messages), :mod:`app.figures` (pure figure builders) and :mod:`app.inspector`.
+Every control is bound to the URL (``bind="query-params"``), so a link reproduces the
+scene; presets and clicks set widgets through ``st.session_state`` before they are drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
 import streamlit as st
 
-st.info("This page is being built.")
+from app import figures as F
+from app import inspector as I
+from app import scene as S
+from app.theme import run_color
+from optim_core import registry
+from optim_core.engine import LIMITS
+
+Q = "query-params"
+ss = st.session_state
+PENDING = "_pg_pending"  # widget values to apply at the top of the next run (clicks on charts)
+SEEN = "_pg_seen"  # selections already applied, so one click is applied once
+
+
+# ---------------------------------------------------------------------------------------
+# Cached work (keyed on the frozen scene's repr; nothing mutable is shared between users)
+# ---------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def _compute(key: str, _scene: S.Scene) -> S.Result:
+    res = S.compute(_scene)
+    return replace(res, surface=None)  # surfaces may hold compiled formulas: rebuilt from the scene instead
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def _landscape(key: str, _surface) -> F.Landscape:
+    return F.landscape(_surface)
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the optimizer from every start point…")
+def _convergence_map(key: str, _surface, _spec, n: int, steps: int):
+    from optim_core.analysis import convergence_map
+
+    return convergence_map(_surface, _spec, n=n, steps=steps)
+
+
+@st.cache_data(max_entries=16, show_spinner="Sweeping two hyperparameters…")
+def _sensitivity_map(key: str, _surface, optimizer, xp, xs, yp, ys, start, steps, base, run_options):
+    from optim_core.analysis import sensitivity_map
+
+    return sensitivity_map(_surface, optimizer, xp, xs, yp, ys, start, steps=steps, base_hypers=base, **run_options)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _stability_sweep(key: str, _surface, lrs, beta: float, start, steps: int):
+    from optim_core.engine import RunSpec, run_trajectories
+
+    specs = [RunSpec("SGD", {"lr": lrs}), RunSpec("SGD", {"lr": lrs, "momentum": beta})]
+    tr = run_trajectories(_surface, specs, np.asarray(start, dtype=np.float64)[None, :], steps, record="summary")
+    return tr.final_losses, tr.diverged
+
+
+# ---------------------------------------------------------------------------------------
+# State plumbing
+# ---------------------------------------------------------------------------------------
+
+
+def _load_preset(key: str) -> None:
+    preset = S.PRESETS[key]
+    ss.update(S.state_from_scene(preset.scene))
+    ss["_pg_preset"] = key
+
+
+def _apply_pending() -> None:
+    pending = ss.pop(PENDING, None)
+    if pending:
+        ss.update(pending)
+
+
+def _reset_run_hypers(i: int) -> None:
+    """A new optimizer starts from its own defaults (an lr right for SGD is wrong for Adam).
+
+    The keys are set, not deleted: a deleted bound widget would be seeded again from the URL."""
+    opt = ss.get(f"pg_r{i}_opt")
+    if opt not in registry.optimizers():
+        return
+    for h in S.shown_hypers(opt):
+        ss[f"pg_r{i}_{h.name}"] = S.snap(h, S.run_hyper_default(i, opt, h))
+
+
+def _on_surface_change() -> None:
+    """A new surface starts from its own suggested start point."""
+    try:
+        scene = S.scene_from_state({k: v for k, v in ss.items() if k not in ("pg_x0", "pg_y0")})
+        surface = S.make_surface(scene)
+        ss["pg_x0"], ss["pg_y0"] = S.default_start(surface)
+    except (S.SceneError, ValueError, TypeError):
+        pass
+
+
+def _fit(key: str, options) -> None:
+    """Move a stored widget value onto the widget's options (URL, preset or a changed range)."""
+    if key in ss and ss[key] not in options:
+        try:
+            v = float(ss[key])
+            ss[key] = min((o for o in options if o is not None), key=lambda o: abs(float(o) - v))
+        except (TypeError, ValueError):
+            del ss[key]
+
+
+def hyper_widget(h, key: str, default) -> None:
+    label = h.display
+    if h.kind == "bool":
+        st.toggle(label, value=bool(default), key=key, bind=Q, help=h.help or None)
+    elif h.kind == "choice":
+        choices = list(h.choices)
+        if key in ss and ss[key] not in choices:
+            del ss[key]
+        st.selectbox(label, choices, index=choices.index(default) if default in choices else 0, key=key, bind=Q,
+                     help=h.help or None)
+    elif h.kind == "int":
+        lo, hi = int(h.low if h.low is not None else 0), int(h.high if h.high is not None else max(10, 2 * default))
+        if key in ss:
+            ss[key] = int(min(max(int(ss[key]), lo), hi))
+        st.slider(label, lo, hi, int(min(max(int(default), lo), hi)), key=key, bind=Q, help=h.help or None)
+    else:
+        options = S.hyper_options(h)
+        _fit(key, options)
+        st.select_slider(label, options=options, value=S.snap(h, default), format_func=S.fmt, key=key, bind=Q,
+                         help=h.help or None)
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------
+
+if "_pg_init" not in ss:
+    ss["_pg_init"] = True
+    ss.setdefault("_pg_preset", S.GALLERY[0].key)
+_apply_pending()
+
+DEFAULT = S.state_from_scene(S.DEFAULT_SCENE)
+SURFACES = list(registry.surfaces())
+OPTIMIZERS = list(registry.optimizers())
+SCHEDULES = S._schedules()
+
+# ---- sidebar: gallery, surface, start, steps, noise -----------------------------------
+with st.sidebar:
+    st.header("🎓 Gallery")
+    st.caption("One click loads a lesson; then press ▶ under the map.")
+    for p in S.GALLERY:
+        st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
+                  width="stretch")
+
+    st.header("⛰️ Surface")
+    surface_choices = SURFACES + [S.CUSTOM]
+    if ss.get("pg_surface") not in surface_choices:
+        ss.pop("pg_surface", None)
+    surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(DEFAULT["pg_surface"]),
+                                key="pg_surface", bind=Q, on_change=_on_surface_change)
+    if surface_name == S.CUSTOM:
+        st.text_input("f(x, y) =", value="", key="pg_formula", bind=Q, placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
+                      help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, exp, log, "
+                           "sqrt, abs, tanh.")
+        c1, c2 = st.columns(2)
+        (wx0, wx1), (wy0, wy1) = S.DEFAULT_CUSTOM_WINDOW
+        c1.number_input("x from", value=wx0, step=0.5, key="pg_xmin", bind=Q)
+        c2.number_input("x to", value=wx1, step=0.5, key="pg_xmax", bind=Q)
+        c1.number_input("y from", value=wy0, step=0.5, key="pg_ymin", bind=Q)
+        c2.number_input("y to", value=wy1, step=0.5, key="pg_ymax", bind=Q)
+    else:
+        info = registry.get_surface(surface_name)
+        base_params = dict(S.DEFAULT_SCENE.surface_params) if surface_name == S.DEFAULT_SCENE.surface else {}
+        for h in info.params:
+            hyper_widget(h, S.surface_param_key(h.name), base_params.get(h.name, h.default))
+        if info.note:
+            st.caption(info.note)
+
+    st.header("📍 Start and steps")
+    st.caption("Click anywhere on the map to start there, or type a point.")
+    c1, c2 = st.columns(2)
+    c1.number_input("start θ₁", value=float(DEFAULT["pg_x0"]), step=0.1, format="%.3f", key="pg_x0", bind=Q)
+    c2.number_input("start θ₂", value=float(DEFAULT["pg_y0"]), step=0.1, format="%.3f", key="pg_y0", bind=Q)
+    _fit("pg_steps", S.STEP_OPTIONS)
+    st.select_slider("steps", options=S.STEP_OPTIONS, value=DEFAULT["pg_steps"], key="pg_steps", bind=Q)
+
+    st.header("🎲 Noise")
+    _fit("pg_noise", S.NOISE_OPTIONS)
+    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=DEFAULT["pg_noise"], format_func=S.fmt,
+                     key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
+    _fit("pg_batch", S.BATCH_OPTIONS)
+    st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=DEFAULT["pg_batch"],
+                     format_func=lambda b: "full" if b == 0 else str(b), key="pg_batch", bind=Q,
+                     help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "
+                          "whose variance shrinks like 1/B. 'full' is the exact gradient.")
+    st.number_input("seed", min_value=0, max_value=2**31 - 1, value=int(DEFAULT["pg_seed"]), step=1, key="pg_seed",
+                    bind=Q, help="Every run meets the same noise at the same step: a fair race.")
+
+# ---- title and lesson -----------------------------------------------------------------
+st.title("🏔️ Optimizer Playground")
+
+# ---- runs ------------------------------------------------------------------------------
+top = st.columns([1, 1, 4])
+n_runs = top[0].number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=int(DEFAULT["pg_nruns"]), step=1,
+                             key="pg_nruns", bind=Q)
+view = top[1].radio("view", ["2D map", "3D surface"], index=0, horizontal=True, key="pg_view", bind=Q)
+
+n_runs = int(min(max(int(n_runs), 1), S.MAX_RUNS))
+per_row = 3
+rows = [list(range(r, min(r + per_row, n_runs))) for r in range(0, n_runs, per_row)]
+for row in rows:
+    cols = st.columns(per_row)
+    for col, i in zip(cols, row):
+        keys = S.run_keys(i)
+        base = S._default_run(i)
+        with col:
+            if ss.get(keys["opt"]) not in OPTIMIZERS:
+                ss.pop(keys["opt"], None)
+            opt_now = ss.get(keys["opt"], base.optimizer)
+            with st.expander(f"Run {i + 1} · {opt_now}", expanded=(i == 0 and n_runs == 1), key=f"pg_r{i}_box"):
+                st.markdown(f"<div style='height:6px;background:{run_color(i)};border-radius:3px'></div>",
+                            unsafe_allow_html=True)
+                opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=keys["opt"],
+                                   bind=Q, on_change=_reset_run_hypers, args=(i,))
+                for h in S.shown_hypers(opt):
+                    hyper_widget(h, f"pg_r{i}_{h.name}", S.run_hyper_default(i, opt, h))
+                sched_names = ["none"] + [n for n, si in SCHEDULES.items() if not si.needs_metric]
+                if ss.get(keys["sched"]) not in sched_names:
+                    ss.pop(keys["sched"], None)
+                sched = st.selectbox("lr schedule", sched_names, key=keys["sched"], bind=Q,
+                                     help="The schedule's curve replaces the constant lr; its base lr is η above.")
+                if sched != "none":
+                    for h in SCHEDULES[sched].params:
+                        hyper_widget(h, S.schedule_key(i, h.name),
+                                     S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"]))))
+                    st.caption(SCHEDULES[sched].summary)
+                clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default="off", required=True,
+                                            key=keys["clip"], bind=Q)
+                if clip in ("norm", "value"):
+                    options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
+                    _fit(keys["clipv"], options)
+                    st.select_slider("clip at", options=options, value=1.0, format_func=S.fmt, key=keys["clipv"],
+                                     bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
+                if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
+                             help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
+                    st.slider("k (sync every k steps)", 1, 20, 5, key=keys["lak"], bind=Q)
+                    st.slider("α (slow-weight step)", 0.0, 1.0, 0.5, step=0.05, key=keys["laa"], bind=Q)
+                _fit(keys["batch"], S.BATCH_OPTIONS)
+                st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=0,
+                                 format_func=lambda b: "as above" if b == 0 else str(b), key=keys["batch"], bind=Q)
+                if st.toggle("own start point", value=False, key=keys["own"], bind=Q):
+                    c1, c2 = st.columns(2)
+                    c1.number_input("θ₁", value=float(ss.get("pg_x0", 0.0)), step=0.1, format="%.3f", key=keys["x0"],
+                                    bind=Q)
+                    c2.number_input("θ₂", value=float(ss.get("pg_y0", 0.0)), step=0.1, format="%.3f", key=keys["y0"],
+                                    bind=Q)
+
+# ---- compute ---------------------------------------------------------------------------
+try:
+    scene = S.scene_from_state(ss)
+except (ValueError, TypeError, KeyError) as exc:
+    st.error(f"These settings could not be read: {exc}. Load a preset from the gallery to start again.")
+    st.stop()
+
+preset_key = ss.get("_pg_preset")
+if preset_key in S.PRESETS and S.canonical(S.PRESETS[preset_key].scene) == scene:
+    p = S.PRESETS[preset_key]
+    st.info(f"**{p.icon} {p.title}.** {p.note}")
+
+res = _compute(repr(scene), scene)
+for msg in res.errors:
+    st.error(msg)
+if not res.ok:
+    st.stop()
+for msg in res.warnings:
+    st.info(msg)
+for msg in res.notes:
+    st.warning("💥 " + msg)
+
+surface = S.make_surface(scene)
+tr = res.traj
+labels = res.labels
+colors = [r.color or run_color(i) for i, r in enumerate(scene.runs)]
+T = int(tr.steps)
+title = getattr(surface, "title", "") or getattr(surface, "name", "")
+
+if "pg_step" in ss:
+    ss["pg_step"] = int(min(max(int(ss["pg_step"]), 1), T))
+inspect_default = 1
+
+left = st.container()
+right_a, right_b = st.columns([1, 1], gap="medium")
+with left:
+    if view == "3D surface":
+        fig3 = F.surface3d_figure(surface, tr.positions[:, 0], labels, colors=colors,
+                                  title=f"{title}: paths after {T} steps")
+        st.plotly_chart(fig3, key="pg_3d", theme=None, config={"displaylogo": False})
+    else:
+        land = _landscape(repr((scene.surface, scene.surface_params, scene.formula, scene.window)), surface)
+        race = F.race_figure(
+            tr.positions[:, 0], labels, window=surface.window, background=land, colors=colors,
+            starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{title} · {T} steps",
+            inspect_step=ss.get("pg_step", inspect_default))
+        ev = st.plotly_chart(race, key="pg_race", on_select="rerun", selection_mode="points", theme=None,
+                             config={"displaylogo": False, "scrollZoom": False})
+        points = ev["selection"]["points"] if ev else []
+        if points:
+            sig = ("race", repr([(p.get("x"), p.get("y")) for p in points[:1]]), repr(scene))
+            if ss.get(SEEN) != sig:
+                ss[SEEN] = sig
+                x, y = float(points[0]["x"]), float(points[0]["y"])
+                ss[PENDING] = {"pg_x0": round(x, 2), "pg_y0": round(y, 2)}
+                st.rerun()
+        st.caption("▶ plays the race from step 0; drag the step slider to scrub. Click the map to start there.")
+
+with right_a:
+    log_loss = st.toggle("log-scale loss", value=True, key="pg_log", bind=Q)
+    fmin = getattr(surface, "global_min_value", None)
+    fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
+    st.plotly_chart(
+        F.loss_figure(tr.losses[:, 0], labels, colors=colors, log=log_loss, fmin=fmin,
+                      inspect_step=ss.get("pg_step", inspect_default), diverged_step=tr.diverged_step[:, 0]),
+        key="pg_loss", theme=None, config={"displaylogo": False})
+with right_b:
+    st.markdown("**Scoreboard**")
+    rows = []
+    dist = tr.distance_to_minimum
+    for k, lab in enumerate(labels):
+        ds = int(tr.diverged_step[k, 0])
+        thr = int(tr.steps_to_threshold[k, 0])
+        rows.append({
+            "run": lab,
+            "final loss": None if ds >= 0 else float(tr.final_losses[k, 0]),
+            "steps to loss ≤ min + 10⁻³": "never" if thr < 0 else str(thr),
+            "distance to minimum": None if ds >= 0 or not math.isfinite(dist[k, 0]) else float(dist[k, 0]),
+            "diverged": "no" if ds < 0 else f"step {ds}: {tr.diverged_reason[k, 0]}",
+        })
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"final loss": st.column_config.NumberColumn(format="%.4g"),
+                                "distance to minimum": st.column_config.NumberColumn(format="%.3g")})
+
+# ---- step inspector ---------------------------------------------------------------------
+st.subheader("🔍 Step inspector")
+c1, c2 = st.columns([3, 2])
+step = c1.slider("inspect step", 1, T, inspect_default, key="pg_step", bind=Q,
+                 help="Step s takes each run from θₛ₋₁ to θₛ; the map and the loss chart mark it.")
+run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
+if "pg_insp" in ss:
+    ss["pg_insp"] = int(min(max(int(ss["pg_insp"]), 0), len(labels) - 1))
+k_insp = c2.selectbox("run", list(range(len(labels))), format_func=lambda k: run_names[k], key="pg_insp", bind=Q)
+view_k = I.inspect_step(tr, int(k_insp), int(step), label=labels[int(k_insp)])
+if view_k.diverged:
+    st.warning(view_k.notes[0])
+else:
+    for note in view_k.notes:
+        st.caption(note)
+    if view_k.generic:
+        st.caption(f"{view_k.optimizer}'s update rule (the numbers are in the table):")
+    for line in view_k.latex:
+        st.latex(line)
+    st.dataframe(view_k.rows(), hide_index=True, width="stretch",
+                 column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
+                                "θ₂": st.column_config.NumberColumn(format="%.5g")})
+summary = []
+for k, lab in enumerate(labels):
+    v = I.inspect_step(tr, k, int(step), label=lab)
+    summary.append({"run": lab, "θ₁": float(v.position_after[0]), "θ₂": float(v.position_after[1]),
+                    "‖g‖": float(np.hypot(*v.grad)), "η in force": v.lr,
+                    "effective step θ₁": float(v.effective_lr[0]), "effective step θ₂": float(v.effective_lr[1])})
+with st.expander(f"All runs at step {step}"):
+    st.dataframe(summary, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in summary[0] if c != "run"})
+
+# ---- analyses ---------------------------------------------------------------------------
+has_stability = getattr(surface, "lipschitz", None) is not None
+tab_names = ["📖 Theory", "🗺️ Convergence map", "🎛️ Sensitivity map"] + (["📐 Stability"] if has_stability else [])
+tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)
+
+
+def _analysis_run() -> int:
+    names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
+    if "pg_an_run" in ss:
+        ss["pg_an_run"] = int(min(max(int(ss["pg_an_run"]), 0), len(labels) - 1))
+    return int(st.selectbox("run to analyse", list(range(len(labels))), format_func=lambda k: names[k],
+                            key="pg_an_run", bind=Q))
+
+
+with tabs[0]:
+    if tabs[0].open is not False:
+        seen = []
+        for run in scene.runs:
+            if run.optimizer in seen:
+                continue
+            seen.append(run.optimizer)
+            info = registry.get_optimizer(run.optimizer)
+            run_hp = {kk: v for kk, v in run.hyper_dict().items() if v is not None}
+            st.markdown(f"### {info.name}")
+            st.latex(info.latex)
+            c1, c2 = st.columns(2)
+            c1.markdown(f"**When practitioners use it.** {info.summary}")
+            try:
+                per_param = info.state_bytes_per_param(4, **run_hp)
+            except (TypeError, ValueError):
+                per_param = info.state_bytes_per_param(4)
+            c2.markdown(f"**Memory.** {info.state_note} (≈ {per_param:g} bytes of state per float32 parameter.)")
+            c2.markdown(f"**Paper.** {info.paper}")
+        scheds = sorted({r.schedule for r in scene.runs if r.schedule})
+        for name in scheds:
+            if name in SCHEDULES:
+                st.markdown(f"### Schedule: {name}")
+                st.latex(SCHEDULES[name].latex)
+                st.caption(SCHEDULES[name].summary)
+
+with tabs[1]:
+    if tabs[1].open:
+        st.caption("The chosen run repeated from every point of a grid over the map (no noise): how many steps "
+                   "it needs to reach the loss threshold, and which minimum it ends in.")
+        k = _analysis_run()
+        n = st.select_slider("grid", options=(20, 40, 60, 80, 100), value=40, format_func=lambda v: f"{v} × {v}",
+                             key="pg_conv_n", bind=Q)
+        steps_c = int(min(T, 1000))
+        if n * n * steps_c > LIMITS.max_rows_x_steps:
+            st.error(f"{n}×{n} starts × {steps_c} steps is more than one request may compute.")
+        else:
+            spec = tr.specs[k]
+            try:
+                cmap = _convergence_map(repr((scene.surface, scene.surface_params, scene.formula, scene.window, spec,
+                                              n, steps_c)), surface, spec, n, steps_c)
+            except (ImportError, ValueError) as exc:
+                st.error(f"The convergence map could not be computed: {exc}")
+            else:
+                c1, c2 = st.columns(2)
+                minima = getattr(surface, "minima", None)
+                c1.plotly_chart(F.convergence_map_figure(cmap, kind="steps", minima=minima,
+                                                         title=f"Steps to converge: {labels[k]}"),
+                                key="pg_conv_steps", theme=None)
+                c2.plotly_chart(F.convergence_map_figure(cmap, kind="basin", minima=minima,
+                                                         title="Which minimum each start reaches"),
+                                key="pg_conv_basin", theme=None)
+                st.caption("Grey: never reached the threshold. Dark red: diverged.")
+
+with tabs[2]:
+    if tabs[2].open:
+        st.caption("Final loss of the chosen run over a grid of two of its hyperparameters, from the same start "
+                   "(no noise). Click a cell to race that configuration.")
+        k = _analysis_run()
+        run = scene.runs[k]
+        floats = [h for h in S.shown_hypers(run.optimizer) if h.kind == "float" and h.low is not None]
+        names = [h.name for h in floats]
+        if len(floats) < 2:
+            st.info(f"{run.optimizer} has fewer than two numeric hyperparameters to sweep.")
+        else:
+            labels_h = {h.name: h.display for h in floats}
+            second = next((n for n in ("momentum", "beta1", "alpha", "rho", "beta2") if n in names and n != "lr"),
+                          names[1])
+            c1, c2, c3 = st.columns(3)
+            for key in ("pg_sens_x", "pg_sens_y"):
+                if ss.get(key) not in names:
+                    ss.pop(key, None)
+            xp = c1.selectbox("x axis", names, index=names.index("lr") if "lr" in names else 0,
+                              format_func=labels_h.get, key="pg_sens_x", bind=Q)
+            yp = c2.selectbox("y axis", names, index=names.index(second), format_func=labels_h.get, key="pg_sens_y",
+                              bind=Q)
+            ng = c3.select_slider("grid", options=(9, 15, 21, 31), value=21, key="pg_sens_n", bind=Q)
+            if xp == yp:
+                st.warning("Choose two different hyperparameters.")
+            else:
+                hp = run.hyper_dict()
+
+                def axis(name):
+                    h = next(h for h in floats if h.name == name)
+                    lo, hi = float(h.low), float(h.high)
+                    if h.log:
+                        cur = float(hp.get(name) or h.default or lo)
+                        a, b = max(lo, cur / 100), min(hi, cur * 100)
+                        return np.geomspace(a, b, ng)
+                    return np.linspace(lo, hi, ng)
+
+                xs, ys = axis(xp), axis(yp)
+                base = {kk: v for kk, v in hp.items() if kk not in (xp, yp)}
+                start = np.array(run.start or S.scene_start(scene, surface))
+                opts = {"schedule": tr.specs[k].schedule, "clip_norm": run.clip_norm, "clip_value": run.clip_value,
+                        "lookahead": run.lookahead}
+                try:
+                    smap = _sensitivity_map(repr((scene.surface, scene.surface_params, scene.formula, scene.window,
+                                                  run, xp, yp, ng, tuple(start), T)),
+                                            surface, run.optimizer, xp, xs, yp, ys, start, T, base, opts)
+                except (ImportError, ValueError) as exc:
+                    st.error(f"The sensitivity map could not be computed: {exc}")
+                else:
+                    cur = (float(hp.get(xp) or 0), float(hp.get(yp) or 0))
+                    ev2 = st.plotly_chart(
+                        F.sensitivity_map_figure(smap, x_label=labels_h[xp], y_label=labels_h[yp], current=cur,
+                                                 title=f"{run.optimizer}: final loss after {T} steps"),
+                        key="pg_sens", on_select="rerun", selection_mode="points", theme=None)
+                    pts = ev2["selection"]["points"] if ev2 else []
+                    pts = [p for p in pts if p.get("customdata") is not None]
+                    if pts:
+                        sig = ("sens", repr(pts[0].get("customdata")), repr(scene))
+                        if ss.get(SEEN) != sig:
+                            ss[SEEN] = sig
+                            xv, yv = (float(v) for v in pts[0]["customdata"][:2])
+                            hx = next(h for h in floats if h.name == xp)
+                            hy = next(h for h in floats if h.name == yp)
+                            ss[PENDING] = {f"pg_r{k}_{xp}": S.snap(hx, xv), f"pg_r{k}_{yp}": S.snap(hy, yv)}
+                            st.rerun()
+                    st.caption("Dark red ✕: diverged. The white square is the run's current setting; the race uses "
+                               "the nearest slider values.")
+
+if has_stability:
+    with tabs[3]:
+        if tabs[3].open:
+            L = float(surface.lipschitz)
+            mu = float(getattr(surface, "strong_convexity", L))
+            betas = [float(dict(r.hypers).get("momentum", 0.0)) for r in scene.runs if r.optimizer == "SGD"]
+            beta = max([b for b in betas if b > 0], default=0.9)
+            from optim_core.analysis import quadratic_stability
+
+            theory = quadratic_stability(L, mu, beta)
+            st.markdown(
+                f"On a quadratic with curvatures μ = {S.fmt(mu)} … L = {S.fmt(L)} (κ = {S.fmt(round(L / mu, 4))}), "
+                f"gradient descent converges only for **η < 2/L = {S.fmt(round(2 / L, 5))}** and heavy-ball "
+                f"momentum β = {S.fmt(beta)} for **η < 2(1+β)/L = {S.fmt(round(2 * (1 + beta) / L, 5))}**. "
+                f"The fastest plain step is η = 2/(L+μ) = {S.fmt(round(theory['gd_optimal_lr'], 5))}; Polyak's best "
+                f"momentum is β = {S.fmt(round(theory['optimal_momentum'], 4))} with "
+                f"η = {S.fmt(round(theory['optimal_momentum_lr'], 5))}.")
+            st.latex(r"\text{GD: } e_{t+1} = (1-\eta\lambda)\,e_t \;\Rightarrow\; |1-\eta L|<1 \iff \eta<\tfrac{2}{L}"
+                     r"\qquad \text{heavy ball: } \eta < \tfrac{2(1+\beta)}{L}")
+            lrs = np.geomspace(2 / L / 30, 2 * (1 + beta) / L * 2.5, 41)
+            start = np.array(S.scene_start(scene, surface))
+            steps_s = int(min(T, 500))
+            fl, dv = _stability_sweep(repr((scene.surface, scene.surface_params, beta, tuple(start), steps_s)),
+                                      surface, lrs, beta, start, steps_s)
+            fig_s = F.stability_figure(
+                lrs, {"gradient descent": fl[0], f"heavy ball β = {S.fmt(beta)}": fl[1]},
+                {"gradient descent": dv[0], f"heavy ball β = {S.fmt(beta)}": dv[1]},
+                bounds={"2/L": 2 / L, "2(1+β)/L": 2 * (1 + beta) / L},
+                colors={"gradient descent": run_color(0), f"heavy ball β = {S.fmt(beta)}": run_color(1)},
+                title=f"Final loss after {steps_s} steps against η — the dashed lines are the theory's limits")
+            st.plotly_chart(fig_s, key="pg_stab", theme=None)
