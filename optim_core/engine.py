@@ -287,26 +287,37 @@ def run_trajectories(
     diverged_step = np.full(n_rows, -1, dtype=np.int64)
     reason = np.full(n_rows, "", dtype=object)
     dead = np.zeros(n_rows, dtype=bool)
-    last_good = P.copy()
-    # Online metrics, needed only when the path is not kept (maps over many starts).
+    frozen = np.empty_like(P)  # where each diverged run stopped: its last good position
+    any_dead = False
+    # Online metrics, kept only when the path is not (maps over many starts); preallocated
+    # so that a step over 40,000 rows allocates nothing for them.
     hit = np.full(n_rows, -1, dtype=np.int64)
     path_len = np.zeros(n_rows)
+    if not keep_path:
+        unhit = np.ones(n_rows, dtype=bool)
+        reached = np.empty(n_rows, dtype=bool)
+        before = np.empty_like(P)
 
     with np.errstate(all="ignore"):
         for t in range(T + 1):
             value, grad = evaluate(P, t, row_start)
-            if not math.isfinite(float(np.sum(value))) or not math.isfinite(float(np.sum(grad))):
-                bad = ~dead & ~(np.isfinite(value) & np.all(np.isfinite(grad), axis=-1))
+            if not math.isfinite(float(np.sum(value))):
+                bad = ~dead & ~np.isfinite(value)
                 if bad.any():
-                    _mark(bad, t, "the loss or its gradient became infinite or NaN", diverged_step, reason, dead)
+                    frozen[bad] = P[bad]
+                    _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead)
+                    any_dead = True
+            if any_dead:
                 grad = np.where(dead[:, None], 0.0, grad)
             if keep_path:
                 pos[t] = P
                 loss_rec[t] = value
             else:
-                newly = (hit < 0) & (value <= threshold)
-                if newly.any():
-                    hit[newly & ~dead] = t
+                np.less_equal(value, threshold, out=reached)
+                reached &= unhit
+                if reached.any():
+                    hit[reached] = t
+                    unhit &= ~reached
             if t == T:
                 break
             if full:
@@ -318,7 +329,7 @@ def run_trajectories(
             if full:
                 grad_rec[t] = grad
             if not keep_path:
-                before = P.copy()
+                np.copyto(before, P)
             for gi, g in enumerate(groups):
                 hp = g.hypers
                 if g.lr_curve is not None:
@@ -342,19 +353,21 @@ def run_trajectories(
                 fast_rows, slow_rows = P[sync], slow[sync]
                 lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
                 P[sync], slow[sync] = fast_rows, slow_rows
-            if dead.any():
-                P[dead] = last_good[dead]
-            if not np.max(np.abs(P)) <= bound:  # also true when P holds a NaN
+            if any_dead:
+                P[dead] = frozen[dead]
+            # Two reductions without temporaries; a NaN makes both comparisons false.
+            if not (np.max(P) <= bound and np.min(P) >= -bound):
                 gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
-                why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}", "the position became infinite or NaN")
-                _mark(gone, t + 1, why, diverged_step, reason, dead)
-                P[dead] = last_good[dead]
+                if gone.any():
+                    why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
+                                   "the position became infinite or NaN")
+                    frozen[gone] = pos[t][gone] if keep_path else before[gone]
+                    _mark(gone, t + 1, why, diverged_step, reason, dead)
+                    any_dead = True
+                    P[dead] = frozen[dead]
             if not keep_path:
-                path_len += np.sqrt(np.sum((P - before) ** 2, axis=-1))
-            if dead.any():
-                np.copyto(last_good, P, where=~dead[:, None])
-            else:
-                last_good[...] = P
+                np.subtract(P, before, out=before)
+                path_len += np.hypot(before[:, 0], before[:, 1])
 
     K = len(specs)
     lr_rec = _lr_record(groups, n_rows, T)
@@ -385,7 +398,7 @@ def run_trajectories(
             a = a[inverse]
         return a.reshape(K, m_total, *a.shape[1:])
 
-    final_pos = last_good
+    final_pos = P
     final_loss = np.where(diverged_step >= 0, np.nan, surface.value(final_pos))
     states: list[dict[str, np.ndarray]] = [dict() for _ in specs]
     for g, rec in zip(groups, state_rec):
