@@ -108,7 +108,7 @@ def hyper_options(h) -> tuple:
         raw = span / 20 if span > 0 else 1.0
         mag = 10.0 ** math.floor(math.log10(raw))
         step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-        n = int(round(span / step))
+        n = int(math.floor(span / step + 1e-9))
         vals.update(_round(lo + i * step) for i in range(n + 1))
         vals.add(_round(hi))
         vals.update(v for v in _NEAR_ONE if lo <= v <= hi)
@@ -175,6 +175,11 @@ class RunConfig:
         kw["schedule_params"] = _items(kw.get("schedule_params"))
         if kw.get("start") is not None:
             kw["start"] = (float(kw["start"][0]), float(kw["start"][1]))
+        if optimizer in registry.optimizers():
+            # Values at the registry default are left out, so equal races compare (and cache) equal.
+            shown = {h.name for h in shown_hypers(optimizer)}
+            hypers = {**{k: v for k, v in (hypers or {}).items() if k not in shown},
+                      **_non_default(optimizer, hypers or {})}
         return RunConfig(optimizer, _items(hypers), **kw)
 
     def hyper_dict(self) -> dict[str, Any]:
@@ -204,7 +209,12 @@ class Scene:
         runs = tuple(r if r.color else replace(r, color=run_color(i)) for i, r in enumerate(runs))
         if kw.get("start") is not None:
             kw["start"] = (float(kw["start"][0]), float(kw["start"][1]))
-        return Scene(surface, runs, _items(surface_params), **kw)
+        info = registry.surfaces().get(surface)
+        params = dict(surface_params or {})
+        if info is not None:
+            defaults = info.defaults()
+            params = {k: v for k, v in params.items() if k not in defaults or v != defaults[k]}
+        return Scene(surface, runs, _items(params), **kw)
 
     @property
     def is_custom(self) -> bool:
@@ -673,8 +683,8 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
         if info is not None:
             for h in info.params:
                 params[h.name] = _get(state, surface_param_key(h.name), base.get(h.name, h.default))
-    start = None
-    if K + "x0" in state and K + "y0" in state:
+    start = d.start if surface_name == d.surface else None
+    if state.get(K + "x0") is not None and state.get(K + "y0") is not None:
         start = (float(state[K + "x0"]), float(state[K + "y0"]))
     n = int(_get(state, K + "nruns", len(d.runs)))
     n = max(1, min(MAX_RUNS, n))
@@ -866,7 +876,7 @@ GALLERY: tuple[Preset, ...] = (
         Scene.make("Quadratic bowl", (
             _run("SGD", lr=0.1, batch=1),
             _run("SGD", lr=0.1, batch=32),
-        ), steps=300),
+        ), start=(1.5, 1.0), steps=300),
     ),
     Preset(
         "nesterov", "Nesterov vs heavy ball", "🔭",
