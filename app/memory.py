@@ -55,7 +55,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.label: p
     for p in (
-        Preset("Live Training MLP (1,250)", 1_250, 32, note="The 2-32-32-2 network of the Live Training page."),
+        Preset("Live Training MLP (1,218)", 1_218, 32, note="The 2-32-32-2 network of the Live Training page."),
         Preset("ResNet-50 (25.6M)", 25.6e6, 512, note="Convolution kernels counted as 512-wide matrices."),
         Preset("BERT-base (110M)", 110e6, 768),
         Preset("GPT-2 XL (1.5B)", 1.5e9, 1600),

@@ -1,5 +1,457 @@
-"""Placeholder while this page is being built."""
+"""🧠 Live Training: a tiny MLP trained live, several optimizers racing from the same start.
 
+The page only lays out widgets and pictures; the training lives in :mod:`app.training`
+(torch, imported only here and only when this page runs) and the data in
+:mod:`app.datasets`. Per-user state (the race, running or paused) is in
+``st.session_state``; the live part is a fragment that reruns every ``REDRAW_SECONDS``
+while running and not at all while paused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-st.info("This page is being built.")
+from app import training as T
+from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
+from app.theme import LINE_WIDTH, base_layout, run_color
+from optim_core import registry
+
+REDRAW_SECONDS = 0.25  # the browser manages ~4 redraws/s; train many steps per redraw instead
+MAX_RUNS = 4
+MAX_STEPS = 200_000  # a safety stop for a demo left running
+EVAL_EVERY = 5
+GRID = 80  # decision-boundary resolution per run
+MAX_POINTS = 1500  # points per curve sent to the browser
+CLASS_COLORS = ("#0072B2", "#D55E00")  # Okabe-Ito blue / vermillion
+CLASS_SCALE = [[0.0, "#6FA8D6"], [0.5, "#FFFFFF"], [1.0, "#EE9E73"]]
+BATCH_OPTIONS = ["full", 256, 128, 64, 32, 16, 8, 4, 2, 1]
+# Starting points that train visibly within seconds (the registry's defaults are torch's,
+# e.g. SGD's lr=1e-3, which is slow on this problem). Used only if the optimizer exists.
+LIVE_DEFAULTS = {
+    "SGD": {"lr": 0.1, "momentum": 0.9},
+    "Adam": {"lr": 0.01},
+    "AdamW": {"lr": 0.01, "weight_decay": 0.1},
+    "RMSprop": {"lr": 0.005},
+    "Adagrad": {"lr": 0.1},
+    "NAdam": {"lr": 0.01},
+    "RAdam": {"lr": 0.01},
+    "Adamax": {"lr": 0.02},
+    "Lion": {"lr": 0.002},
+    "LAMB": {"lr": 0.01},
+    "LARS": {"lr": 0.5},
+    "Sophia": {"lr": 0.005},
+    "Adam8bit": {"lr": 0.01},
+}
+DEFAULT_RUNS = ("Adam", "SGD", "AdamW", "RMSprop")
+BUTTONS = ("lt_start", "lt_pause", "lt_step", "lt_reset")
+
+_widget_keys: list[str] = []  # the value widgets drawn in this script run (saved across pages)
+
+
+# -- widgets built from registry entries ------------------------------------------------------
+def _init(key: str, value) -> str:
+    """Give a widget its first value through session_state (never also through value=)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    _widget_keys.append(key)
+    return key
+
+
+def _nice(v: float) -> float:
+    return float(f"{v:.12g}")
+
+
+def log_grid(low: float, high: float, extra=()) -> list[float]:
+    """1-2-5 values from ``low`` to ``high`` (plus ``extra``): a log-scale slider's stops."""
+    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    values = {_nice(m * 10.0**e) for e in range(lo, hi + 1) for m in (1, 2, 5)}
+    values = {v for v in values if low * (1 - 1e-9) <= v <= high * (1 + 1e-9)}
+    values |= {_nice(v) for v in extra if v is not None and low <= v <= high}
+    return sorted(values)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _fallback(h) -> float:
+    """A starting value for a float hyperparameter whose default is None (Adafactor's lr, β₁)."""
+    if h.log:
+        return _nice(10 ** round((math.log10(h.low) + math.log10(h.high)) / 2))
+    return min(max(0.9, h.low), h.high)
+
+
+def hyper_widget(h, key: str, default, container=None):
+    """One widget for a registry ``Hyper``: log floats on a 1-2-5 select slider, other floats
+    on a slider over [low, high], ints on an int slider, bools as toggles, choices in a select box.
+    A float whose default is None gets a toggle first ("set β₁"); off means None."""
+    c = container or st
+    label, help_ = h.display, h.help or None
+    if h.kind == "bool":
+        return c.toggle(label, key=_init(key, bool(default)), help=help_)
+    if h.kind == "choice":
+        if not h.choices:
+            return default
+        return c.selectbox(label, list(h.choices), key=_init(key, default), format_func=_fmt, help=help_)
+    if h.kind == "int":
+        if h.low is None or h.high is None:
+            return int(c.number_input(label, step=1, key=_init(key, int(default)), help=help_))
+        return int(c.slider(label, int(h.low), int(h.high), step=1, key=_init(key, int(default)), help=help_))
+    if h.low is None or h.high is None:
+        return float(c.number_input(label, key=_init(key, float(default or 0.0)), format="%g", help=help_))
+    if default is None:
+        if not c.toggle(f"set {label}", key=_init(key + "_on", False), help=help_):
+            return None
+        default = _fallback(h)
+    if h.log:
+        options = log_grid(h.low, h.high, extra=(default,))
+        start = min(options, key=lambda v: abs(math.log(v / default))) if default > 0 else options[0]
+        return c.select_slider(label, options, key=_init(key, start), format_func=_fmt, help=help_)
+    step = 10.0 ** (math.floor(math.log10(h.high - h.low)) - 3)
+    decimals = max(0, -math.floor(math.log10(step)))
+    value = min(max(float(default), h.low), h.high)
+    return c.slider(label, float(h.low), float(h.high), step=step, format=f"%.{decimals}f",
+                    key=_init(key, value), help=help_)
+
+
+def run_controls(i: int, names: list[str]) -> T.RunConfig:
+    """The controls of run ``i`` (optimizer, backend, hyperparameters) → a RunConfig."""
+    default_opt = DEFAULT_RUNS[i] if DEFAULT_RUNS[i] in names else names[i % len(names)]
+    color = run_color(i)
+    st.markdown(f"<span style='color:{color};font-size:1.6em'>■</span> **Run {i + 1}**", unsafe_allow_html=True)
+    opt = st.selectbox("Optimizer", names, key=_init(f"lt_run{i}_opt", default_opt), label_visibility="collapsed")
+    info = registry.get_optimizer(opt)
+    if T.torch_backend_available(opt):
+        backend = st.radio("Stepped by", list(T.BACKENDS), key=_init(f"lt_run{i}_backend", "optim_core"),
+                           format_func=T.BACKENDS.get, horizontal=True)
+    else:
+        backend = "optim_core"
+        st.caption(f"Stepped by optim_core (torch.optim has no {opt} with these hyperparameters).")
+    starts = {**info.defaults(), **LIVE_DEFAULTS.get(opt, {})}
+    shown = [h for h in info.hypers if h.name != "maximize"]
+    hypers = {}
+    main = [h for h in shown if h.name == "lr"]
+    for h in main:
+        hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name])
+    rest = [h for h in shown if h.name != "lr"]
+    if rest:
+        with st.expander("⚙️ Hyperparameters"):
+            for h in rest:
+                hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name])
+    return T.RunConfig(opt, hypers, backend=backend)
+
+
+# -- figures (pure functions of a race) ----------------------------------------------------------
+def _thin(x: np.ndarray) -> np.ndarray:
+    """Indices of at most MAX_POINTS evenly spread samples (always the last one)."""
+    n = len(x)
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(int))
+
+
+def run_title(i: int, run) -> str:
+    return f"<span style='color:{run_color(i)}'>■</span> {run.config.title()}"
+
+
+def _panels(n: int, titles: list[str], gap: float = 0.06, top: float = 0.84) -> dict:
+    """Layout keys for ``n`` side-by-side panels (axes x, x2, ... with titles above them).
+
+    Built as one figure rather than with make_subplots: a Plotly figure costs ~8 ms for its
+    template alone, and the live view redraws several times a second.
+    """
+    width = (1.0 - gap * (n - 1)) / n
+    layout: dict = {"annotations": []}
+    for i in range(n):
+        k = "" if i == 0 else str(i + 1)
+        x0 = i * (width + gap)
+        layout["xaxis" + k] = dict(domain=[x0, x0 + width], anchor="y" + k)
+        layout["yaxis" + k] = dict(domain=[0.0, top], anchor="x" + k)
+        layout["annotations"].append(dict(text=titles[i], x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="top", showarrow=False))
+    return layout
+
+
+def boundary_figure(race) -> go.Figure:
+    """Each run's class-1 probability over the plane, with the training (filled) and test (open) points."""
+    runs = race.runs
+    titles = [f"{run_title(i, r)}<br>test accuracy {r.last('test_acc'):.0%}" for i, r in enumerate(runs)]
+    layout = _panels(len(runs), titles, gap=0.02)
+    x0, x1, y0, y1 = race.bounds()
+    traces = []
+    for i, run in enumerate(runs):
+        k = "" if i == 0 else str(i + 1)
+        axes = dict(xaxis="x" + k, yaxis="y" + k)
+        with np.errstate(all="ignore"):
+            g = race.decision_grid(run, GRID)
+        traces.append(go.Heatmap(x=g["x"], y=g["y"], z=g["prob"], zmin=0.0, zmax=1.0, colorscale=CLASS_SCALE,
+                                 zsmooth="best", showscale=False,
+                                 hovertemplate="P(class 1) = %{z:.2f}<extra></extra>", **axes))
+        for cls in (0, 1):
+            tr, te = race.y_train == cls, race.y_test == cls
+            traces.append(go.Scatter(
+                x=race.X_train[tr, 0], y=race.X_train[tr, 1], mode="markers", name=f"class {cls} (train)",
+                legendgroup=f"train{cls}", showlegend=i == 0, hoverinfo="skip",
+                marker=dict(color=CLASS_COLORS[cls], size=6, line=dict(color="white", width=0.8)), **axes))
+            traces.append(go.Scatter(
+                x=race.X_test[te, 0], y=race.X_test[te, 1], mode="markers", name=f"class {cls} (test)",
+                legendgroup=f"test{cls}", showlegend=i == 0, hoverinfo="skip",
+                marker=dict(color=CLASS_COLORS[cls], size=9, symbol="circle-open", line=dict(width=2)), **axes))
+        hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
+        layout["xaxis" + k].update(range=[x0, x1], constrain="domain", **hidden)
+        layout["yaxis" + k].update(range=[y0, y1], scaleanchor="x" + k, scaleratio=1, constrain="domain", **hidden)
+    return go.Figure(traces, layout=base_layout(
+        height=420 if len(runs) > 2 else 480,
+        legend=dict(orientation="h", y=-0.02, yanchor="top", x=0.5, xanchor="center"),
+        margin=dict(l=10, r=10, t=70, b=40),
+        **layout,
+    ))
+
+
+def curves_figure(race) -> go.Figure:
+    """Loss (log scale) and accuracy of every run: train solid, test dashed (periodic evaluations)."""
+    layout = _panels(2, ["Loss (solid: train, dashed: test)", "Accuracy (solid: train, dashed: test)"])
+    traces = []
+    for i, run in enumerate(race.runs):
+        e = run.evals
+        idx = _thin(e["step"])
+        x = e["step"][idx]
+        for j, (train_key, test_key) in enumerate((("train_loss", "test_loss"), ("train_acc", "test_acc"))):
+            axes = dict(xaxis="x" if j == 0 else "x2", yaxis="y" if j == 0 else "y2", legendgroup=str(i))
+            traces.append(go.Scatter(x=x, y=e[train_key][idx], mode="lines", name=run.config.title(),
+                                     showlegend=j == 0, line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
+            traces.append(go.Scatter(x=x, y=e[test_key][idx], mode="lines", name=run.config.title() + " (test)",
+                                     showlegend=False, line=dict(color=run_color(i), width=LINE_WIDTH, dash="dash"),
+                                     **axes))
+    layout["yaxis"]["type"] = "log"
+    layout["xaxis"]["title"] = layout["xaxis2"]["title"] = "step"
+    return go.Figure(traces, layout=base_layout(height=400, legend=dict(orientation="h", y=-0.22, yanchor="top", x=0),
+                                                **layout))
+
+
+def diagnostics_figure(race) -> go.Figure:
+    """Per-step gradient norm (dotted: after clipping), learning rate and weight norm of every run."""
+    panels = (("grad_norm", "Gradient norm ‖∇L‖ (dotted: clipped)", True),
+              ("lr", "Learning rate η", False),
+              ("weight_norm", "Weight norm ‖θ‖", False))
+    layout = _panels(3, [title for _, title, _ in panels])
+    traces = []
+    for i, run in enumerate(race.runs):
+        h = run.history
+        idx = _thin(h["step"])
+        x = h["step"][idx]
+        for j, (key, _, _) in enumerate(panels):
+            k = "" if j == 0 else str(j + 1)
+            axes = dict(xaxis="x" + k, yaxis="y" + k, legendgroup=str(i), showlegend=False)
+            traces.append(go.Scatter(x=x, y=h[key][idx], mode="lines", name=run.config.title(),
+                                     line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
+            if key == "grad_norm" and run.config.clip_norm is not None:
+                traces.append(go.Scatter(x=x, y=h["grad_norm_clipped"][idx], mode="lines",
+                                         name=run.config.title() + " (after clipping)",
+                                         line=dict(color=run_color(i), width=LINE_WIDTH, dash="dot"), **axes))
+    for j, (_, _, log_y) in enumerate(panels):
+        k = "" if j == 0 else str(j + 1)
+        layout["xaxis" + k]["title"] = "step"
+        if log_y:
+            layout["yaxis" + k]["type"] = "log"
+    return go.Figure(traces, layout=base_layout(height=330, showlegend=False, **layout))
+
+
+# -- state -------------------------------------------------------------------------------------------
+@st.cache_data(max_entries=32, show_spinner=False)
+def _data(name: str, n: int, noise: float, seed: int):
+    X, y = make_dataset(name, n=n, noise=noise, seed=seed)
+    return train_test_split(X, y, test_fraction=0.2, seed=seed)
+
+
+def _on_start():
+    st.session_state["_lt_running"] = True
+
+
+def _on_pause():
+    st.session_state["_lt_running"] = False
+
+
+def _on_step():
+    st.session_state["_lt_running"] = False
+    st.session_state["_lt_pending"] = int(st.session_state.get("lt_spr", 1))
+
+
+def _on_reset():
+    st.session_state["_lt_running"] = False
+    st.session_state.pop("_lt_race", None)
+    st.session_state.pop("_lt_sig", None)
+
+
+def _stop_step(race, stop_epochs: float) -> int:
+    """The step at which training pauses by itself (the epoch limit, or MAX_STEPS)."""
+    if stop_epochs > 0:
+        acc = race.runs[0].accumulate
+        return min(MAX_STEPS, math.ceil(stop_epochs * race.batches_per_epoch / acc))
+    return MAX_STEPS
+
+
+# -- the page ------------------------------------------------------------------------------------------
+st.title("🧠 Live training")
+
+if not T.torch_available():
+    st.warning("📦 " + T.INSTALL_HINT)
+    st.caption("Every other page of Optimizer Explorer works without PyTorch.")
+    st.stop()
+
+# Streamlit forgets a page's widget values when another page runs: put them back.
+for _k, _v in st.session_state.get("_lt_saved", {}).items():
+    if _k not in st.session_state:
+        st.session_state[_k] = _v
+st.session_state.setdefault("_lt_running", False)
+
+st.caption(
+    "A small neural network learns to separate two classes of points. Every run starts from the same "
+    "initial weights and sees the same mini-batches in the same order, so the only difference is the optimizer."
+)
+
+# Sidebar: the problem and the training loop, shared by every run.
+with st.sidebar:
+    st.header("🗂️ Data")
+    dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get, key=_init("lt_dataset", "moons"))
+    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=_init("lt_noise", 0.15))
+    n_points = st.select_slider("Points (80% train, 20% test)", [64, 128, 256, 512, 1024, 2048],
+                                key=_init("lt_n", 512))
+    seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1, key=_init("lt_seed", 0)))
+    st.header("🕸️ Model")
+    layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS, key=_init("lt_layers", 2))
+    width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=_init("lt_width", 32), disabled=layers == 0)
+    activation = st.selectbox("Activation", list(T.ACTIVATIONS), format_func=T.ACTIVATIONS.get,
+                              key=_init("lt_act", "tanh"), disabled=layers == 0)
+    st.header("🏋️ Training (every run)")
+    batch = st.select_slider("Batch size", BATCH_OPTIONS, key=_init("lt_batch", "full"),
+                             format_func=lambda b: "full batch" if b == "full" else str(b))
+    accumulate = st.slider("Gradient accumulation (micro-batches per step)", 1, 8, key=_init("lt_accum", 1),
+                           help="Sum the gradients of k micro-batches (each loss divided by k) before one step: "
+                                "the step of a k× larger batch, with the memory of one micro-batch.")
+    clip_on = st.toggle("Clip the gradient norm", key=_init("lt_clip_on", False))
+    clip = st.select_slider("max norm", log_grid(0.01, 100.0), key=_init("lt_clip", 1.0), format_func=_fmt,
+                            disabled=not clip_on)
+    sched_names = [n for n, s in registry.schedules().items() if not s.needs_metric]
+    sched = st.selectbox("LR schedule", ["none", *sched_names], key=_init("lt_sched", "none"),
+                         help="Sets every run's lr before each step from the schedule's curve (its base is the run's lr).")
+    sched_params: dict = {}
+    sched_steps = 1000
+    if sched != "none":
+        info = registry.get_schedule(sched)
+        sched_steps = int(st.number_input("Schedule length (steps)", 10, 100_000, step=100,
+                                          key=_init("lt_sched_steps", 1000),
+                                          help="The curve is computed for this many steps, then its last lr is kept."))
+        with st.expander("Schedule parameters"):
+            for h in info.params:
+                sched_params[h.name] = hyper_widget(h, f"lt_sched_{sched}_{h.name}", h.default)
+    st.header("⏱️ Live")
+    spr = int(st.select_slider("Steps per redraw (and per 👣 Step)", [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+                               key=_init("lt_spr", 50)))
+    stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
+                                        key=_init("lt_stop_epochs", 0)))
+
+names = list(registry.optimizers())
+n_runs = int(st.segmented_control("Runs", list(range(1, MAX_RUNS + 1)), key=_init("lt_n_runs", 2)) or 1)
+configs = []
+for i, col in enumerate(st.columns(n_runs)):
+    with col, st.container(border=True):
+        configs.append(run_controls(i, names))
+for cfg in configs:
+    cfg.accumulate = accumulate
+    cfg.clip_norm = float(clip) if clip_on else None
+    if sched != "none":
+        cfg.schedule, cfg.schedule_params, cfg.schedule_steps = sched, sched_params, sched_steps
+
+b1, b2, b3, b4, status = st.columns([1, 1, 1, 1, 4])
+b1.button("▶️ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
+b2.button("✋ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
+b3.button("👣 Step", key="lt_step", on_click=_on_step, width="stretch")
+b4.button("🔄 Reset", key="lt_reset", on_click=_on_reset, width="stretch")
+
+st.session_state["_lt_saved"] = {k: st.session_state[k] for k in _widget_keys if k in st.session_state}
+
+spec = T.ModelSpec(layers, width if layers else T.WIDTH_RANGE[0], activation)
+batch_size = None if batch == "full" else int(batch)
+signature = repr((dataset, noise, n_points, seed, spec, batch_size,
+                  [(c.optimizer, c.backend, sorted(c.hypers.items()), c.accumulate, c.clip_norm, c.schedule,
+                    sorted(c.schedule_params.items()), c.schedule_steps) for c in configs]))
+if st.session_state.get("_lt_sig") != signature:
+    had_race = st.session_state.pop("_lt_race", None) is not None
+    st.session_state["_lt_sig"] = signature
+    try:
+        race = T.Race(*_data(dataset, n_points, noise, seed), configs, model=spec, batch_size=batch_size,
+                      seed=seed, eval_every=EVAL_EVERY)
+    except (ValueError, TypeError, KeyError) as exc:
+        st.session_state["_lt_running"] = False
+        st.session_state["_lt_error"] = str(exc).strip("'\"")
+    else:
+        st.session_state["_lt_race"] = race
+        st.session_state.pop("_lt_error", None)
+        if had_race:
+            st.toast("Settings changed: every run restarted from step 0.", icon="🔄")
+
+if "_lt_error" in st.session_state:
+    st.error(f"These settings cannot train: {st.session_state['_lt_error']}")
+    st.stop()
+
+status.markdown(
+    f"**{spec.describe()}** · {'full batch' if batch_size is None else f'batches of {batch_size}'}"
+    + (f" × {accumulate} accumulated" if accumulate > 1 else "")
+    + (" · ▶️ running" if st.session_state["_lt_running"] else " · ✋ paused")
+)
+
+
+def live_panel() -> None:
+    race: T.Race = st.session_state.get("_lt_race")
+    if race is None:
+        return
+    stop_at = _stop_step(race, stop_epochs)
+    pending = st.session_state.pop("_lt_pending", 0)
+    if st.session_state.get("_lt_running"):
+        pending = spr
+    todo = max(0, min(pending, stop_at - race.step))
+    if todo:
+        with np.errstate(all="ignore"):
+            race.train(todo)
+    if st.session_state.get("_lt_running") and (race.step >= stop_at or not race.active):
+        st.session_state["_lt_running"] = False
+        st.rerun(scope="app")  # stop the timer: a full rerun re-declares the fragment without run_every
+
+    cols = st.columns(len(race.runs))
+    for i, (col, run) in enumerate(zip(cols, race.runs)):
+        col.markdown(
+            f"<span style='color:{run_color(i)}'>■</span> step **{run.step:,}** · epoch "
+            f"{run.step * run.accumulate / race.batches_per_epoch:,.1f} · test accuracy "
+            f"**{run.last('test_acc'):.0%}** · test loss {run.last('test_loss'):.3g}",
+            unsafe_allow_html=True,
+        )
+        if run.diverged:
+            col.warning(f"{run.config.title()} {run.diverged}")
+    if race.step >= stop_at:
+        st.info(f"Paused at step {race.step:,} (the limit set in the sidebar). 🔄 Reset to start again.")
+
+    st.plotly_chart(boundary_figure(race), key="lt_fig_boundary", width="stretch")
+    st.plotly_chart(curves_figure(race), key="lt_fig_curves", width="stretch")
+    st.plotly_chart(diagnostics_figure(race), key="lt_fig_diag", width="stretch")
+
+
+st.fragment(run_every=REDRAW_SECONDS if st.session_state["_lt_running"] else None)(live_panel)()
+
+with st.expander("📖 What to look for"):
+    st.markdown(
+        "- **Same start, same batches.** Runs differ only by their optimizer, so their curves can be compared "
+        "step by step.\n"
+        "- **optim_core = torch.optim.** Choose the same optimizer twice, one per backend: the curves lie on "
+        "top of each other (they agree to about 10⁻⁹ in float64).\n"
+        "- **Adam + weight decay vs AdamW.** Adam adds λθ to the gradient, which its denominator then rescales; "
+        "AdamW shrinks θ directly. Watch the weight norm.\n"
+        "- **Clipping** caps the dotted gradient norm at the max norm; the solid line is the norm before.\n"
+        "- **Accumulation** of k micro-batches takes the step of one k× larger batch: compare batch 16 × 4 "
+        "with batch 64 × 1."
+    )

@@ -48,7 +48,7 @@ def memory_figure(rows: list[dict], stacked: bool = True) -> go.Figure:
         barmode="stack" if stacked else "group",
         height=max(360, (36 if stacked else 60) * len(rows) + 140),
         xaxis_title="memory (GB = 10⁹ bytes)",
-        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, traceorder="normal"),
         margin=dict(l=10, r=20, t=40, b=55),
     ))
     fig.update_yaxes(autorange="reversed", automargin=True)
@@ -74,15 +74,20 @@ st.caption(
     "GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = 1.074 GB)."
 )
 
+# Streamlit forgets a page's widget values when another page runs: put them back.
+for _k, _v in st.session_state.get("_mem_saved", {}).items():
+    if _k not in st.session_state:
+        st.session_state[_k] = _v
 if "mem_preset" not in st.session_state:
     st.session_state["mem_preset"] = M.DEFAULT_PRESET
     _apply_preset()
-st.session_state.setdefault("mem_count", 10.0)
-st.session_state.setdefault("mem_unit", "billion")
-st.session_state.setdefault("mem_side", M.DEFAULT_SIDE)
-st.session_state.setdefault("mem_dtype", "float32")
-
 all_names = list(registry.optimizers())
+for _k, _v in (("mem_count", 10.0), ("mem_unit", "billion"), ("mem_side", M.DEFAULT_SIDE), ("mem_dtype", "float32"),
+               ("mem_optimizers", all_names), ("mem_variants", True), ("mem_barmode", "stacked")):
+    st.session_state.setdefault(_k, _v)
+if any(name not in all_names for name in st.session_state["mem_optimizers"]):
+    st.session_state["mem_optimizers"] = [n for n in st.session_state["mem_optimizers"] if n in all_names]
+
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 c1.selectbox("Model", [*M.PRESETS, CUSTOM], key="mem_preset", on_change=_apply_preset,
              help="Familiar model sizes; editing the number switches to Custom.")
@@ -92,9 +97,9 @@ c4.selectbox("dtype", list(M.DTYPES), key="mem_dtype",
              help="Parameters, gradients and state all in this type (bfloat16/float16: 2 bytes, float32: 4, float64: 8).")
 
 o1, o2 = st.columns([5, 2])
-chosen = o1.multiselect("Optimizers", all_names, default=all_names, key="mem_optimizers")
+chosen = o1.multiselect("Optimizers", all_names, key="mem_optimizers")
 with o2:
-    show_variants = st.toggle("Memory-changing settings too", value=True, key="mem_variants",
+    show_variants = st.toggle("Memory-changing settings too", key="mem_variants",
                               help="Add rows such as SGD with momentum or Adam with AMSGrad.")
     stacked = st.radio("Bars", ["stacked", "grouped"], horizontal=True, key="mem_barmode") == "stacked"
 
@@ -107,6 +112,13 @@ with st.expander("📐 Assumptions"):
         "*n × m* matrix) and **Adam8bit** (one scale per block). Activations and mixed-precision "
         "master weights are not counted."
     )
+
+st.session_state["_mem_saved"] = {
+    k: st.session_state[k]
+    for k in ("mem_preset", "mem_count", "mem_unit", "mem_dtype", "mem_optimizers", "mem_variants", "mem_barmode",
+              "mem_side")
+    if k in st.session_state
+}
 
 n_params = float(st.session_state["mem_count"]) * UNITS[st.session_state["mem_unit"]]
 dtype = st.session_state["mem_dtype"]
