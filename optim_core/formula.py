@@ -64,6 +64,7 @@ MAX_NODES = 200
 MAX_EXPONENT = 32
 MAX_NUMBER_CHARS = 40
 MAX_DERIVED_NODES = 20_000
+_CHUNK = 8192  # points per evaluation block (temporaries stay in cache and out of mmap)
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 VARIABLES = ("x", "y")
@@ -985,7 +986,7 @@ class _Program:
                 frees[i].append(j)
         self.code = [(fn, o, ins, c, tuple(frees[i])) for i, (fn, o, ins, c) in enumerate(self.code)]
 
-    def run(self, x, y, shape):
+    def run(self, x, y):
         regs: list = [None] * self.n_slots
         regs[0], regs[1] = x, y
         for j, v in self.consts:
@@ -998,15 +999,7 @@ class _Program:
                     regs[o] = fn(regs[ins[0]], c)
                 for j in frees:
                     regs[j] = None
-        results = []
-        for j in self.out:
-            r = regs[j]
-            if j < 2 or np.shape(r) != shape:  # the input itself, or a constant: make a fresh full array
-                r = np.broadcast_to(np.asarray(r, dtype=np.float64), shape).copy()
-                if not shape:
-                    r = r[()]
-            results.append(r)
-        return results
+        return [regs[j] for j in self.out]  # arrays, or floats for constant results
 
 
 # ---------------------------------------------------------------------------------------
@@ -1044,30 +1037,46 @@ class Formula:
         xy = np.asarray(xy, dtype=np.float64)
         if xy.ndim == 0 or xy.shape[-1] != 2:
             raise ValueError(f"expected points of shape (..., 2), got shape {xy.shape}")
-        return xy[..., 0], xy[..., 1], xy.shape[:-1]
+        return xy
+
+    @staticmethod
+    def _fill(program, xy, targets):
+        """Run ``program`` on ``xy`` and write its k-th result to ``array[..., *index]`` of the
+        k-th ``(array, index)`` target; large batches go in blocks that stay in cache."""
+        n = xy.size // 2
+        if n <= _CHUNK:
+            for (arr, idx), r in zip(targets, program.run(xy[..., 0], xy[..., 1])):
+                arr[(Ellipsis, *idx)] = r
+            return
+        flat = xy.reshape(n, 2)
+        lead = xy.ndim - 1
+        views = [(arr.reshape((n,) + arr.shape[lead:]), idx) for arr, idx in targets]
+        for i in range(0, n, _CHUNK):
+            block = flat[i:i + _CHUNK]
+            for (arr, idx), r in zip(views, program.run(block[:, 0], block[:, 1])):
+                arr[(slice(i, i + _CHUNK), *idx)] = r
 
     def value(self, xy):
-        return self._value.run(*self._split(xy))[0]
+        xy = self._split(xy)
+        f = np.empty(xy.shape[:-1])
+        self._fill(self._value, xy, ((f, ()),))
+        return f if f.ndim else f[()]
 
     def value_and_grad(self, xy):
-        x, y, shape = self._split(xy)
-        f, gx, gy = self._vg.run(x, y, shape)
-        g = np.empty(shape + (2,))
-        g[..., 0] = gx
-        g[..., 1] = gy
-        return f, g
+        xy = self._split(xy)
+        f = np.empty(xy.shape[:-1])
+        g = np.empty(xy.shape)
+        self._fill(self._vg, xy, ((f, ()), (g, (0,)), (g, (1,))))
+        return (f if f.ndim else f[()]), g
 
     def grad(self, xy):
         return self.value_and_grad(xy)[1]
 
     def hessian(self, xy):
-        x, y, shape = self._split(xy)
-        hxx, hxy, hyy = self._hess.run(x, y, shape)
-        h = np.empty(shape + (2, 2))
-        h[..., 0, 0] = hxx
-        h[..., 0, 1] = hxy
-        h[..., 1, 0] = hxy
-        h[..., 1, 1] = hyy
+        xy = self._split(xy)
+        h = np.empty(xy.shape + (2,))
+        self._fill(self._hess, xy, ((h, (0, 0)), (h, (0, 1)), (h, (1, 1))))
+        h[..., 1, 0] = h[..., 0, 1]
         return h
 
     def __call__(self, xy):

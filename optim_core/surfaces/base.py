@@ -8,9 +8,13 @@ mathematics once, on the coordinate arrays ``x`` and ``y``:
 - ``_fg(x, y) -> (f, f_x, f_y)``: value and gradient together, sharing subexpressions
   (the engine calls ``value_and_grad`` once per step on an ``(N, 2)`` array of all runs);
 - ``_h(x, y) -> (f_xx, f_xy, f_yy)``: the Hessian entries;
-- ``_f(x, y)``, optionally, when the value alone is cheaper than ``_fg``.
+- ``_f(x, y)``, optionally, when the value alone is cheaper than ``_fg``; it must evaluate
+  the same expression in the same order, so that ``value`` equals ``value_and_grad``'s
+  value bit for bit.
 
-Any of the returned pieces may be a Python float where it is constant.
+Any of the returned pieces may be a Python float where it is constant. Everything is
+elementwise, so a point evaluated alone gives exactly its row of a batch; batches of more
+than 8192 points are evaluated in blocks of that size (see ``_fill``).
 """
 
 from __future__ import annotations
@@ -90,9 +94,9 @@ class Surface:
     def value(self, xy):
         """f at ``xy`` of shape ``(..., 2)``; returns shape ``(...)``."""
         xy, x, y = _split(xy)
-        with np.errstate(all="ignore"):
-            f = self._f(x, y)
-        return _full(f, xy.shape[:-1])
+        f = np.empty(xy.shape[:-1])
+        _fill(lambda x, y: (self._f(x, y),), xy, ((f, ()),))
+        return f if f.ndim else f[()]
 
     def grad(self, xy):
         """The gradient, same shape as ``xy``."""
@@ -101,23 +105,17 @@ class Surface:
     def value_and_grad(self, xy):
         """``(value(xy), grad(xy))`` computed together (the engine's hot path)."""
         xy, x, y = _split(xy)
-        with np.errstate(all="ignore"):
-            f, gx, gy = self._fg(x, y)
+        f = np.empty(xy.shape[:-1])
         g = np.empty(xy.shape)
-        g[..., 0] = gx
-        g[..., 1] = gy
-        return _full(f, xy.shape[:-1]), g
+        _fill(self._fg, xy, ((f, ()), (g, (0,)), (g, (1,))))
+        return (f if f.ndim else f[()]), g
 
     def hessian(self, xy):
         """The Hessian, shape ``(..., 2, 2)`` (symmetric)."""
         xy, x, y = _split(xy)
-        with np.errstate(all="ignore"):
-            hxx, hxy, hyy = self._h(x, y)
         h = np.empty(xy.shape + (2,))
-        h[..., 0, 0] = hxx
-        h[..., 0, 1] = hxy
-        h[..., 1, 0] = hxy
-        h[..., 1, 1] = hyy
+        _fill(self._h, xy, ((h, (0, 0)), (h, (0, 1)), (h, (1, 1))))
+        h[..., 1, 0] = h[..., 0, 1]
         return h
 
     def __call__(self, xy):
@@ -185,8 +183,25 @@ class Surface:
         return p
 
 
-def _full(f, shape):
-    """``f`` as a float64 array of ``shape`` (pieces of a formula may be constants)."""
-    if np.shape(f) == shape:
-        return f if isinstance(f, np.ndarray) or shape else np.float64(f)
-    return np.broadcast_to(np.asarray(f, dtype=np.float64), shape).copy()
+# Rows per block for large batches: temporaries of 64 kB stay in cache and below malloc's
+# mmap threshold (one 40000-row call in one piece spends most of its time in page faults).
+_CHUNK = 8192
+
+
+def _fill(fn, xy, targets):
+    """Write the pieces of ``fn(x, y)`` into ``targets``: piece k goes to
+    ``array[..., *index]`` for the k-th ``(array, index)``; large batches go block by block."""
+    n = xy.size // 2
+    with np.errstate(all="ignore"):
+        if n <= _CHUNK:
+            for (arr, idx), piece in zip(targets, fn(xy[..., 0], xy[..., 1])):
+                arr[(Ellipsis, *idx)] = piece
+            return
+        flat = xy.reshape(n, 2)
+        lead = xy.ndim - 1
+        views = [(arr.reshape((n,) + arr.shape[lead:]), idx) for arr, idx in targets]
+        for i in range(0, n, _CHUNK):
+            block = flat[i:i + _CHUNK]
+            rows = slice(i, i + _CHUNK)
+            for (arr, idx), piece in zip(views, fn(block[:, 0], block[:, 1])):
+                arr[(rows, *idx)] = piece

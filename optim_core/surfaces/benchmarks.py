@@ -39,7 +39,7 @@ class Rosenbrock(Surface):
     def _f(self, x, y):
         u = self.a - x
         w = y - x * x
-        return u * u + self.b * (w * w)
+        return u * u + (self.b * w) * w
 
     def _fg(self, x, y):
         u = self.a - x

@@ -288,10 +288,6 @@ class RippleBowl(Surface):
         self.ring_radius = math.sqrt(s)
         self.minima = np.array([[0.0, 0.0], [r, r]])
 
-    def _f(self, x, y):
-        s = x * x + y * y
-        return np.sin(s) / (s + 1.0) + 0.1 * s
-
     def _fg(self, x, y):
         s = x * x + y * y
         q = 1.0 / (s + 1.0)

@@ -67,7 +67,7 @@ class PlateauCliff(Surface):
 
     def _f(self, x, y):
         k, H, alpha, s, d, G = self._parts(x, y)
-        return H - H * s * G
+        return H - H * (s * G)
 
     def _fg(self, x, y):
         k, H, alpha, s, d, G = self._parts(x, y)

@@ -156,9 +156,6 @@ class Booth(Quadratic):
     def __init__(self):
         super().__init__([[10.0, 8.0], [8.0, 10.0]], center=(1.0, 3.0))
 
-    def _f(self, x, y):  # the textbook form, as a cross-check of the quadratic form
-        return (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2
-
 
 class Matyas(Quadratic):
     """Matyas: 0.26(x² + y²) - 0.48xy, minimum 0 at the origin."""
@@ -174,9 +171,6 @@ class Matyas(Quadratic):
 
     def __init__(self):
         super().__init__([[0.52, -0.48], [-0.48, 0.52]])
-
-    def _f(self, x, y):
-        return 0.26 * (x * x + y * y) - 0.48 * x * y
 
 
 _KAPPA = Hyper("kappa", 10.0, low=1.0, high=1000.0, log=True, label="condition number κ",

@@ -57,7 +57,7 @@ class MonkeySaddle(Surface):
             "three valleys only slowly.")
 
     def _f(self, x, y):
-        return x * (x * x - 3.0 * y * y)
+        return x * (x * x - 3.0 * (y * y))
 
     def _fg(self, x, y):
         x2 = x * x
