@@ -197,17 +197,21 @@ class StochasticGradient:
         """Mean offset of each row's mini-batch, shape ``(len(rows), 2)``.
 
         A uniformly random b-subset per row: the b smallest of n hashed keys. The offsets
-        are dyadic, so the sum is exact and independent of the order of the indices.
+        are dyadic, so the sum is exact and independent of the order of the indices. Rows
+        go in blocks of 2048 so the (rows, n) key arrays stay small.
         """
         b, n = self.batch_size, self.n_samples
         base = self._row_keys(step, _SALT_BATCH, rows)
-        keys = _mix(base[:, None] + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(_GAMMA2))
-        if 2 * b <= n:
-            idx = np.argpartition(keys, b - 1, axis=1)[:, :b]
-            total = self.offsets[idx].sum(axis=1)
-        else:  # fewer to leave out than to take: total = 0 - (sum of the left-out ones)
-            idx = np.argpartition(keys, b - 1, axis=1)[:, b:]
-            total = -self.offsets[idx].sum(axis=1)
+        draw = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(_GAMMA2)
+        total = np.empty((len(rows), 2))
+        for i in range(0, len(rows), 2048):
+            keys = _mix(base[i:i + 2048, None] + draw)
+            if 2 * b <= n:
+                idx = np.argpartition(keys, b - 1, axis=1)[:, :b]
+                total[i:i + 2048] = self.offsets[idx].sum(axis=1)
+            else:  # fewer to leave out than to take: the batch sum is minus the left-out sum
+                idx = np.argpartition(keys, b - 1, axis=1)[:, b:]
+                total[i:i + 2048] = -self.offsets[idx].sum(axis=1)
         return total / b
 
     def __repr__(self):

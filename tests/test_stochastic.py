@@ -156,3 +156,6 @@ def test_large_batches_are_one_call():
     xy = rng.normal(size=(40_000, 2))
     v, g = sg(xy, 123)
     assert v.shape == (40_000,) and g.shape == (40_000, 2) and np.all(np.isfinite(g))
+    for i in (0, 2047, 2048, 30_001):                                # rows in different blocks
+        vi, gi = sg(xy[i], 123, rows=i)
+        assert vi == v[i] and np.array_equal(gi, g[i])
