@@ -28,11 +28,11 @@ __all__ = ["Surface"]
 _EMPTY = np.zeros((0, 2))
 
 
-def _split(xy):
+def _points(xy) -> np.ndarray:
     xy = np.asarray(xy, dtype=np.float64)
     if xy.ndim == 0 or xy.shape[-1] != 2:
         raise ValueError(f"expected points of shape (..., 2), got shape {xy.shape}")
-    return xy, xy[..., 0], xy[..., 1]
+    return xy
 
 
 class Surface:
@@ -93,7 +93,7 @@ class Surface:
     # -- the public, vectorized interface ------------------------------------------
     def value(self, xy):
         """f at ``xy`` of shape ``(..., 2)``; returns shape ``(...)``."""
-        xy, x, y = _split(xy)
+        xy = _points(xy)
         f = np.empty(xy.shape[:-1])
         _fill(lambda x, y: (self._f(x, y),), xy, ((f, ()),))
         return f if f.ndim else f[()]
@@ -104,7 +104,7 @@ class Surface:
 
     def value_and_grad(self, xy):
         """``(value(xy), grad(xy))`` computed together (the engine's hot path)."""
-        xy, x, y = _split(xy)
+        xy = _points(xy)
         f = np.empty(xy.shape[:-1])
         g = np.empty(xy.shape)
         _fill(self._fg, xy, ((f, ()), (g, (0,)), (g, (1,))))
@@ -112,7 +112,7 @@ class Surface:
 
     def hessian(self, xy):
         """The Hessian, shape ``(..., 2, 2)`` (symmetric)."""
-        xy, x, y = _split(xy)
+        xy = _points(xy)
         h = np.empty(xy.shape + (2,))
         _fill(self._h, xy, ((h, (0, 0)), (h, (0, 1)), (h, (1, 1))))
         h[..., 1, 0] = h[..., 0, 1]
