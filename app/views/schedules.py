@@ -1,5 +1,477 @@
-"""Placeholder while this page is being built."""
+"""📉 Schedules: learning-rate schedules side by side, composed, driving a run, and the LR range test.
 
+The page lays out widgets and calls :mod:`app.schedule_logic` (parameters, compositions,
+torch code, runs, range tests) and :mod:`app.schedule_figures` / :mod:`app.figures`
+(pure figure builders). Every value widget has an ``sc_`` key bound to the URL; buttons
+and charts set other widgets only through ``st.session_state`` before they are drawn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
 import streamlit as st
 
-st.info("This page is being built.")
+from app import figures as F
+from app import schedule_figures as SF
+from app import schedule_logic as L
+from app.theme import run_color
+from optim_core import registry
+
+Q = "query-params"
+ss = st.session_state
+PENDING = "_sc_pending"  # widget values to apply at the top of the next run (buttons)
+NOTICE = "_sc_notice"  # a message to show once after a button did something
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+DEFAULT_PICK = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "WarmupCosine"]
+DEFAULT_SURFACE, DEFAULT_OPTIMIZER = "Himmelblau", "RMSprop"
+RT_START = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
+RT_END = (0.01, 0.1, 1.0, 10.0, 100.0)
+TABS = ["📈 Compare", "🧩 Warm-up + decay", "🏃 Apply to a run", "🔎 LR range test"]
+
+
+# ---------------------------------------------------------------------------------------
+# Cached work (pure functions of hashable arguments; nothing per-user is shared)
+# ---------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the optimizer…")
+def _run(surface: str, optimizer: str, lr: float, name: str, params: tuple, steps: int, const: bool) -> L.RunResult:
+    return L.run_schedule(surface, optimizer, lr, name, dict(params), steps, compare_constant=const)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _landscape(surface: str) -> F.Landscape:
+    return F.landscape(registry.get_surface(surface).make())
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the LR range test…")
+def _surface_test(surface: str, optimizer: str, lo: float, hi: float, n: int):
+    return L.surface_range_test(surface, optimizer, lo, hi, n)
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the LR range test on the MLP…")
+def _mlp_test(optimizer: str, dataset: str, lo: float, hi: float, n: int):
+    return L.mlp_range_test(optimizer, dataset, lo, hi, n)
+
+
+# ---------------------------------------------------------------------------------------
+# State plumbing and widgets built from the registry
+# ---------------------------------------------------------------------------------------
+
+
+def _apply_pending() -> None:
+    pending = ss.pop(PENDING, None)
+    if pending:
+        ss.update(pending)
+
+
+def _fit(key: str, options) -> None:
+    """Move a stored value (URL, older range) onto the widget's options, or drop it."""
+    if key in ss and ss[key] not in options:
+        try:
+            v = float(ss[key])
+            ss[key] = min(options, key=lambda o: abs(math.log(float(o)) - math.log(v)) if v > 0 and o > 0
+                          else abs(float(o) - v))
+        except (TypeError, ValueError):
+            del ss[key]
+
+
+def pkey(name: str, param: str) -> str:
+    return f"sc_p_{name}_{param}"
+
+
+def param_widget(h, key: str, default) -> None:
+    """One schedule parameter's control, chosen by :func:`schedule_logic.control_kind`."""
+    kind = L.control_kind(h)
+    label, help_ = h.display, (h.help or None)
+    if kind == "toggle":
+        st.toggle(label, value=bool(default), key=key, bind=Q, help=help_)
+    elif kind == "selectbox":
+        options = L.choice_options(h)
+        if key in ss and ss[key] not in options:
+            if L.choice_label(ss[key]) in options:
+                ss[key] = L.choice_label(ss[key])
+            else:
+                del ss[key]
+        st.selectbox(label, options, index=options.index(L.choice_label(default)), key=key, bind=Q, help=help_)
+    elif kind in ("slider", "number"):
+        lo, hi = int(h.low if h.low is not None else 0), int(h.high if h.high is not None else max(10, 2 * default))
+        if key in ss:
+            try:
+                ss[key] = int(min(max(int(ss[key]), lo), hi))
+            except (TypeError, ValueError):
+                del ss[key]
+        value = int(min(max(int(default), lo), hi))
+        if kind == "slider":
+            st.slider(label, lo, hi, value, key=key, bind=Q, help=help_)
+        else:
+            st.number_input(label, min_value=lo, max_value=hi, value=value, step=1, key=key, bind=Q, help=help_)
+    else:
+        options = L.float_options(h)
+        _fit(key, options)
+        st.select_slider(label, options=options, value=L.snap_float(h, default), format_func=L.fmt, key=key, bind=Q,
+                         help=help_)
+
+
+def schedule_controls(name: str, n_steps: int, columns: int = 3) -> dict:
+    """Draw ``name``'s parameters in a grid of columns; return their values (choices as labels)."""
+    info = registry.get_schedule(name)
+    cols = st.columns(columns)
+    values = {}
+    for i, h in enumerate(info.params):
+        key = pkey(name, h.name)
+        with cols[i % columns]:
+            param_widget(h, key, L.param_default(name, h, n_steps))
+        values[h.name] = ss.get(key)
+    return values
+
+
+def _follow_steps() -> None:
+    """A new number of steps: the lengths that mean "the whole run" follow it."""
+    n = int(ss.get("sc_steps", L.DEFAULT_STEPS))
+    for name in registry.schedules():
+        info = registry.get_schedule(name)
+        current = {h.name: ss[pkey(name, h.name)] for h in info.params if pkey(name, h.name) in ss}
+        try:
+            current = L.schedule_params(name, current)
+        except L.ScheduleError:
+            current = {}
+        for param, value in L.length_values(name, n, current).items():
+            ss[pkey(name, param)] = value
+
+
+def _clamp_key(key: str, lo: int, hi: int) -> None:
+    """Keep an int widget's stored value inside a range that may have shrunk (fewer steps)."""
+    if key in ss:
+        try:
+            v = int(min(max(int(ss[key]), lo), hi))
+        except (TypeError, ValueError):
+            del ss[key]
+            return
+        if v != ss[key]:
+            ss[key] = v
+
+
+def _curve_for(name: str, n: int, lr: float, optimizer: str):
+    """The schedule's parameters from its widgets and its curve, or an error message."""
+    info = registry.get_schedule(name)
+    values = {h.name: ss.get(pkey(name, h.name), L.param_default(name, h, n)) for h in info.params}
+    try:
+        params = L.schedule_params(name, values)
+        eff, note = L.effective_params(name, params, optimizer)
+        return params, L.schedule_curve(name, n, lr, eff), note, None
+    except L.ScheduleError as exc:
+        return None, None, "", str(exc)
+
+
+# ---------------------------------------------------------------------------------------
+# The four tabs
+# ---------------------------------------------------------------------------------------
+
+
+# ---- compare ---------------------------------------------------------------------------
+def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> None:
+    """The schedules side by side: controls, curves, formulas and PyTorch code."""
+    if not picked:
+        st.info("Pick one or more schedules in the sidebar.")
+    else:
+        for name in picked:
+            with st.expander(f"⚙️ {name}", expanded=len(picked) == 1, key=f"sc_box_{name}"):
+                schedule_controls(name, n_steps)
+        curves, results = [], []
+        for i, name in enumerate(picked):
+            params, curve, note, err = _curve_for(name, n_steps, base_lr, optimizer)
+            if err:
+                st.error(f"⚠️ {err}")
+                continue
+            results.append((name, params, curve, note))
+            curves.append(SF.LRCurve(name, curve.lr, curve.momentum, tuple(curve.reductions),
+                                     color=run_color(NAMES.index(name))))
+        _clamp_key("sc_mark", 0, n_steps - 1)
+        mark = st.slider("read off step", 0, n_steps - 1, n_steps // 2, key="sc_mark", bind=Q,
+                         help="Marks this step on every curve; the table lists the lr there.")
+        if curves:
+            cycling = [c.label for c in curves if c.momentum is not None]
+            st.plotly_chart(SF.lr_figure(curves, log_y=log_y, marker_step=mark,
+                                         title=f"Learning rate over {n_steps} steps (base lr {L.fmt(base_lr)})"),
+                            key="sc_chart", theme=None, config=PLOT_CONFIG)
+            if cycling:
+                st.caption(f"Lower panel: {', '.join(cycling)} move momentum (SGD, RMSprop) or β₁ (Adam) "
+                           "opposite to the lr: low momentum while the lr is high.")
+            rows = [{"schedule": c.label, f"η at step {mark}": float(c.lr[mark]),
+                     "momentum / β₁": None if c.momentum is None else float(c.momentum[mark])} for c in curves]
+            st.dataframe(rows, hide_index=True, width="stretch",
+                         column_config={f"η at step {mark}": st.column_config.NumberColumn(format="%.4g"),
+                                        "momentum / β₁": st.column_config.NumberColumn(format="%.4g")})
+        for name, params, curve, note in results:
+            info = registry.get_schedule(name)
+            st.markdown(f"### {name}")
+            st.latex(info.latex)
+            st.markdown(f"**When practitioners use it.** {info.summary}")
+            if note:
+                st.info(note)
+            if name == "MultiStepLR" and max(params["milestones"]) >= n_steps:
+                st.caption(f"Milestones at or past step {n_steps} never happen in this run.")
+            if name == "CyclicLR" and params["max_lr"] <= base_lr:
+                st.caption("max lr is below the base lr: the cycle runs upside down.")
+            if info.needs_metric:
+                st.caption(f"Drawn here for a demo metric ({len(curve.reductions)} cuts, ▼). "
+                           "“Apply to a run” shows it reacting to a real loss.")
+            with st.expander(f"📋 Copy {name} as PyTorch ({optimizer})"):
+                st.code(L.pytorch_code(name, params, base_lr, n_steps, optimizer), language="python")
+
+
+# ---- warm-up + decay --------------------------------------------------------------------
+def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> None:
+    """A warm-up and a decay composed by SequentialLR or ChainedScheduler."""
+    st.caption("Warm up over the first steps, then decay. SequentialLR hands over at a milestone; "
+               "ChainedScheduler steps both at every step and their factors multiply.")
+    c1, c2, c3 = st.columns(3)
+    combinator = c1.segmented_control("compose with", list(L.COMBINATORS), default="SequentialLR",
+                                      required=True, key="sc_cmb", bind=Q)
+    if ss.get("sc_cw") not in L.WARMUPS:
+        ss.pop("sc_cw", None)
+    warm = c2.selectbox("warm-up", list(L.WARMUPS), key="sc_cw", bind=Q)
+    if ss.get("sc_cd") not in L.DECAYS:
+        ss.pop("sc_cd", None)
+    decay = c3.selectbox("decay", list(L.DECAYS), key="sc_cd", bind=Q)
+    combinator = combinator or "SequentialLR"
+    w_defaults = L.composition_parts_default("warmup", warm)
+    d_defaults = L.composition_parts_default("decay", decay)
+    with c2:
+        for h in registry.get_schedule(warm).params:
+            param_widget(h, f"sc_cw_{warm}_{h.name}", w_defaults[h.name])
+    with c3:
+        for h in L.decay_controls(decay):
+            param_widget(h, f"sc_cd_{decay}_{h.name}", d_defaults[h.name])
+    w_values = {h.name: ss.get(f"sc_cw_{warm}_{h.name}") for h in registry.get_schedule(warm).params}
+    d_values = {h.name: ss.get(f"sc_cd_{decay}_{h.name}") for h in L.decay_controls(decay)}
+    try:
+        comp = L.Composition.make(combinator, warm, w_values, decay, d_values, n_steps)
+        composed = comp.curve(base_lr)
+        parts = comp.part_curves(base_lr)
+    except L.ScheduleError as exc:
+        st.error(f"⚠️ {exc}")
+    else:
+        derived = [f"{k} = {v}" for k, v in comp.parts()[1][1].items()
+                   if k in ("T_max", "total_iters") and decay in ("CosineAnnealingLR", "PolynomialLR", "LinearLR")]
+        if derived:
+            where = "the steps after the warm-up" if combinator == "SequentialLR" else "the whole run"
+            c3.caption(f"{', '.join(derived)} ({where}).")
+        warn = comp.warning()
+        if warn:
+            st.warning(warn)
+        curves = [SF.LRCurve(f"{combinator}: {comp.label()}", composed.lr, color=run_color(5), width=4)]
+        curves += [SF.LRCurve(p.name, p.lr, color=run_color(k), dash=("dash", "dot")[k], width=2)
+                   for k, p in enumerate(parts)]
+        st.plotly_chart(SF.lr_figure(curves, log_y=log_y, milestones=comp.milestones,
+                                     title=f"{combinator}: {comp.label()}"),
+                        key="sc_cmp_chart", theme=None, config=PLOT_CONFIG)
+        st.latex(comp.latex())
+        with st.expander(f"📋 Copy as PyTorch ({optimizer})", expanded=True):
+            st.code(comp.pytorch(base_lr, optimizer), language="python")
+
+
+# ---- apply to a run ---------------------------------------------------------------------
+def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surface_name: str,
+            optimizer: str) -> None:
+    """The chosen schedule drives a run on the surface; one slider scrubs all three figures."""
+    if not picked:
+        st.info("Pick a schedule in the sidebar first.")
+        return
+    c1, c2 = st.columns([2, 1])
+    if ss.get("sc_run_sched") not in picked:
+        ss.pop("sc_run_sched", None)
+    run_name = c1.selectbox("schedule driving the run", picked, key="sc_run_sched", bind=Q,
+                            help="Its parameters are the ones set on the Compare tab.")
+    const = c2.toggle("also run at a constant lr", value=True, key="sc_run_const", bind=Q)
+    params, _, _, err = _curve_for(run_name, n_steps, base_lr, optimizer)
+    if err:
+        st.error(f"⚠️ {err}")
+        return
+    try:
+        res = _run(surface_name, optimizer, base_lr, run_name, tuple(sorted(params.items())), n_steps, const)
+    except L.ScheduleError as exc:
+        st.error(f"⚠️ {exc}")
+        return
+    for msg in res.notes:
+        st.warning(msg)
+    tr = res.traj
+    T = int(tr.steps)
+    _clamp_key("sc_scrub", 0, T)
+    s = int(st.slider("step", 0, T, T // 2, key="sc_scrub", bind=Q,
+                      help="Moves the marker on the trajectory, the lr curve and the loss curve together. "
+                           "η at step t moves θₜ to θₜ₊₁."))
+    j = min(s, T - 1)
+    m = st.columns(4)
+    m[0].metric("step", s)
+    m[1].metric("η in force", L.fmt(float(f"{res.lrs[0, j]:.4g}")))
+    loss_s = float(tr.losses[0, 0, s])
+    m[2].metric("loss", f"{loss_s:.4g}" if math.isfinite(loss_s) else "diverged")
+    if res.momentum is not None:
+        m[3].metric("momentum / β₁", f"{res.momentum[j]:.3f}")
+    surface = registry.get_surface(surface_name).make()
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        race = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window,
+                             background=_landscape(surface_name), starts=tr.starts[:, 0],
+                             minima=getattr(surface, "minima", None), inspect_step=s, height=620,
+                             click_grid=False, title=f"{surface_name} · {T} steps")
+        st.plotly_chart(race, key="sc_run_race", theme=None, config=PLOT_CONFIG)
+        st.caption("◇ marks step t on each path (the step slider above); ▶ replays the whole run.")
+    with right:
+        lr_curves = [SF.LRCurve(res.labels[0], res.lrs[0], res.momentum, tuple(res.reductions))]
+        if len(res.labels) > 1:
+            lr_curves.append(SF.LRCurve(res.labels[1], res.lrs[1], dash="dash"))
+        st.plotly_chart(SF.lr_figure(lr_curves, log_y=log_y, marker_step=j, height=400 if res.momentum is None
+                                     else 480, title="Learning rate of each step"),
+                        key="sc_run_lr", theme=None, config=PLOT_CONFIG)
+        fmin = getattr(surface, "global_min_value", None)
+        fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
+        loss_fig = F.loss_figure(tr.losses[:, 0], res.labels, fmin=fmin, inspect_step=s,
+                                 diverged_step=tr.diverged_step[:, 0], height=380)
+        SF.mark_reductions(loss_fig, res.reductions)
+        st.plotly_chart(loss_fig, key="sc_run_loss", theme=None, config=PLOT_CONFIG)
+    if registry.get_schedule(run_name).needs_metric:
+        cuts = ", ".join(str(int(r)) for r in res.reductions[:12]) + ("…" if len(res.reductions) > 12 else "")
+        st.info(f"ReduceLROnPlateau watched this run's loss and cut the lr {len(res.reductions)} time(s)"
+                + (f", at steps {cuts} (▼ on both curves)." if len(res.reductions) else
+                   ": the loss kept improving by more than the threshold. Lower the patience or raise the "
+                   "threshold to see it react."))
+    else:
+        if st.button("🏔️ Open this run in the Playground", key="sc_to_pg",
+                     help="Sets the Playground's surface, optimizer, lr, schedule and steps to these."):
+            try:
+                ss["_pg_pending"] = L.playground_state(surface_name, optimizer, base_lr, run_name, params, n_steps)
+            except (L.ScheduleError, ValueError, KeyError) as exc:
+                st.error(f"⚠️ {exc}")
+            else:
+                # query_params={}: the default (None) refuses to clear this page's URL-bound values.
+                st.switch_page("views/playground.py", query_params={})
+
+
+# ---- LR range test ----------------------------------------------------------------------
+def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
+    """The LR range test on the surface or the MLP, and “Use this lr”."""
+    st.caption("Train briefly while the lr grows exponentially; the loss first barely moves, then falls, then "
+               "blows up. The suggestion is where the smoothed loss falls fastest against log η "
+               "(Smith 2017). Parameters and optimizer state are restored afterwards.")
+    c1, c2, c3, c4 = st.columns(4)
+    target = c1.segmented_control("test on", ["loss surface", "MLP"], default="loss surface", required=True,
+                                  key="sc_rt_target", bind=Q) or "loss surface"
+    _fit("sc_rt_lo", RT_START)
+    lo = c2.select_slider("start lr", options=RT_START, value=1e-7, format_func=L.fmt, key="sc_rt_lo", bind=Q)
+    _fit("sc_rt_hi", RT_END)
+    hi = c3.select_slider("end lr", options=RT_END, value=10.0, format_func=L.fmt, key="sc_rt_hi", bind=Q)
+    _clamp_key("sc_rt_n", 20, 300)
+    n_test = c4.slider("steps", 20, 300, 100, step=10, key="sc_rt_n", bind=Q)
+    result, where, loss_label = None, "", "loss"
+    if target == "MLP":
+        from app import training
+
+        if not training.torch_available():
+            st.info("📦 The MLP test needs PyTorch, an optional extra: `pip install -e \".[torch]\"`, then "
+                    "restart the app. The loss-surface test works without it.")
+        else:
+            from app.datasets import DATASET_LABELS, DATASETS
+
+            names = list(DATASETS)
+            if ss.get("sc_rt_data") not in names:
+                ss.pop("sc_rt_data", None)
+            data = st.selectbox("dataset", names, format_func=lambda k: DATASET_LABELS.get(k, k), key="sc_rt_data",
+                                bind=Q, help="512 points, full batch; the 2-32-32-2 tanh MLP of Live Training.")
+            try:
+                result = _mlp_test(optimizer, data, float(lo), float(hi), int(n_test))
+            except L.ScheduleError as exc:
+                st.error(f"⚠️ {exc}")
+            where, loss_label = f"{optimizer} on the MLP ({DATASET_LABELS.get(data, data)})", "cross-entropy"
+    else:
+        try:
+            result = _surface_test(surface_name, optimizer, float(lo), float(hi), int(n_test))
+        except L.ScheduleError as exc:
+            st.error(f"⚠️ {exc}")
+        where, loss_label = f"{optimizer} on {surface_name}", "loss − min"
+    if result is not None:
+        st.plotly_chart(SF.range_test_figure(result.lrs, result.losses, result.smoothed,
+                                             suggested_lr=result.suggested_lr,
+                                             suggested_index=result.suggested_index, stop_step=result.stop_step,
+                                             current_lr=base_lr, loss_label=loss_label,
+                                             title=f"LR range test: {where}"),
+                        key="sc_rt_chart", theme=None, config=PLOT_CONFIG)
+        if result.stopped_early:
+            st.caption(f"Stopped at η = {L.fmt(float(f'{result.lrs[-1]:.3g}'))}: the smoothed loss exceeded "
+                       "4× its best.")
+        if result.suggested_lr is None:
+            st.warning("Too few steps before the loss blew up to suggest an lr: lower the start lr or the end lr.")
+        else:
+            snapped = L.snap_lr(result.suggested_lr)
+            c1, c2 = st.columns([2, 1])
+            c1.markdown(f"**Suggested lr ≈ {L.fmt(float(f'{result.suggested_lr:.3g}'))}** (steepest descent of "
+                        f"the smoothed loss). The base lr slider would take {L.fmt(snapped)}.")
+            if c2.button("✅ Use this lr", key="sc_rt_use", type="primary",
+                         help="Sets the page's base lr (sidebar) to the suggestion."):
+                ss[PENDING] = {"sc_lr": snapped}
+                ss[NOTICE] = (f"Base lr set to {L.fmt(snapped)}, the range test's suggestion for {where}. "
+                              "“Apply to a run” now uses it.")
+                st.rerun()
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------
+
+_apply_pending()
+NAMES = list(registry.schedules())
+SURFACES = list(registry.surfaces())
+OPTIMIZERS = list(registry.optimizers())
+
+with st.sidebar:
+    st.header("📉 Schedules")
+    if "sc_pick" in ss and any(n not in NAMES for n in (ss["sc_pick"] or [])):
+        ss["sc_pick"] = [n for n in ss["sc_pick"] if n in NAMES]
+    picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
+                            help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
+    _fit("sc_steps", L.STEP_OPTIONS)
+    n_steps = int(st.select_slider("steps", options=L.STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
+                                   on_change=_follow_steps,
+                                   help="Lengths that mean “the whole run” (T_max, total steps) follow this."))
+    _fit("sc_lr", L.lr_options())
+    base_lr = float(st.select_slider("base lr η₀", options=L.lr_options(), value=L.DEFAULT_LR, format_func=L.fmt,
+                                     key="sc_lr", bind=Q,
+                                     help="The lr every schedule starts from (OneCycleLR: its peak; CyclicLR: its "
+                                          "floor). The LR range test can set it."))
+    log_y = st.toggle("log-scale lr axis", value=False, key="sc_logy", bind=Q,
+                      help="Geometric decays become straight lines; zeros are not drawn.")
+    st.header("🏃 Run and range test")
+    if ss.get("sc_surface") not in SURFACES:
+        ss.pop("sc_surface", None)
+    surface_name = st.selectbox("loss surface", SURFACES, index=SURFACES.index(DEFAULT_SURFACE), key="sc_surface",
+                                bind=Q)
+    if ss.get("sc_opt") not in OPTIMIZERS:
+        ss.pop("sc_opt", None)
+    optimizer = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_OPTIMIZER), key="sc_opt",
+                             bind=Q, help="Used by the run, the LR range test and the PyTorch code.")
+
+st.title("📉 Learning-rate schedules")
+st.caption("A schedule sets the learning rate of every step. Large steps early make fast progress; small steps "
+           "late let the optimizer settle into a minimum instead of rattling around it.")
+notice = ss.pop(NOTICE, None)
+if notice:
+    st.success(notice)
+
+tabs = st.tabs(TABS, on_change="rerun", key="sc_tab", bind=Q)
+
+with tabs[0]:
+    if tabs[0].open is not False:
+        compare_tab(picked, n_steps, base_lr, log_y, optimizer)
+with tabs[1]:
+    if tabs[1].open:
+        compose_tab(n_steps, base_lr, log_y, optimizer)
+with tabs[2]:
+    if tabs[2].open:
+        run_tab(picked, n_steps, base_lr, log_y, surface_name, optimizer)
+with tabs[3]:
+    if tabs[3].open:
+        range_test_tab(base_lr, surface_name, optimizer)
