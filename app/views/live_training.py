@@ -3,13 +3,14 @@
 The page only lays out widgets and pictures; the training lives in :mod:`app.training`
 (torch, imported only here and only when this page runs) and the data in
 :mod:`app.datasets`. Per-user state (the race, running or paused) is in
-``st.session_state``; the live part is a fragment that reruns every ``REDRAW_SECONDS``
-while running and not at all while paused.
+``st.session_state``; the live part is a fragment that reruns every few tenths of a
+second while running and not at all while paused.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,12 +22,14 @@ from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_spli
 from app.theme import LINE_WIDTH, base_layout, run_color
 from optim_core import registry
 
-REDRAW_SECONDS = 0.25  # the browser manages ~4 redraws/s; train many steps per redraw instead
+# The browser, not Python, limits the redraw rate (a few per second for these figures, less on
+# a slow laptop): train many steps per redraw rather than redrawing often.
+REDRAW_OPTIONS = [0.25, 0.5, 1.0, 2.0]
 MAX_RUNS = 4
 MAX_STEPS = 200_000  # a safety stop for a demo left running
 EVAL_EVERY = 5
 GRID = 80  # decision-boundary resolution per run
-MAX_POINTS = 1500  # points per curve sent to the browser
+MAX_POINTS = 1000  # points per curve sent to the browser (float32: ~4 kB per array)
 CLASS_COLORS = ("#0072B2", "#D55E00")  # Okabe-Ito blue / vermillion
 CLASS_SCALE = [[0.0, "#6FA8D6"], [0.5, "#FFFFFF"], [1.0, "#EE9E73"]]
 BATCH_OPTIONS = ["full", 256, 128, 64, 32, 16, 8, 4, 2, 1]
@@ -155,6 +158,11 @@ def _thin(x: np.ndarray) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(int))
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    """Half the bytes on the wire; curves need no more precision than that."""
+    return np.asarray(a, dtype=np.float32)
+
+
 def run_title(i: int, run) -> str:
     return f"<span style='color:{run_color(i)}'>■</span> {run.config.title()}"
 
@@ -189,7 +197,7 @@ def boundary_figure(race) -> go.Figure:
         axes = dict(xaxis="x" + k, yaxis="y" + k)
         with np.errstate(all="ignore"):
             g = race.decision_grid(run, GRID)
-        traces.append(go.Heatmap(x=g["x"], y=g["y"], z=g["prob"], zmin=0.0, zmax=1.0, colorscale=CLASS_SCALE,
+        traces.append(go.Heatmap(x=_f32(g["x"]), y=_f32(g["y"]), z=g["prob"], zmin=0.0, zmax=1.0, colorscale=CLASS_SCALE,
                                  zsmooth="best", showscale=False,
                                  hovertemplate="P(class 1) = %{z:.2f}<extra></extra>", **axes))
         for cls in (0, 1):
@@ -205,8 +213,11 @@ def boundary_figure(race) -> go.Figure:
         hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
         layout["xaxis" + k].update(range=[x0, x1], constrain="domain", **hidden)
         layout["yaxis" + k].update(range=[y0, y1], scaleanchor="x" + k, scaleratio=1, constrain="domain", **hidden)
+    # Equal axis scales: size the figure for the data's aspect on a ~1300 px wide page.
+    aspect = (y1 - y0) / (x1 - x0)
+    height = int(min(max(1300 / len(runs) * aspect + 130, 300), 600))
     return go.Figure(traces, layout=base_layout(
-        height=420 if len(runs) > 2 else 480,
+        height=height,
         legend=dict(orientation="h", y=-0.02, yanchor="top", x=0.5, xanchor="center"),
         margin=dict(l=10, r=10, t=70, b=40),
         **layout,
@@ -220,12 +231,12 @@ def curves_figure(race) -> go.Figure:
     for i, run in enumerate(race.runs):
         e = run.evals
         idx = _thin(e["step"])
-        x = e["step"][idx]
+        x = e["step"][idx].astype(np.int32)
         for j, (train_key, test_key) in enumerate((("train_loss", "test_loss"), ("train_acc", "test_acc"))):
             axes = dict(xaxis="x" if j == 0 else "x2", yaxis="y" if j == 0 else "y2", legendgroup=str(i))
-            traces.append(go.Scatter(x=x, y=e[train_key][idx], mode="lines", name=run.config.title(),
+            traces.append(go.Scatter(x=x, y=_f32(e[train_key][idx]), mode="lines", name=run.config.title(),
                                      showlegend=j == 0, line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
-            traces.append(go.Scatter(x=x, y=e[test_key][idx], mode="lines", name=run.config.title() + " (test)",
+            traces.append(go.Scatter(x=x, y=_f32(e[test_key][idx]), mode="lines", name=run.config.title() + " (test)",
                                      showlegend=False, line=dict(color=run_color(i), width=LINE_WIDTH, dash="dash"),
                                      **axes))
     layout["yaxis"]["type"] = "log"
@@ -244,14 +255,14 @@ def diagnostics_figure(race) -> go.Figure:
     for i, run in enumerate(race.runs):
         h = run.history
         idx = _thin(h["step"])
-        x = h["step"][idx]
+        x = h["step"][idx].astype(np.int32)
         for j, (key, _, _) in enumerate(panels):
             k = "" if j == 0 else str(j + 1)
             axes = dict(xaxis="x" + k, yaxis="y" + k, legendgroup=str(i), showlegend=False)
-            traces.append(go.Scatter(x=x, y=h[key][idx], mode="lines", name=run.config.title(),
+            traces.append(go.Scatter(x=x, y=_f32(h[key][idx]), mode="lines", name=run.config.title(),
                                      line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
             if key == "grad_norm" and run.config.clip_norm is not None:
-                traces.append(go.Scatter(x=x, y=h["grad_norm_clipped"][idx], mode="lines",
+                traces.append(go.Scatter(x=x, y=_f32(h["grad_norm_clipped"][idx]), mode="lines",
                                          name=run.config.title() + " (after clipping)",
                                          line=dict(color=run_color(i), width=LINE_WIDTH, dash="dot"), **axes))
     for j, (_, _, log_y) in enumerate(panels):
@@ -309,6 +320,9 @@ for _k, _v in st.session_state.get("_lt_saved", {}).items():
     if _k not in st.session_state:
         st.session_state[_k] = _v
 st.session_state.setdefault("_lt_running", False)
+# A click while the fragment trains starts a new script run before the old one reaches its next
+# st.* call, so two threads of this session can hold the race at once: one trains or draws at a time.
+st.session_state.setdefault("_lt_lock", threading.Lock())
 
 st.caption(
     "A small neural network learns to separate two classes of points. Every run starts from the same "
@@ -352,7 +366,10 @@ with st.sidebar:
                 sched_params[h.name] = hyper_widget(h, f"lt_sched_{sched}_{h.name}", h.default)
     st.header("⏱️ Live")
     spr = int(st.select_slider("Steps per redraw (and per 👣 Step)", [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
-                               key=_init("lt_spr", 50)))
+                               key=_init("lt_spr", 100)))
+    redraw = float(st.select_slider("Redraw every (seconds)", REDRAW_OPTIONS, key=_init("lt_redraw", 0.5),
+                                    help="Shorter looks smoother if the computer keeps up; on a slow machine the "
+                                         "picture lags behind the training."))
     stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
                                         key=_init("lt_stop_epochs", 0)))
 
@@ -411,6 +428,11 @@ def live_panel() -> None:
     race: T.Race = st.session_state.get("_lt_race")
     if race is None:
         return
+    with st.session_state["_lt_lock"]:
+        _train_and_draw(race)
+
+
+def _train_and_draw(race: T.Race) -> None:
     stop_at = _stop_step(race, stop_epochs)
     pending = st.session_state.pop("_lt_pending", 0)
     if st.session_state.get("_lt_running"):
@@ -441,7 +463,7 @@ def live_panel() -> None:
     st.plotly_chart(diagnostics_figure(race), key="lt_fig_diag", width="stretch")
 
 
-st.fragment(run_every=REDRAW_SECONDS if st.session_state["_lt_running"] else None)(live_panel)()
+st.fragment(run_every=redraw if st.session_state["_lt_running"] else None)(live_panel)()
 
 with st.expander("📖 What to look for"):
     st.markdown(
