@@ -16,7 +16,7 @@ import streamlit as st
 from app import figures as F
 from app import schedule_figures as SF
 from app import schedule_logic as L
-from app.theme import run_color
+from app.theme import FONT_SIZE, run_color
 from optim_core import registry
 
 Q = "query-params"
@@ -313,14 +313,19 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
     if res.momentum is not None:
         m[3].metric("momentum / β₁", f"{res.momentum[j]:.3f}")
     surface = registry.get_surface(surface_name).make()
-    left, right = st.columns([1, 1], gap="medium")
+    left, right = st.columns([3, 2], gap="medium")
     with left:
         race = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window,
                              background=_landscape(surface_name), starts=tr.starts[:, 0],
-                             minima=getattr(surface, "minima", None), inspect_step=s, height=620,
-                             click_grid=False, title=f"{surface_name} · {T} steps")
+                             minima=getattr(surface, "minima", None), inspect_step=s, height=700,
+                             click_grid=False)
+        # In a column the map needs the width: the legend goes above it rather than beside it.
+        race.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left",
+                                       font=dict(size=FONT_SIZE), bgcolor="rgba(255,255,255,0.9)"),
+                           margin=dict(t=95))
         st.plotly_chart(race, key="sc_run_race", theme=None, config=PLOT_CONFIG)
-        st.caption("◇ marks step t on each path (the step slider above); ▶ replays the whole run.")
+        st.caption(f"{surface_name}, {T} steps. ◇ marks step t on each path (the step slider above); "
+                   "▶ replays the whole run.")
     with right:
         lr_curves = [SF.LRCurve(res.labels[0], res.lrs[0], res.momentum, tuple(res.reductions))]
         if len(res.labels) > 1:
