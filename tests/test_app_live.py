@@ -109,18 +109,19 @@ def test_backends_agree_and_the_lr_slider_is_logarithmic():
 
 
 @needs_torch
-def test_clipping_accumulation_and_schedule_controls():
-    state = dict(lt_clip_on=True, lt_clip=0.1, lt_accum=2, lt_batch=64)
+def test_clipping_accumulation_and_schedule_are_per_run():
+    state = dict(lt_run0_clip_on=True, lt_run0_clip=0.1, lt_run0_accum=2, lt_batch=64)
     sched = [n for n, s in registry.schedules().items() if not s.needs_metric]
     if sched:
-        state["lt_sched"] = sched[0]
+        state["lt_run0_sched"] = sched[0]
     at = open_page(**state)
+    assert not at.error, [e.value for e in at.error]
     click(at, "lt_step")
-    r = race(at)
-    for run in r.runs:
-        assert run.config.clip_norm == 0.1 and run.accumulate == 2
-        assert max(run.history["grad_norm_clipped"]) <= 0.1 + 1e-6
-        assert run.config.schedule == (sched[0] if sched else None)
+    tricked, plain = race(at).runs
+    assert tricked.config.clip_norm == 0.1 and tricked.accumulate == 2
+    assert max(tricked.history["grad_norm_clipped"]) <= 0.1 + 1e-6
+    assert tricked.config.schedule == (sched[0] if sched else None)
+    assert plain.config.clip_norm is None and plain.accumulate == 1 and plain.config.schedule is None
     diag = charts(at)["lt_fig_diag"]
     assert any(t.get("line", {}).get("dash") == "dot" for t in diag["data"])  # the after-clipping norm
 
