@@ -212,6 +212,7 @@ class ParameterAdapter:
         self.flat_grad = np.zeros(n, dtype=np_dtype)
         self.params: list = []
         self._grad_tensors = []
+        self._grad_views: list[np.ndarray] = []
         offset = 0
         for t, name in zip(self.tensors, self.names):
             size = t.numel()
@@ -223,6 +224,7 @@ class ParameterAdapter:
             g = torch.from_numpy(gview)
             t.grad = g
             self._grad_tensors.append(g)
+            self._grad_views.append(gview)
             p = optim_core.Parameter(view, name=name)
             p.data = view  # Parameter copied its input: point it back at the shared memory
             p.grad = gview
@@ -233,8 +235,11 @@ class ParameterAdapter:
         self.flat_grad.fill(0)
 
     def sync_grads(self) -> None:
-        """Make sure every ``tensor.grad`` is the shared buffer (copy into it otherwise)."""
-        for t, g, ptr, p in zip(self.tensors, self._grad_tensors, self._grad_ptrs, self.params):
+        """Make sure every ``tensor.grad`` and ``param.grad`` is the shared buffer (copy into it otherwise)."""
+        for t, g, ptr, p, gview in zip(self.tensors, self._grad_tensors, self._grad_ptrs, self.params,
+                                       self._grad_views):
+            if p.grad is not gview:  # someone rebound it (zero_grad(set_to_none=True), say)
+                p.grad = gview
             tg = t.grad
             if tg is None:
                 p.grad[...] = 0

@@ -83,6 +83,20 @@ def test_adapter_shares_memory_both_ways():
     assert adapter.grad_norm() > 0
 
 
+def test_adapter_copies_a_gradient_torch_did_not_write_in_place():
+    model = T.build_mlp(T.ModelSpec(1, 4, "relu"), seed=0)
+    adapter = T.ParameterAdapter(model)
+    t, p = adapter.tensors[1], adapter.params[1]
+    t.grad = torch.full_like(t, 2.0)  # e.g. a hook or a torch version that replaced .grad
+    adapter.tensors[0].grad = None
+    adapter.params[2].grad = None  # as optim_core's zero_grad(set_to_none=True) would
+    adapter.sync_grads()
+    assert adapter.params[2].grad is not None and np.shares_memory(adapter.params[2].grad, adapter.flat_grad)
+    np.testing.assert_array_equal(p.grad, 2.0)
+    np.testing.assert_array_equal(adapter.params[0].grad, 0.0)
+    assert t.grad.data_ptr() == adapter._grad_ptrs[1]  # the shared buffer is back in place
+
+
 def test_same_seed_gives_same_network():
     spec = T.ModelSpec(2, 8, "tanh")
     a, b, c = (T.build_mlp(spec, seed=s) for s in (1, 1, 2))
@@ -301,7 +315,7 @@ def test_model_spec_validation():
     assert T.ModelSpec(0, 8).sizes == [2, 2]
 
 
-def test_bench_training_measures_every_optimizer(monkeypatch):
+def test_bench_training_measures_every_optimizer():
     from app import bench_training
 
     res = bench_training.bench_training(seconds=0.02, warmup=2, repeats=1)

@@ -15,7 +15,6 @@ import threading
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from app import training as T
 from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
