@@ -87,3 +87,19 @@ def test_values_survive_a_visit_to_another_page():
     assert not at.exception
     assert at.selectbox(key="mem_preset").value == "BERT-base (110M)"
     assert at.success[0].value.startswith("**110M float32")
+
+
+def test_memory_page_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({MAIN!r}, default_timeout=60)\n"
+        "at.run()\n"
+        f"at.switch_page({PAGE!r}).run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert 'torch' not in sys.modules, 'the Memory page imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
