@@ -178,3 +178,16 @@ def test_env_var_disables_torch(monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert any("torch==2.13.0" in w.value for w in at.warning)
+
+
+@needs_torch
+def test_pause_after_epochs_stops_the_timer():
+    at = open_page(lt_stop_epochs=10)  # full batch: 10 epochs = 10 steps
+    click(at, "lt_start")
+    at.run()
+    at.run()
+    r = race(at)
+    assert r.step == 10 and not at.session_state["_lt_running"]
+    assert any("Paused at step 10" in i.value for i in at.info)
+    click(at, "lt_start")
+    assert r.step == 10  # nothing more until Reset or a higher limit
