@@ -49,7 +49,7 @@ __all__ = [
 CUSTOM = "Custom formula…"
 MAX_RUNS = 6
 # Steps, noise and batch sizes offered by the page's select sliders.
-STEP_OPTIONS = (10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000)
+STEP_OPTIONS = (10, 20, 30, 50, 80, 100, 120, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000)
 NOISE_OPTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_OPTIONS = (0, 1, 2, 4, 8, 16, 32, 64)  # 0: the full batch (exact gradient)
 CLIP_MODES = ("off", "norm", "value")
@@ -618,8 +618,9 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         surface = make_surface(scene)
     except SceneError:
         pass
-    st: dict[str, Any] = {K + "surface": scene.surface, K + "steps": int(scene.steps), K + "noise": float(scene.noise),
-                          K + "batch": int(scene.batch_size), K + "seed": int(scene.seed), K + "nruns": len(scene.runs)}
+    st: dict[str, Any] = {K + "surface": scene.surface, K + "steps": _nearest(STEP_OPTIONS, scene.steps),
+                          K + "noise": _nearest(NOISE_OPTIONS, scene.noise), K + "batch": _nearest(BATCH_OPTIONS, scene.batch_size),
+                          K + "seed": int(scene.seed), K + "nruns": len(scene.runs)}
     if scene.is_custom:
         st[K + "formula"] = scene.formula
         (x0, x1), (y0, y1) = scene.window or DEFAULT_CUSTOM_WINDOW
@@ -654,11 +655,16 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         st[keys["la"]] = run.lookahead is not None
         k, alpha = run.lookahead or (5, 0.5)
         st[keys["lak"]], st[keys["laa"]] = int(k), float(alpha)
-        st[keys["batch"]] = int(run.batch)
+        st[keys["batch"]] = _nearest(BATCH_OPTIONS, run.batch)
         st[keys["own"]] = run.start is not None
         rs = run.start or start
         st[keys["x0"]], st[keys["y0"]] = float(rs[0]), float(rs[1])
     return st
+
+
+def _nearest(options: Sequence, value: Any) -> Any:
+    """The option a select-slider would show for ``value``."""
+    return min(options, key=lambda o: abs(float(o) - float(value)))
 
 
 def _get(state: Mapping[str, Any], key: str, default: Any) -> Any:

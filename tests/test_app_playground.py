@@ -1,0 +1,262 @@
+"""The Playground page through Streamlit's AppTest: every optimizer, surface and preset, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import figures as F
+from app import scene as S
+from optim_core import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP = os.path.join(ROOT, "app", "main.py")
+
+
+def fresh(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    return at
+
+
+def clean(at: AppTest) -> None:
+    """No traceback and no st.error on the page."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    out = {}
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        key = "race" if spec.get("frames") else spec.get("layout", {}).get("title", {}).get("text", str(len(out)))
+        out[key] = spec
+    return out
+
+
+def race(at: AppTest) -> dict:
+    return charts(at)["race"]
+
+
+def trails(spec: dict) -> list[np.ndarray]:
+    """The full trails of the figure's runs (line traces in legend groups r0, r1, ...)."""
+    out = []
+    for t in spec["data"]:
+        if t.get("mode") == "lines" and str(t.get("legendgroup", "")).startswith("r"):
+            out.append(np.stack([F.decode_array(t["x"]), F.decode_array(t["y"])], axis=-1))
+    return out
+
+
+def run_names(spec: dict) -> list[str]:
+    return [t["name"] for t in spec["data"] if t.get("mode") == "lines" and str(t.get("legendgroup", "")).startswith("r")]
+
+
+@pytest.fixture(scope="module")
+def at() -> AppTest:
+    return fresh()
+
+
+def test_page_opens_on_a_ready_to_play_preset(at):
+    clean(at)
+    assert any("Six optimizers on Rosenbrock" in i.value for i in at.info)
+    spec = race(at)
+    assert len(run_names(spec)) == 6
+    buttons = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
+    assert "▶ Play" in buttons and "❚❚ Pause" in buttons
+    assert spec["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+
+
+def test_figure_trajectories_equal_the_engine(at):
+    res = S.compute(S.DEFAULT_SCENE)
+    got = trails(race(at))
+    assert len(got) == len(res.labels)
+    for k, path in enumerate(got):
+        expected = res.traj.positions[k, 0].astype(np.float32)
+        assert np.array_equal(path, expected), k
+    # The loss chart too.
+    loss = next(s for s in charts(at).values() if "Loss" in str(s["layout"].get("title", {}).get("text", "")))
+    y0 = F.decode_array(loss["data"][0]["y"])
+    assert np.allclose(y0, res.traj.losses[0, 0].astype(np.float32))
+
+
+def test_every_optimizer_can_race():
+    at = fresh({"pg_nruns": "1"})
+    clean(at)
+    for name in registry.optimizers():
+        at.selectbox(key="pg_r0_opt").set_value(name).run()
+        clean(at)
+        names = run_names(race(at))
+        assert len(names) == 1 and names[0].startswith(name), (name, names)
+        # Its hyperparameter controls come from the registry.
+        for h in S.shown_hypers(name):
+            assert f"pg_r0_{h.name}" in at.session_state, (name, h.name)
+
+
+def test_switching_optimizer_resets_to_its_defaults():
+    at = fresh({"pg_nruns": "1"})
+    at.select_slider(key="pg_r0_lr").set_value(0.5).run()
+    at.selectbox(key="pg_r0_opt").set_value("Adam").run()
+    clean(at)
+    assert at.session_state["pg_r0_lr"] == registry.get_optimizer("Adam").hyper("lr").default
+
+
+def test_every_surface_can_be_chosen():
+    at = fresh({"pg_nruns": "2"})
+    for name in registry.surfaces():
+        at.selectbox(key="pg_surface").set_value(name).run()
+        clean(at)
+        spec = race(at)
+        surface = registry.get_surface(name).make()
+        assert spec["layout"]["images"], name
+        start = tuple(surface.starts[0])
+        assert at.session_state["pg_x0"] == pytest.approx(start[0]) and at.session_state["pg_y0"] == pytest.approx(start[1])
+        assert np.allclose(trails(spec)[0][0], start, atol=1e-5), name
+
+
+def test_moving_sliders_changes_the_race():
+    at = fresh({"pg_nruns": "2"})
+    at.select_slider(key="pg_steps").set_value(100).run()
+    clean(at)
+    assert len(trails(race(at))[0]) == 101
+    at.select_slider(key="pg_r0_lr").set_value(0.0005).run()
+    clean(at)
+    assert run_names(race(at))[0] == "SGD (η = 0.0005)"
+    at.select_slider(key="pg_r1_momentum").set_value(0.5).run()
+    clean(at)
+    assert "μ = 0.5" in run_names(race(at))[1]
+    at.select_slider(key="pg_noise").set_value(0.1).run()
+    at.select_slider(key="pg_batch").set_value(8).run()
+    at.number_input(key="pg_seed").set_value(3).run()
+    clean(at)
+    spec = race(at)
+    at.number_input(key="pg_seed").set_value(4).run()
+    assert not np.array_equal(trails(race(at))[0], trails(spec)[0])  # a new seed, new noise
+    at.number_input(key="pg_x0").set_value(0.5).run()
+    clean(at)
+    assert np.allclose(trails(race(at))[0][0], [0.5, at.session_state["pg_y0"]], atol=1e-6)
+    at.toggle(key="pg_log").set_value(False).run()
+    at.slider(key="pg_step").set_value(40).run()
+    clean(at)
+
+
+def test_run_options_schedule_clip_lookahead_own_start():
+    at = fresh({"pg_nruns": "1"})
+    at.selectbox(key="pg_r0_sched").set_value("CosineAnnealingLR").run()
+    clean(at)
+    assert "CosineAnnealingLR" in run_names(race(at))[0]
+    at.session_state["pg_r0_clip"] = "norm"
+    at.run()
+    at.toggle(key="pg_r0_la").set_value(True).run()
+    at.toggle(key="pg_r0_own").set_value(True).run()
+    at.number_input(key="pg_r0_x0").set_value(0.0).run()
+    clean(at)
+    name = run_names(race(at))[0]
+    assert "clip" in name and "Lookahead" in name
+    assert trails(race(at))[0][0][0] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("preset", S.GALLERY, ids=lambda p: p.key)
+def test_every_preset_loads(preset):
+    at = fresh()
+    at.button(key=f"pg_preset_{preset.key}").click().run()
+    clean(at)
+    assert any(preset.title in i.value for i in at.info)
+    assert S.scene_from_state({k: at.session_state[k] for k in S.state_from_scene(preset.scene)}) == preset.scene
+    names = run_names(race(at))
+    assert names == S.unique_labels(preset.scene.runs)
+
+
+def test_diverging_preset_says_where_and_why():
+    at = fresh()
+    at.button(key="pg_preset_diverge").click().run()
+    clean(at)
+    msgs = [w.value for w in at.warning]
+    assert any("diverged at step" in m and "2/L" in m for m in msgs), msgs
+    spec = race(at)
+    crosses = [t for t in spec["data"] if t.get("mode") == "text" and t.get("name") == "diverged"]
+    assert crosses and len(F.decode_array(crosses[0]["x"])) == 1
+
+
+@pytest.mark.parametrize("formula", ["__import__('os')", "9**9**9", "x +* y", "exec('1')"])
+def test_hostile_formula_is_refused_without_a_traceback(formula):
+    at = fresh()
+    at.selectbox(key="pg_surface").set_value(S.CUSTOM).run()
+    at.text_input(key="pg_formula").set_value(formula).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.error and any("refused" in e.value for e in at.error)
+
+
+def test_custom_formula_races():
+    at = fresh({"pg_nruns": "1"})
+    at.selectbox(key="pg_surface").set_value(S.CUSTOM).run()
+    at.text_input(key="pg_formula").set_value("x**2 + 3*y**2").run()
+    clean(at)
+    assert len(trails(race(at))) == 1
+
+
+def test_click_on_the_map_moves_the_start():
+    at = fresh({"pg_nruns": "1"})
+    at.session_state["pg_race"] = {
+        "selection": {"points": [{"x": 0.5, "y": -0.25, "curve_number": 0, "point_number": 7, "point_index": 7}],
+                      "point_indices": [7], "box": [], "lasso": []}}
+    at.run()
+    clean(at)
+    assert at.session_state["pg_x0"] == 0.5 and at.session_state["pg_y0"] == -0.25
+    assert np.allclose(trails(race(at))[0][0], [0.5, -0.25])
+
+
+def test_url_reproduces_a_scene():
+    at = fresh({"pg_surface": "Beale", "pg_nruns": "2", "pg_r1_opt": "Adam", "pg_steps": "100"})
+    clean(at)
+    assert at.session_state["pg_surface"] == "Beale"
+    names = run_names(race(at))
+    assert len(names) == 2 and names[1].startswith("Adam")
+    assert len(trails(race(at))[0]) == 101
+
+
+def test_three_d_view():
+    at = fresh()
+    at.radio(key="pg_view").set_value("3D surface").run()
+    clean(at)
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    assert any(t.get("type") == "surface" for s in specs for t in s["data"])
+
+
+@pytest.mark.parametrize("tab", ["🗺️ Convergence map", "🎛️ Sensitivity map", "📐 Stability"])
+def test_analysis_tabs(tab):
+    at = fresh()
+    at.button(key="pg_preset_ravine").click().run()
+    at.session_state["pg_tab"] = tab
+    if tab == "🗺️ Convergence map":
+        at.session_state["pg_conv_n"] = 20
+    if tab == "🎛️ Sensitivity map":
+        at.session_state["pg_sens_n"] = 9
+    at.run()
+    clean(at)
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    types = {t.get("type") for s in specs for t in s["data"]}
+    if tab == "📐 Stability":
+        shapes = [sh for s in specs for sh in s["layout"].get("shapes", [])]
+        assert any(abs(sh.get("x0", 0) - 2 / 25) < 1e-9 for sh in shapes)  # the 2/L line
+    else:
+        assert "heatmap" in types
+
+
+def test_sensitivity_click_loads_the_configuration():
+    at = fresh()
+    at.button(key="pg_preset_ravine").click().run()
+    at.session_state["pg_tab"] = "🎛️ Sensitivity map"
+    at.session_state["pg_sens_n"] = 9
+    at.run()
+    at.session_state["pg_sens"] = {
+        "selection": {"points": [{"x": 2, "y": 3, "curve_number": 2, "point_number": 29, "point_index": 29,
+                                  "customdata": [0.02, 0.5]}], "point_indices": [29], "box": [], "lasso": []}}
+    at.run()
+    clean(at)
+    assert at.session_state["pg_r0_lr"] == 0.02 and at.session_state["pg_r0_momentum"] == 0.5
