@@ -364,7 +364,7 @@ def _colorbar_trace(land: Landscape) -> dict:
         type="scatter", x=[x0], y=[y0], mode="markers", hoverinfo="skip", showlegend=False, name="loss scale",
         marker=dict(size=0.1, opacity=0, color=[land.lo], cmin=land.lo, cmax=land.hi, colorscale=land.colorscale(),
                     showscale=True,
-                    colorbar=dict(title=dict(text=land.scale_title, side="right", font=dict(size=FONT_SIZE)),
+                    colorbar=dict(title=dict(text=land.scale_title, side="top", font=dict(size=FONT_SIZE)),
                                   tickvals=tickvals, ticktext=ticktext, thickness=16, len=0.42, y=0.0,
                                   yanchor="bottom", x=1.02, xanchor="left",
                                   tickfont=dict(size=FONT_SIZE - 2), outlinewidth=0)),
@@ -460,7 +460,7 @@ def race_figure(
             out[K].update(mode="markers", name="current position", showlegend=False,
                           marker=dict(size=MARKER_SIZE + 6, color=head_colors, line=dict(color="white", width=3)),
                           hovertemplate="θ₁ = %{x:.4g}, θ₂ = %{y:.4g}<extra></extra>")
-            out[K + 1].update(mode="text", name="diverged", showlegend=False,
+            out[K + 1].update(mode="text", name="diverged", showlegend=False, cliponaxis=False,
                               textfont=dict(size=36, color=ex_colors or DIVERGED_COLOR),
                               hovertemplate="diverged: left here<extra></extra>")
         return out
@@ -477,7 +477,7 @@ def race_figure(
                      transition=dict(duration=0))]
 
     slider = dict(
-        active=len(fsteps) - 1, x=0.56, len=0.44, y=0, yanchor="top", pad=dict(t=38, b=0, l=0, r=0),
+        active=len(fsteps) - 1, x=0.0, len=1.0, y=0, yanchor="top", pad=dict(t=115, b=0, l=0, r=0),
         currentvalue=dict(prefix="step ", font=dict(size=FONT_SIZE + 2), xanchor="right", offset=10),
         font=dict(size=FONT_SIZE - 4), ticklen=4, minorticklen=2,
         steps=[dict(method="animate", label=str(int(s)),
@@ -494,7 +494,7 @@ def race_figure(
     ]
     layout = base_layout(
         height=height,
-        margin=dict(l=70, r=20, t=60 if title else 20, b=120),
+        margin=dict(l=70, r=20, t=60 if title else 20, b=185),
         legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=FONT_SIZE),
                     bgcolor="rgba(255,255,255,0.9)", itemclick="toggle", tracegroupgap=2),
         hovermode="closest",
@@ -503,7 +503,7 @@ def race_figure(
         uirevision="race",
         sliders=[slider],
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=0,
-                          yanchor="top", pad=dict(r=6, t=62), buttons=buttons, font=dict(size=FONT_SIZE))],
+                          yanchor="top", pad=dict(r=6, t=68), buttons=buttons, font=dict(size=FONT_SIZE))],
         **_axes(window, equal=0.4 <= aspect <= 2.5),
     )
     if title:
@@ -612,7 +612,7 @@ def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[s
     for k in range(K):
         y = L[k] - shift
         if use_log:
-            y = np.where(y > 0, y, 1e-16)
+            y = np.where(np.isfinite(y) & (y <= 0), 1e-16, y)  # at the minimum; NaN (diverged) stays a gap
         fig.add_trace(go.Scatter(x=x, y=_f32(y), mode="lines", name=labels[k],
                                  line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
                                  hovertemplate=f"{labels[k]}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))

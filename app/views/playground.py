@@ -136,6 +136,59 @@ def hyper_widget(h, key: str, default) -> None:
                          help=h.help or None)
 
 
+
+def runs_editor() -> None:
+    """The runs: how many, and one expander per run with every hyperparameter from the registry."""
+    c1, c2 = st.columns(2)
+    c1.number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=int(DEFAULT["pg_nruns"]), step=1, key="pg_nruns",
+                    bind=Q)
+    c2.radio("view", ["2D map", "3D surface"], index=0, key="pg_view", bind=Q)
+    n_runs = int(min(max(int(ss.get("pg_nruns", DEFAULT["pg_nruns"])), 1), S.MAX_RUNS))
+    for i in range(n_runs):
+        keys = S.run_keys(i)
+        base = S._default_run(i)
+        if ss.get(keys["opt"]) not in OPTIMIZERS:
+            ss.pop(keys["opt"], None)
+        opt_now = ss.get(keys["opt"], base.optimizer)
+        with st.expander(f"Run {i + 1} · {opt_now}", expanded=False, key=f"pg_r{i}_box"):
+            st.markdown(f"<div style='height:6px;background:{run_color(i)};border-radius:3px'></div>",
+                        unsafe_allow_html=True)
+            opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=keys["opt"],
+                               bind=Q, on_change=_reset_run_hypers, args=(i,))
+            for h in S.shown_hypers(opt):
+                hyper_widget(h, f"pg_r{i}_{h.name}", S.run_hyper_default(i, opt, h))
+            sched_names = ["none"] + [n for n, si in SCHEDULES.items() if not si.needs_metric]
+            if ss.get(keys["sched"]) not in sched_names:
+                ss.pop(keys["sched"], None)
+            sched = st.selectbox("lr schedule", sched_names, key=keys["sched"], bind=Q,
+                                 help="The schedule's curve replaces the constant lr; its base lr is η above.")
+            if sched != "none":
+                for h in SCHEDULES[sched].params:
+                    hyper_widget(h, S.schedule_key(i, h.name),
+                                 S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"]))))
+                st.caption(SCHEDULES[sched].summary)
+            clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default="off", required=True,
+                                        key=keys["clip"], bind=Q)
+            if clip in ("norm", "value"):
+                options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
+                _fit(keys["clipv"], options)
+                st.select_slider("clip at", options=options, value=1.0, format_func=S.fmt, key=keys["clipv"],
+                                 bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
+            if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
+                         help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
+                st.slider("k (sync every k steps)", 1, 20, 5, key=keys["lak"], bind=Q)
+                st.slider("α (slow-weight step)", 0.0, 1.0, 0.5, step=0.05, key=keys["laa"], bind=Q)
+            _fit(keys["batch"], S.BATCH_OPTIONS)
+            st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=0,
+                             format_func=lambda b: "as above" if b == 0 else str(b), key=keys["batch"], bind=Q)
+            if st.toggle("own start point", value=False, key=keys["own"], bind=Q):
+                c1, c2 = st.columns(2)
+                c1.number_input("θ₁", value=float(ss.get("pg_x0", 0.0)), step=0.1, format="%.3f", key=keys["x0"],
+                                bind=Q)
+                c2.number_input("θ₂", value=float(ss.get("pg_y0", 0.0)), step=0.1, format="%.3f", key=keys["y0"],
+                                bind=Q)
+
+
 # ---------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------
@@ -202,64 +255,12 @@ with st.sidebar:
     st.number_input("seed", min_value=0, max_value=2**31 - 1, value=int(DEFAULT["pg_seed"]), step=1, key="pg_seed",
                     bind=Q, help="Every run meets the same noise at the same step: a fair race.")
 
-# ---- title and lesson -----------------------------------------------------------------
-st.title("🏔️ Optimizer Playground")
-
-# ---- runs ------------------------------------------------------------------------------
-top = st.columns([1, 1, 4])
-n_runs = top[0].number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=int(DEFAULT["pg_nruns"]), step=1,
-                             key="pg_nruns", bind=Q)
-view = top[1].radio("view", ["2D map", "3D surface"], index=0, horizontal=True, key="pg_view", bind=Q)
-
-n_runs = int(min(max(int(n_runs), 1), S.MAX_RUNS))
-per_row = 3
-rows = [list(range(r, min(r + per_row, n_runs))) for r in range(0, n_runs, per_row)]
-for row in rows:
-    cols = st.columns(per_row)
-    for col, i in zip(cols, row):
-        keys = S.run_keys(i)
-        base = S._default_run(i)
-        with col:
-            if ss.get(keys["opt"]) not in OPTIMIZERS:
-                ss.pop(keys["opt"], None)
-            opt_now = ss.get(keys["opt"], base.optimizer)
-            with st.expander(f"Run {i + 1} · {opt_now}", expanded=(i == 0 and n_runs == 1), key=f"pg_r{i}_box"):
-                st.markdown(f"<div style='height:6px;background:{run_color(i)};border-radius:3px'></div>",
-                            unsafe_allow_html=True)
-                opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=keys["opt"],
-                                   bind=Q, on_change=_reset_run_hypers, args=(i,))
-                for h in S.shown_hypers(opt):
-                    hyper_widget(h, f"pg_r{i}_{h.name}", S.run_hyper_default(i, opt, h))
-                sched_names = ["none"] + [n for n, si in SCHEDULES.items() if not si.needs_metric]
-                if ss.get(keys["sched"]) not in sched_names:
-                    ss.pop(keys["sched"], None)
-                sched = st.selectbox("lr schedule", sched_names, key=keys["sched"], bind=Q,
-                                     help="The schedule's curve replaces the constant lr; its base lr is η above.")
-                if sched != "none":
-                    for h in SCHEDULES[sched].params:
-                        hyper_widget(h, S.schedule_key(i, h.name),
-                                     S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"]))))
-                    st.caption(SCHEDULES[sched].summary)
-                clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default="off", required=True,
-                                            key=keys["clip"], bind=Q)
-                if clip in ("norm", "value"):
-                    options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
-                    _fit(keys["clipv"], options)
-                    st.select_slider("clip at", options=options, value=1.0, format_func=S.fmt, key=keys["clipv"],
-                                     bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
-                if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
-                             help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
-                    st.slider("k (sync every k steps)", 1, 20, 5, key=keys["lak"], bind=Q)
-                    st.slider("α (slow-weight step)", 0.0, 1.0, 0.5, step=0.05, key=keys["laa"], bind=Q)
-                _fit(keys["batch"], S.BATCH_OPTIONS)
-                st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=0,
-                                 format_func=lambda b: "as above" if b == 0 else str(b), key=keys["batch"], bind=Q)
-                if st.toggle("own start point", value=False, key=keys["own"], bind=Q):
-                    c1, c2 = st.columns(2)
-                    c1.number_input("θ₁", value=float(ss.get("pg_x0", 0.0)), step=0.1, format="%.3f", key=keys["x0"],
-                                    bind=Q)
-                    c2.number_input("θ₂", value=float(ss.get("pg_y0", 0.0)), step=0.1, format="%.3f", key=keys["y0"],
-                                    bind=Q)
+# ---- the race: lesson, map and runs side by side -------------------------------------------
+lesson = st.empty()
+left, side = st.columns([3, 1], gap="small")
+with side:
+    runs_editor()
+view = ss.get("pg_view", "2D map")
 
 # ---- compute ---------------------------------------------------------------------------
 try:
@@ -268,10 +269,11 @@ except (ValueError, TypeError, KeyError) as exc:
     st.error(f"These settings could not be read: {exc}. Load a preset from the gallery to start again.")
     st.stop()
 
+
 preset_key = ss.get("_pg_preset")
 if preset_key in S.PRESETS and S.canonical(S.PRESETS[preset_key].scene) == scene:
     p = S.PRESETS[preset_key]
-    st.info(f"**{p.icon} {p.title}.** {p.note}")
+    lesson.info(f"**{p.icon} {p.title}.** {p.note}")
 
 res = _compute(repr(scene), scene)
 for msg in res.errors:
@@ -294,7 +296,6 @@ if "pg_step" in ss:
     ss["pg_step"] = int(min(max(int(ss["pg_step"]), 1), T))
 inspect_default = 1
 
-left = st.container()
 right_a, right_b = st.columns([1, 1], gap="medium")
 with left:
     if view == "3D surface":
@@ -334,16 +335,15 @@ with right_b:
     for k, lab in enumerate(labels):
         ds = int(tr.diverged_step[k, 0])
         thr = int(tr.steps_to_threshold[k, 0])
+        d = dist[k, 0]
         rows.append({
             "run": lab,
-            "final loss": None if ds >= 0 else float(tr.final_losses[k, 0]),
+            "diverged": "—" if ds < 0 else f"💥 step {ds}: {tr.diverged_reason[k, 0]}",
+            "final loss": "—" if ds >= 0 else f"{tr.final_losses[k, 0]:.4g}",
             "steps to loss ≤ min + 10⁻³": "never" if thr < 0 else str(thr),
-            "distance to minimum": None if ds >= 0 or not math.isfinite(dist[k, 0]) else float(dist[k, 0]),
-            "diverged": "no" if ds < 0 else f"step {ds}: {tr.diverged_reason[k, 0]}",
+            "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
         })
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"final loss": st.column_config.NumberColumn(format="%.4g"),
-                                "distance to minimum": st.column_config.NumberColumn(format="%.3g")})
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 # ---- step inspector ---------------------------------------------------------------------
 st.subheader("🔍 Step inspector")
