@@ -728,10 +728,13 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
         hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
                       "<br>click: race this<extra></extra>"))
     if current is not None:
-        cx = int(np.argmin(np.abs(np.log(np.maximum(xv, 1e-300)) - math.log(max(current[0], 1e-300)))))
+        cx = int(np.argmin(np.abs(xv - current[0]) / np.maximum(np.abs(xv), 1e-300)))
         cy = int(np.argmin(np.abs(yv - current[1])))
-        fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current", showlegend=False, hoverinfo="skip",
-                                 marker=dict(symbol="square-open", size=30, color="white", line=dict(width=3))))
+        size = max(10, min(34, 560 // max(nx, ny)))
+        for color, width in (("black", 5), ("white", 2)):  # a white ring edged in black shows on any cell color
+            fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current", showlegend=False,
+                                     hoverinfo="skip",
+                                     marker=dict(symbol="square-open", size=size, color=color, line=dict(width=width))))
     step_x = max(1, nx // 8)
     step_y = max(1, ny // 8)
     fig.update_layout(**base_layout(
@@ -766,9 +769,12 @@ def stability_figure(lrs: np.ndarray, final_losses: dict[str, np.ndarray], diver
                                      name=f"{name}: diverged", textfont=dict(size=22, color=c), showlegend=False,
                                      hovertemplate=f"{name}: η = %{{x:.3g}} diverged<extra></extra>"))
     for i, (name, x) in enumerate(bounds.items()):
-        fig.add_vline(x=x, line=dict(color="#222", width=2, dash="dash" if i == 0 else "dot"),
-                      annotation_text=name, annotation_position="top left" if i % 2 == 0 else "bottom left",
-                      annotation_font_size=FONT_SIZE)
+        fig.add_vline(x=x, line=dict(color="#222", width=2, dash="dash" if i == 0 else "dot"))
+        # On a log axis an annotation's x is log10 of the value (add_vline's own annotation gets this wrong).
+        fig.add_annotation(x=math.log10(x), y=1.0 if i % 2 == 0 else 0.02, xref="x", yref="paper",
+                           text=f"{name} = {x:.3g}", showarrow=False, xanchor="right", xshift=-4,
+                           yanchor="top" if i % 2 == 0 else "bottom", font=dict(size=FONT_SIZE),
+                           bgcolor="rgba(255,255,255,0.85)")
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text="learning rate η"), type="log", exponentformat="power"),

@@ -137,6 +137,26 @@ def snap(h, value: Any) -> Any:
     return min(opts, key=lambda o: abs(o - v))
 
 
+def sweep_values(h, current: Any, n: int) -> np.ndarray:
+    """About ``n`` slider values of ``h`` for a sensitivity map, so a clicked cell is a slider value.
+
+    Log-scaled hyperparameters span two decades either side of ``current``; linear ones
+    their whole range (without the tiny values near 0 meant for weight decay), where
+    the decay rates' 0.9, 0.99, 0.999 are kept.
+    """
+    opts = [o for o in hyper_options(h) if o is not None]
+    if h.log:
+        cur = float(current) if current else float(h.default or opts[len(opts) // 2])
+        opts = [o for o in opts if cur / 100 * (1 - 1e-9) <= o <= cur * 100 * (1 + 1e-9)]
+    else:
+        lo, hi = float(opts[0]), float(opts[-1])
+        opts = [o for o in opts if o == lo or o - lo >= (hi - lo) / 25]
+    if len(opts) > n:
+        idx = np.unique(np.round(np.linspace(0, len(opts) - 1, n)).astype(int))
+        opts = [opts[i] for i in idx]
+    return np.array(opts, dtype=np.float64)
+
+
 def shown_hypers(optimizer: str) -> list:
     """The hyperparameters the Playground offers for ``optimizer``, in registry order."""
     return [h for h in registry.get_optimizer(optimizer).hypers if h.name not in _HIDDEN]

@@ -253,3 +253,17 @@ def test_inspector_on_a_diverged_run_says_so(results):
     tr = results["diverge"].traj
     v = I.inspect_step(tr, 2, tr.steps)
     assert v.diverged and "diverged" in v.notes[0]
+
+
+def test_sensitivity_sweeps_use_slider_values():
+    for info in registry.optimizers().values():
+        for h in S.shown_hypers(info.name):
+            if h.kind != "float" or h.low is None:
+                continue
+            vals = S.sweep_values(h, h.default, 21)
+            opts = set(S.hyper_options(h))
+            assert 2 <= len(vals) <= 21 and np.all(np.diff(vals) > 0)
+            assert all(float(v) in opts for v in vals), (info.name, h.name)
+    lr = registry.get_optimizer("SGD").hyper("lr")
+    vals = S.sweep_values(lr, 0.07, 21)
+    assert vals[0] >= 0.07 / 100 - 1e-12 and vals[-1] <= 2.0

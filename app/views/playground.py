@@ -440,9 +440,13 @@ with tabs[1]:
                 c1.plotly_chart(F.convergence_map_figure(cmap, kind="steps", minima=minima,
                                                          title=f"Steps to converge: {labels[k]}"),
                                 key="pg_conv_steps", theme=None)
-                c2.plotly_chart(F.convergence_map_figure(cmap, kind="basin", minima=minima,
-                                                         title="Which minimum each start reaches"),
-                                key="pg_conv_basin", theme=None)
+                if minima is not None and len(minima) > 1:
+                    c2.plotly_chart(F.convergence_map_figure(cmap, kind="basin", minima=minima,
+                                                             title="Which minimum each start reaches"),
+                                    key="pg_conv_basin", theme=None)
+                else:
+                    c2.markdown("This surface has a single known minimum, so every start that converges ends "
+                                "there; the map on the left shows how long each one takes.")
                 st.caption("Grey: never reached the threshold. Dark red: diverged.")
 
 with tabs[2]:
@@ -475,12 +479,7 @@ with tabs[2]:
 
                 def axis(name):
                     h = next(h for h in floats if h.name == name)
-                    lo, hi = float(h.low), float(h.high)
-                    if h.log:
-                        cur = float(hp.get(name) or h.default or lo)
-                        a, b = max(lo, cur / 100), min(hi, cur * 100)
-                        return np.geomspace(a, b, ng)
-                    return np.linspace(lo, hi, ng)
+                    return S.sweep_values(h, hp.get(name), ng)
 
                 xs, ys = axis(xp), axis(yp)
                 base = {kk: v for kk, v in hp.items() if kk not in (xp, yp)}
@@ -510,8 +509,8 @@ with tabs[2]:
                             hy = next(h for h in floats if h.name == yp)
                             ss[PENDING] = {f"pg_r{k}_{xp}": S.snap(hx, xv), f"pg_r{k}_{yp}": S.snap(hy, yv)}
                             st.rerun()
-                    st.caption("Dark red ✕: diverged. The white square is the run's current setting; the race uses "
-                               "the nearest slider values.")
+                    st.caption("Dark red ✕: diverged. The framed cell is the run's current setting; click another "
+                               "cell to race it.")
 
 if has_stability:
     with tabs[3]:
