@@ -581,10 +581,10 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)) if title else None,
         margin=dict(l=0, r=0, t=50 if title else 10, b=0),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=FONT_SIZE)),
+        legend=dict(orientation="h", yanchor="top", y=0.0, x=0, font=dict(size=FONT_SIZE)),
         scene=dict(xaxis=dict(title=dict(text=X_LABEL)), yaxis=dict(title=dict(text=Y_LABEL)),
                    zaxis=dict(title=dict(text=ztitle)), aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.6),
-                   camera=dict(eye=dict(x=1.5, y=-1.5, z=1.1))),
+                   camera=dict(eye=dict(x=1.25, y=-1.25, z=0.95))),
     ))
     return fig
 

@@ -256,10 +256,10 @@ with st.sidebar:
                     bind=Q, help="Every run meets the same noise at the same step: a fair race.")
 
 # ---- the race: lesson, map and runs side by side -------------------------------------------
-lesson = st.empty()
 left, side = st.columns([3, 1], gap="small")
 with side:
     runs_editor()
+    lesson = st.empty()
 view = ss.get("pg_view", "2D map")
 
 # ---- compute ---------------------------------------------------------------------------
@@ -274,6 +274,8 @@ preset_key = ss.get("_pg_preset")
 if preset_key in S.PRESETS and S.canonical(S.PRESETS[preset_key].scene) == scene:
     p = S.PRESETS[preset_key]
     lesson.info(f"**{p.icon} {p.title}.** {p.note}")
+else:
+    lesson.caption("Your own race: load a lesson from the gallery to start again.")
 
 res = _compute(repr(scene), scene)
 for msg in res.errors:
@@ -519,9 +521,13 @@ if has_stability:
             mu = float(getattr(surface, "strong_convexity", L))
             betas = [float(dict(r.hypers).get("momentum", 0.0)) for r in scene.runs if r.optimizer == "SGD"]
             beta = max([b for b in betas if b > 0], default=0.9)
-            from optim_core.analysis import quadratic_stability
+            try:
+                from optim_core.analysis import quadratic_stability
 
-            theory = quadratic_stability(L, mu, beta)
+                theory = quadratic_stability(L, mu, beta)
+            except (ImportError, ValueError) as exc:
+                st.error(f"The stability theory could not be computed: {exc}")
+                st.stop()
             st.markdown(
                 f"On a quadratic with curvatures μ = {S.fmt(mu)} … L = {S.fmt(L)} (κ = {S.fmt(round(L / mu, 4))}), "
                 f"gradient descent converges only for **η < 2/L = {S.fmt(round(2 / L, 5))}** and heavy-ball "
