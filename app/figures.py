@@ -242,7 +242,8 @@ def exit_point(path: np.ndarray, window) -> np.ndarray | None:
 
 
 def _f32(a) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
 
 def _b64(a) -> dict | list:

@@ -458,6 +458,12 @@ def compute(scene: Scene) -> Result:
         return res
     res.labels = unique_labels(scene.runs)
     start = scene_start(scene, surface)
+    bound = float(getattr(surface, "bound", math.inf))
+    for s in [start] + [r.start for r in scene.runs if r.start is not None]:
+        if max(abs(s[0]), abs(s[1])) > bound:
+            res.errors.append(f"The start point ({fmt(s[0])}, {fmt(s[1])}) is outside the region where this surface "
+                              f"is raced (|θ₁|, |θ₂| ≤ {fmt(bound)}): type a start inside it in the sidebar.")
+            return res
     own = any(r.start is not None for r in scene.runs)
     starts = np.array([[r.start if r.start is not None else start] for r in scene.runs], dtype=np.float64)
     specs = [_spec(r, lab) for r, lab in zip(scene.runs, res.labels)]

@@ -260,3 +260,24 @@ def test_sensitivity_click_loads_the_configuration():
     at.run()
     clean(at)
     assert at.session_state["pg_r0_lr"] == 0.02 and at.session_state["pg_r0_momentum"] == 0.5
+
+
+def test_every_schedule_can_drive_a_run():
+    at = fresh({"pg_nruns": "1", "pg_steps": "100"})
+    for name, info in registry.schedules().items():
+        if info.needs_metric:
+            continue
+        at.selectbox(key="pg_r0_sched").set_value(name).run()
+        clean(at)
+        assert name in run_names(race(at))[0]
+
+
+@pytest.mark.parametrize("query", [
+    {"pg_x0": "1e300", "pg_y0": "-1e300"},
+    {"pg_steps": "999999", "pg_nruns": "99", "pg_r0_lr": "-5"},
+    {"pg_surface": "Nope", "pg_r0_opt": "Nope", "pg_noise": "abc"},
+    {"pg_surface": "Ravine", "pg_sp_kappa": "1e9", "pg_r0_lr": "2"},
+])
+def test_hostile_urls_never_show_a_traceback(query):
+    at = fresh(query)
+    assert not at.exception, [e.message for e in at.exception]

@@ -184,6 +184,8 @@ def test_validation_against_limits_gives_messages_not_exceptions():
     assert any("learning rate" in e for e in S.compute(bad_lr).errors)
     bad_start = S.Scene.make("Quadratic bowl", [run], start=(math.nan, 0.0))
     assert any("start point" in e for e in S.compute(bad_start).errors)
+    far = S.Scene.make("Quadratic bowl", [run], start=(1e300, 0.0))
+    assert any("outside the region" in e for e in S.compute(far).errors)
     unknown = S.Scene.make("No such surface", [run])
     assert any("Unknown surface" in e for e in S.compute(unknown).errors)
     bad_clip = S.Scene.make("Quadratic bowl", [S.RunConfig.make("SGD", {"lr": 0.1}, clip_norm=-1.0)])
