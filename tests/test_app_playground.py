@@ -209,6 +209,11 @@ def test_click_on_the_map_moves_the_start():
     clean(at)
     assert at.session_state["pg_x0"] == 0.5 and at.session_state["pg_y0"] == -0.25
     assert np.allclose(trails(race(at))[0][0], [0.5, -0.25])
+    # A start typed afterwards wins over the (still stored) click.
+    at.number_input(key="pg_x0").set_value(1.0).run()
+    clean(at)
+    assert at.session_state["pg_x0"] == 1.0
+    assert np.allclose(trails(race(at))[0][0], [1.0, -0.25])
 
 
 def test_url_reproduces_a_scene():

@@ -308,13 +308,15 @@ with left:
         land = _landscape(repr((scene.surface, scene.surface_params, scene.formula, scene.window)), surface)
         race = F.race_figure(
             tr.positions[:, 0], labels, window=surface.window, background=land, colors=colors,
-            starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{title} · {T} steps",
-            inspect_step=ss.get("pg_step", inspect_default))
+            starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{title} · {T} steps")
+        # No inspector mark on the map: moving the inspector then leaves the (large) race figure unchanged,
+        # so Streamlit does not resend it and a playing animation is not interrupted.
         ev = st.plotly_chart(race, key="pg_race", on_select="rerun", selection_mode="points", theme=None,
                              config={"displaylogo": False, "scrollZoom": False})
         points = ev["selection"]["points"] if ev else []
         if points:
-            sig = ("race", repr([(p.get("x"), p.get("y")) for p in points[:1]]), repr(scene))
+            # The selection outlives reruns: apply each clicked point once, so a start typed later wins.
+            sig = ("race", repr([(p.get("x"), p.get("y")) for p in points[:1]]))
             if ss.get(SEEN) != sig:
                 ss[SEEN] = sig
                 x, y = float(points[0]["x"]), float(points[0]["y"])
@@ -503,7 +505,7 @@ with tabs[2]:
                     pts = ev2["selection"]["points"] if ev2 else []
                     pts = [p for p in pts if p.get("customdata") is not None]
                     if pts:
-                        sig = ("sens", repr(pts[0].get("customdata")), repr(scene))
+                        sig = ("sens", xp, yp, repr(pts[0].get("customdata")))
                         if ss.get(SEEN) != sig:
                             ss[SEEN] = sig
                             xv, yv = (float(v) for v in pts[0]["customdata"][:2])
