@@ -176,3 +176,21 @@ def test_diverging_preset_in_the_browser(page):
         return t.x.length;
     }}""")
     assert crosses == 1
+
+
+def test_click_on_the_map_sets_the_start(page):
+    page.get_by_role("button", name="Six optimizers on Rosenbrock").click()
+    page.wait_for_function("() => document.body.innerText.includes('Six optimizers on Rosenbrock.')", timeout=60_000)
+    time.sleep(2.0)
+    area = _plot_area(page)
+    # Rosenbrock's window is θ₁ in [-2, 2], θ₂ in [-1, 3]: aim at about (1.0, 2.0).
+    x = area["x"] + area["width"] * 0.75
+    y = area["y"] + area["height"] * 0.25
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => { const s = " + RACE + "._fullData.find(d => d.name === 'start');"
+        " return s && Math.abs(s.x[0] - 1.0) < 0.2 && Math.abs(s.y[0] - 2.0) < 0.2; }", timeout=60_000)
+    time.sleep(1.0)
+    _shot(page, "playground_after_click.png")
+    value = page.get_by_label("start θ₁").input_value()
+    assert abs(float(value) - 1.0) < 0.2
