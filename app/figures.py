@@ -530,7 +530,7 @@ def race_figure(
 
 
 def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, window=None,
-                     colors: Sequence[str] | None = None, n: int = 90, log: bool | None = None,
+                     colors: Sequence[str] | None = None, n: int = 140, log: bool | None = None,
                      title: str = "", height: int = 640) -> go.Figure:
     """The loss as a 3D surface with each run's path lifted onto it (log-scaled height when the
     values span decades: the z axis then reads log₁₀(loss − min))."""

@@ -18,6 +18,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = "/usr/bin/chromium"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOTS = "/tmp/shots"
