@@ -14,7 +14,7 @@ st.set_page_config(page_title="Optimizer Explorer", page_icon="🧭", layout="wi
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 pages = [
-    st.Page(os.path.join(_HERE, "views", "playground.py"), title="Playground", icon="🏔️", default=True, url_path="playground"),
+    st.Page(os.path.join(_HERE, "views", "playground.py"), title="Playground", icon="🏔️", default=True),
     st.Page(os.path.join(_HERE, "views", "schedules.py"), title="Schedules", icon="📉", url_path="schedules"),
     st.Page(os.path.join(_HERE, "views", "live_training.py"), title="Live Training", icon="🧠", url_path="live-training"),
     st.Page(os.path.join(_HERE, "views", "memory.py"), title="Memory", icon="💾", url_path="memory"),

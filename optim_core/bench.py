@@ -119,7 +119,7 @@ def _torch_rosenbrock_loop(torch, configs, starts, steps, a=1.0, b=100.0) -> flo
 def bench_trajectories(quick: bool) -> list[dict]:
     rows = []
     torch = _torch()
-    rosen = _surface("rosenbrock")
+    rosen = _surface("Rosenbrock")
     start = np.asarray(rosen.starts[0], dtype=np.float64)
 
     # The Playground's default scene: 6 different optimizers, 1 start, 500 steps, all recorded.
