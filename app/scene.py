@@ -867,14 +867,14 @@ GALLERY: tuple[Preset, ...] = (
     Preset(
         "rastrigin", "Rastrigin's local minima trap", "🕳️",
         "Rastrigin's egg box has a local minimum in every cell and the global one at the origin. Gradient "
-        "descent and Adam, started in a corner, stop in the first dimple they meet. Heavy momentum (μ = 0.95) "
-        "rolls over a few ridges and ends lower, but still in a dimple: nobody finds the bottom. That is what "
-        "non-convex means. Try other start points (click the map) and momentum values.",
+        "descent and Adam, started near the top edge, stop in the first dimple they meet. Heavy momentum "
+        "(μ = 0.95) rolls over ridge after ridge and ends one dimple short of the bottom: nobody finds the "
+        "global minimum. That is what non-convex means. Click other start points and try other momenta.",
         Scene.make("Rastrigin", (
             _run("SGD", lr=0.002),
             _run("SGD", lr=0.002, momentum=0.95),
             _run("Adam", lr=0.1),
-        ), start=(-4.8, -4.4), steps=400),
+        ), start=(-1.4, 4.5), steps=400),
     ),
     Preset(
         "lion", "Lion's sign steps", "🦁",
@@ -890,9 +890,10 @@ GALLERY: tuple[Preset, ...] = (
     Preset(
         "adamw", "Adam vs AdamW under weight decay", "⚖️",
         "Weight decay pulls every weight towards 0. Adam adds that pull to the gradient (L2), where the "
-        "adaptive denominator then shrinks it wherever gradients are large; AdamW applies it directly to the "
-        "weights (decoupled), the same for every coordinate. With the same λ the two settle at different points "
-        "between the loss minimum and the origin: the regulariser is not the same.",
+        "adaptive denominator divides it away wherever gradients are large: with λ = 0.5 it ends barely off "
+        "the unregularised minimum (the green run, no decay). AdamW applies the pull to the weights directly "
+        "(decoupled), the same for every coordinate, and settles much closer to the origin. Same λ, a "
+        "different regulariser: that is why transformers are trained with AdamW.",
         Scene.make("Booth", (
             _run("Adam", lr=0.1, weight_decay=0.5),
             _run("AdamW", lr=0.1, weight_decay=0.5),

@@ -95,7 +95,7 @@ def test_saddle_adam_and_momentum_escape_first(results):
 def test_rastrigin_traps_everyone_but_momentum_goes_further(results):
     tr = results["rastrigin"].traj
     sgd, mom, adam = tr.final_losses[:, 0]
-    assert sgd > 20 and adam > 20  # stuck in the first dimple
+    assert sgd > 15 and adam > 15  # stuck in the first dimple
     assert 1.0 < mom < sgd  # rolled over some ridges, still trapped
     surface = results["rastrigin"].surface
     g = surface.grad(tr.final_positions[0, 0])
@@ -116,6 +116,8 @@ def test_adam_and_adamw_settle_at_different_points(results):
     assert np.linalg.norm(adam_l2 - adamw) > 0.5
     assert np.linalg.norm(plain - np.array([1.0, 3.0])) < 1e-2  # no decay: Booth's minimum
     assert np.linalg.norm(adamw) < np.linalg.norm(plain)  # decay pulls towards the origin
+    # Adam's L2 pull is divided away by the adaptive denominator: it stays near the minimum, AdamW does not.
+    assert np.linalg.norm(adamw - plain) > 2 * np.linalg.norm(adam_l2 - plain)
 
 
 def test_noise_ball_shrinks_with_batch_size(results):
