@@ -13,6 +13,7 @@ period-2 zig-zag stays visible however many steps one frame advances.
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import math
 from dataclasses import dataclass
@@ -298,7 +299,8 @@ class AnimatedFigure(go.Figure):
 
     def to_dict(self):
         out = super().to_dict()
-        out["layout"].update(self._raw_layout)
+        # A copy: the cached template is shared by every figure (and every user) in the process.
+        out["layout"].update(copy.deepcopy(self._raw_layout))
         if self._raw_frames:
             out["frames"] = [dict(f) for f in self._raw_frames]
         return out
