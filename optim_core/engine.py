@@ -72,6 +72,7 @@ class RunSpec:
         hp = {**info.defaults(), **self.hypers}
         for h in info.hypers:
             check_hyper(h, hp[h.name])
+        info.cls.check_relations(hp)
         return hp
 
     def display_label(self) -> str:

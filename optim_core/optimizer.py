@@ -164,7 +164,7 @@ class Optimizer:
     """Base class with the torch.optim API over a registered kernel.
 
     Subclasses set nothing but their registry entry (``INFO`` binds ``cls.info``) and,
-    where torch checks relations between hyperparameters, :meth:`_check_group`.
+    where torch checks relations between hyperparameters, :meth:`check_relations`.
     Hyperparameters are read from ``param_groups`` at every step, so a scheduler or a
     user may change ``group["lr"]`` between steps.
     """
@@ -222,9 +222,10 @@ class Optimizer:
         hp = self._kernel_hypers(group)
         for h in self.info.hypers:
             check_hyper(h, hp[h.name])
-        self._check_group(hp)
+        self.check_relations(hp)
 
-    def _check_group(self, hp: Mapping[str, Any]) -> None:
+    @classmethod
+    def check_relations(cls, hp: Mapping[str, Any]) -> None:
         """Relations between hyperparameters that torch checks (override where needed)."""
 
     # -- torch.optim API -------------------------------------------------------------

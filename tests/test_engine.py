@@ -321,3 +321,8 @@ def test_adam_one_cycle_cycles_beta1():
         surface, optim_core.Adam, {"lr": 0.05},
         lambda o: optim_core.OneCycleLR(o, max_lr=0.05, total_steps=steps), [2.0, 1.0], steps)
     np.testing.assert_allclose(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
+
+
+def test_engine_checks_relations_between_hyperparameters_like_the_class():
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
+        run_trajectories(Quadratic(), [RunSpec("SGD", {"lr": 0.1, "nesterov": True})], [[1.0, 1.0]], 5)

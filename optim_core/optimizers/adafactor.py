@@ -136,7 +136,8 @@ class Adafactor(Optimizer):
 
     packed = {"eps": ("eps1", "eps2")}
 
-    def _check_group(self, hp):
+    @classmethod
+    def check_relations(cls, hp):
         if hp["lr"] is not None and hp["relative_step"]:
             raise HyperparameterError("Cannot combine manual `lr` and `relative_step=True` options")
         if hp["lr"] is None and not hp["relative_step"]:

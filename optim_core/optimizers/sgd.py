@@ -50,7 +50,8 @@ class SGD(Optimizer):
     """torch.optim.SGD: ``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
     nesterov=False, maximize=False)``."""
 
-    def _check_group(self, hp):
+    @classmethod
+    def check_relations(cls, hp):
         if hp["nesterov"] and (np.any(np.asarray(hp["momentum"]) <= 0) or np.any(np.asarray(hp["dampening"]) != 0)):
             raise HyperparameterError("Nesterov momentum requires a momentum and zero dampening")
 
