@@ -179,6 +179,7 @@ class _Group:
     state: dict
     # ReduceLROnPlateau runs: (columns within the group, tracker state, parameters).
     plateaus: list = field(default_factory=list)
+    record_keys: list = field(default_factory=list)
 
 
 def _sweep_size(spec: RunSpec) -> int:
@@ -343,7 +344,10 @@ def run_trajectories(
                     refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, P[g.rows]), t + 1,
                                     beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
                 if full:
-                    _record_state(state_rec[gi], g.state, t, T)
+                    if t <= 1:  # the state's arrays exist once the first step has run
+                        g.record_keys = _state_keys(state_rec[gi], g.state, T)
+                    for key in g.record_keys:
+                        state_rec[gi][key][t] = g.state[key]
                 for cols, tracker, params in g.plateaus:
                     # torch's loop: loss = f(θ_t); step(); scheduler.step(loss) sets the next lr.
                     next_lr = plateau_step(tracker, value[g.rows][cols], **params)
@@ -477,12 +481,15 @@ def _mark(mask, t, why, diverged_step, reason, dead) -> None:
     dead |= mask
 
 
-def _record_state(rec: dict, state: dict, t: int, T: int) -> None:
+def _state_keys(rec: dict, state: dict, T: int) -> list[str]:
+    """The per-row state arrays worth recording (moments, buffers), with their records allocated."""
+    keys = []
     for key, value in state.items():
         if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[-1] == 2:
             if key not in rec:
                 rec[key] = np.full((T, *value.shape), np.nan)
-            rec[key][t] = value
+            keys.append(key)
+    return keys
 
 
 def _hessian_diag(surface, xy: np.ndarray) -> np.ndarray:
