@@ -26,6 +26,7 @@ __all__ = [
     "CHUNK_ELEMENTS",
     "nonzero",
     "l2_grad",
+    "decayed_grad",
 ]
 
 # Elementwise kernels on large tensors run over slices of this many elements, so that the
@@ -354,6 +355,19 @@ def nonzero(value) -> bool:
     if isinstance(value, (int, float)):
         return value != 0
     return bool(np.any(value))
+
+
+def decayed_grad(param: np.ndarray, grad: np.ndarray, lr, weight_decay, decoupled: bool) -> np.ndarray:
+    """Weight decay as torch's Adam family applies it; returns the gradient to use.
+
+    Decoupled (AdamW): ``θ ← θ(1 - ηλ)`` in place and the gradient unchanged; otherwise
+    L2: ``g + λθ`` (see :func:`l2_grad`).
+    """
+    if decoupled:
+        if nonzero(weight_decay):
+            param *= 1 - lr * weight_decay
+        return grad
+    return l2_grad(grad, param, weight_decay)
 
 
 def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:

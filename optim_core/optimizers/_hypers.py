@@ -41,3 +41,12 @@ def flag(name: str, default: bool, label: str, help: str) -> Hyper:
 
 
 MAXIMIZE = flag("maximize", False, "maximize", "Climb the objective instead of descending it.")
+
+
+def adam_family(lr_default: float, weight_decay_default: float = 0.0) -> tuple[Hyper, ...]:
+    """lr, β₁, β₂, ε and weight decay: the hyperparameters every Adam variant starts with."""
+    return (lr(lr_default), beta1(0.9), beta2(0.999), eps(1e-8), weight_decay(weight_decay_default))
+
+
+DECOUPLED = flag("decoupled_weight_decay", False, "decoupled weight decay",
+                 "Shrink the weights directly (as AdamW) instead of adding λθ to the gradient.")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, l2_grad, nonzero
+from optim_core.optimizer import Optimizer, decayed_grad
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import OptimizerInfo
 
@@ -17,6 +17,13 @@ def adam_init(param, *, amsgrad=False, **_):
     if amsgrad:
         state["max_exp_avg_sq"] = np.zeros_like(param)
     return state
+
+
+def update_moments(m, v, g, beta1, beta2) -> None:
+    """Adam's two running means, in place: ``m ← m + (1-β₁)(g - m)`` (torch's lerp), ``v ← β₂v + (1-β₂)g²``."""
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * (g * g)
 
 
 def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False,
@@ -33,16 +40,8 @@ def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay
     AMSGrad divides by the running maximum of ``v_t`` instead.
     """
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    if decoupled_weight_decay:
-        if nonzero(weight_decay):
-            param *= 1 - lr * weight_decay
-        g = grad
-    else:
-        g = l2_grad(grad, param, weight_decay)
-    # m <- m + (1 - beta1)(g - m) is torch's lerp; v <- beta2 v + (1 - beta2) g^2.
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * (g * g)
+    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
+    update_moments(m, v, g, beta1, beta2)
     bias1 = 1 - beta1**step
     bias2_sqrt = (1 - beta2**step) ** 0.5  # a Python float stays one (np.sqrt would box it)
     if amsgrad:
@@ -69,11 +68,7 @@ class AdamW(Optimizer):
 
 def _adam_hypers(weight_decay: float, *extra):
     return (
-        H.lr(1e-3),
-        H.beta1(0.9),
-        H.beta2(0.999),
-        H.eps(1e-8),
-        H.weight_decay(weight_decay),
+        *H.adam_family(1e-3, weight_decay),
         H.flag("amsgrad", False, "AMSGrad", "Divide by the largest second moment seen so far (never shrink the denominator)."),
         *extra,
         H.MAXIMIZE,
@@ -92,8 +87,7 @@ INFOS = [
         cls=Adam,
         update=adam_update,
         init_state=adam_init,
-        hypers=_adam_hypers(0.0, H.flag("decoupled_weight_decay", False, "decoupled weight decay",
-                                         "Shrink the weights directly (as AdamW) instead of adding λθ to the gradient.")),
+        hypers=_adam_hypers(0.0, H.DECOUPLED),
         latex=r"g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}\\" + _ADAM_LATEX
         + r"\theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
         state_bytes=_adam_bytes,

@@ -206,11 +206,7 @@ INFO = OptimizerInfo(
     update=adam8bit_update,
     init_state=adam8bit_init,
     hypers=(
-        H.lr(1e-3),
-        H.beta1(0.9),
-        H.beta2(0.999),
-        H.eps(1e-8),
-        H.weight_decay(0.0),
+        *H.adam_family(1e-3),
         Hyper("block_size", 256, kind="choice", choices=BLOCK_SIZES, label="block size",
               help="Values sharing one float32 scale: smaller blocks, less rounding error, more scales."),
         H.MAXIMIZE,

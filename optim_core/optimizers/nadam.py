@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, l2_grad
+from optim_core.optimizer import Optimizer, decayed_grad
 from optim_core.optimizers import _hypers as H
+from optim_core.optimizers.adam import update_moments
 from optim_core.registry import Hyper, OptimizerInfo
 
 
@@ -34,20 +35,13 @@ def nadam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     ``mu_product``, which is why the kernel is never run slice by slice.
     """
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    if decoupled_weight_decay:
-        # With λ = 0 this multiplies by exactly 1, cheaper than testing λ.
-        param *= 1 - lr * weight_decay
-        g = grad
-    else:
-        g = l2_grad(grad, param, weight_decay)
+    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
     bias2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     # Rebound, not multiplied in place: the product is a float until a sweep broadcasts it.
     mu_product = state["mu_product"] = state["mu_product"] * mu
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * g * g
+    update_moments(m, v, g, beta1, beta2)
     denom = v / bias2
     np.sqrt(denom, out=denom)
     denom += eps
@@ -71,15 +65,10 @@ INFO = OptimizerInfo(
     update=nadam_update,
     init_state=nadam_init,
     hypers=(
-        H.lr(2e-3),
-        H.beta1(0.9),
-        H.beta2(0.999),
-        H.eps(1e-8),
-        H.weight_decay(0.0),
+        *H.adam_family(2e-3),
         Hyper("momentum_decay", 4e-3, low=0.0, high=0.1, label="momentum decay ψ",
               help="How fast the momentum coefficient μ_t warms up from β₁/2 towards β₁.", valid="[0, inf)"),
-        H.flag("decoupled_weight_decay", False, "decoupled weight decay",
-               "Shrink the weights directly (as AdamW, giving NAdamW) instead of adding λθ to the gradient."),
+        H.DECOUPLED,
         H.MAXIMIZE,
     ),
     latex=(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad
+from optim_core.optimizer import Optimizer, elementwise_bytes, decayed_grad
 from optim_core.optimizers import _hypers as H
+from optim_core.optimizers.adam import update_moments
 from optim_core.registry import OptimizerInfo
 
 
@@ -31,15 +32,8 @@ def radam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     Weight decay is L2 (added to ``g``) or, decoupled, ``θ ← θ(1 - ηλ)`` first.
     """
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    if decoupled_weight_decay:
-        # With λ = 0 this multiplies by exactly 1, cheaper than testing λ.
-        param *= 1 - lr * weight_decay
-        g = grad
-    else:
-        g = l2_grad(grad, param, weight_decay)
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * g * g
+    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
+    update_moments(m, v, g, beta1, beta2)
     bias1 = 1 - beta1**step
     bias2 = 1 - beta2**step
     rho_inf = 2 / (1 - beta2) - 1
@@ -73,13 +67,8 @@ INFO = OptimizerInfo(
     update=radam_update,
     init_state=radam_init,
     hypers=(
-        H.lr(1e-3),
-        H.beta1(0.9),
-        H.beta2(0.999),
-        H.eps(1e-8),
-        H.weight_decay(0.0),
-        H.flag("decoupled_weight_decay", False, "decoupled weight decay",
-               "Shrink the weights directly (as AdamW) instead of adding λθ to the gradient."),
+        *H.adam_family(1e-3),
+        H.DECOUPLED,
         H.MAXIMIZE,
     ),
     latex=(
