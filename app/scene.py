@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from app.controls import fmt, hyper_options, snap
 from app.theme import run_color
 from optim_core import registry
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
@@ -53,88 +54,8 @@ STEP_OPTIONS = (10, 20, 30, 50, 80, 100, 120, 150, 200, 250, 300, 400, 500, 750,
 NOISE_OPTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_OPTIONS = (0, 1, 2, 4, 8, 16, 32, 64)  # 0: the full batch (exact gradient)
 CLIP_MODES = ("off", "norm", "value")
-_LR_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
-_NEAR_ONE = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
 # Hyperparameters the Playground never shows: maximize makes no sense on a loss surface.
 _HIDDEN = frozenset({"maximize"})
-
-
-def fmt(v: Any) -> str:
-    """A number as a teacher would write it: 0.001, 0.3, 1e-05, 2000."""
-    if v is None:
-        return "auto"
-    if isinstance(v, (bool, np.bool_)):
-        return "on" if v else "off"
-    if isinstance(v, str):
-        return v
-    v = float(v)
-    if v == 0:
-        return "0"
-    if v.is_integer() and abs(v) < 1e6:
-        return str(int(v))
-    if 1e-4 <= abs(v) < 1e5:
-        return f"{v:.6g}"
-    return f"{v:.3g}"
-
-
-def _round(v: float) -> float:
-    return float(f"{v:.10g}")
-
-
-# ---------------------------------------------------------------------------------------
-# Hyperparameter controls: the values a slider offers, and snapping a value onto them.
-# ---------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=512)
-def hyper_options(h) -> tuple:
-    """The values a select-slider for ``h`` offers (sorted; the default always included).
-
-    Log-scaled hyperparameters (lr, ε) get 1-1.5-2-2.5-3-4-5-6-7-8 per decade over
-    ``[low, high]``; linear ones a nice step plus the values near 1 that decay rates
-    need (0.9, 0.99, 0.999) and small values near 0 (weight decay 1e-4 .. 5e-2).
-    """
-    lo = h.low if h.low is not None else 0.0
-    hi = h.high if h.high is not None else 1.0
-    vals: set[float] = set()
-    if h.log and lo > 0:
-        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-            for m in _LR_MANTISSAS:
-                v = _round(m * 10.0**e)
-                if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9):
-                    vals.add(v)
-    else:
-        span = hi - lo
-        raw = span / 20 if span > 0 else 1.0
-        mag = 10.0 ** math.floor(math.log10(raw))
-        step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-        n = int(math.floor(span / step + 1e-9))
-        vals.update(_round(lo + i * step) for i in range(n + 1))
-        vals.add(_round(hi))
-        vals.update(v for v in _NEAR_ONE if lo <= v <= hi)
-        if lo == 0:
-            for e in range(-4, 0):
-                for m in (1.0, 2.0, 5.0):
-                    v = _round(m * 10.0**e)
-                    if v < step:
-                        vals.add(v)
-    if isinstance(h.default, (int, float)) and not isinstance(h.default, bool):
-        vals.add(_round(float(h.default)))
-    out = sorted(vals)
-    return tuple([None] + out) if h.default is None else tuple(out)
-
-
-def snap(h, value: Any) -> Any:
-    """``value`` moved onto the nearest of :func:`hyper_options` (log distance for log sliders)."""
-    if h.kind in ("bool", "choice") or value is None:
-        return value
-    if h.kind == "int":
-        return int(round(float(value)))
-    opts = [o for o in hyper_options(h) if o is not None]
-    v = float(value)
-    if h.log and v > 0:
-        return min(opts, key=lambda o: abs(math.log(o) - math.log(v)) if o > 0 else math.inf)
-    return min(opts, key=lambda o: abs(o - v))
 
 
 def sweep_values(h, current: Any, n: int) -> np.ndarray:

@@ -139,7 +139,7 @@ def test_changing_a_setting_restarts_the_race():
 @needs_torch
 def test_invalid_hyperparameters_show_an_error_not_a_traceback():
     at = open_page(lt_n_runs=1, lt_run0_opt="SGD")
-    at.slider(key="lt_run0_SGD_momentum").set_value(0.0).run()
+    at.select_slider(key="lt_run0_SGD_momentum").set_value(0.0).run()
     at.toggle(key="lt_run0_SGD_nesterov").set_value(True).run()
     assert not at.exception
     assert any("Nesterov" in e.value for e in at.error)

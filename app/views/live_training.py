@@ -16,6 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.controls import fmt, hyper_options, snap
+
 from app import training as T
 from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
 from app.theme import LINE_WIDTH, base_layout, run_color
@@ -24,6 +26,7 @@ from optim_core import registry
 # The browser, not Python, limits the redraw rate (a few per second for these figures, less on
 # a slow laptop): train many steps per redraw rather than redrawing often.
 REDRAW_OPTIONS = [0.25, 0.5, 1.0, 2.0]
+CLIP_NORMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 MAX_RUNS = 4
 MAX_STEPS = 200_000  # a safety stop for a demo left running
 EVAL_EVERY = 5
@@ -64,33 +67,15 @@ def _init(key: str, value) -> str:
     return key
 
 
-def _nice(v: float) -> float:
-    return float(f"{v:.12g}")
-
-
-def log_grid(low: float, high: float, extra=()) -> list[float]:
-    """1-2-5 values from ``low`` to ``high`` (plus ``extra``): a log-scale slider's stops."""
-    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    values = {_nice(m * 10.0**e) for e in range(lo, hi + 1) for m in (1, 2, 5)}
-    values = {v for v in values if low * (1 - 1e-9) <= v <= high * (1 + 1e-9)}
-    values |= {_nice(v) for v in extra if v is not None and low <= v <= high}
-    return sorted(values)
-
-
-def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def _fallback(h) -> float:
     """A starting value for a float hyperparameter whose default is None (Adafactor's lr, β₁)."""
-    if h.log:
-        return _nice(10 ** round((math.log10(h.low) + math.log10(h.high)) / 2))
-    return min(max(0.9, h.low), h.high)
+    options = [o for o in hyper_options(h) if o is not None]
+    return options[len(options) // 2] if h.log else snap(h, min(max(0.9, h.low), h.high))
 
 
 def hyper_widget(h, key: str, default, container=None):
-    """One widget for a registry ``Hyper``: log floats on a 1-2-5 select slider, other floats
-    on a slider over [low, high], ints on an int slider, bools as toggles, choices in a select box.
+    """One widget for a registry ``Hyper``: floats on a select slider over the shared nice values
+    (:func:`app.controls.hyper_options`), ints on an int slider, bools as toggles, choices in a select box.
     A float whose default is None gets a toggle first ("set β₁"); off means None."""
     c = container or st
     label, help_ = h.display, h.help or None
@@ -99,7 +84,7 @@ def hyper_widget(h, key: str, default, container=None):
     if h.kind == "choice":
         if not h.choices:
             return default
-        return c.selectbox(label, list(h.choices), key=_init(key, default), format_func=_fmt, help=help_)
+        return c.selectbox(label, list(h.choices), key=_init(key, default), format_func=fmt, help=help_)
     if h.kind == "int":
         if h.low is None or h.high is None:
             return int(c.number_input(label, step=1, key=_init(key, int(default)), help=help_))
@@ -110,15 +95,9 @@ def hyper_widget(h, key: str, default, container=None):
         if not c.toggle(f"set {label}", key=_init(key + "_on", False), help=help_):
             return None
         default = _fallback(h)
-    if h.log:
-        options = log_grid(h.low, h.high, extra=(default,))
-        start = min(options, key=lambda v: abs(math.log(v / default))) if default > 0 else options[0]
-        return c.select_slider(label, options, key=_init(key, start), format_func=_fmt, help=help_)
-    step = 10.0 ** (math.floor(math.log10(h.high - h.low)) - 3)
-    decimals = max(0, -math.floor(math.log10(step)))
-    value = min(max(float(default), h.low), h.high)
-    return c.slider(label, float(h.low), float(h.high), step=step, format=f"%.{decimals}f",
-                    key=_init(key, value), help=help_)
+    # The Playground's values for the same hyperparameter, so presets and pages agree.
+    options = [o for o in hyper_options(h) if o is not None]
+    return c.select_slider(label, options, key=_init(key, snap(h, default)), format_func=fmt, help=help_)
 
 
 def run_controls(i: int, names: list[str]) -> T.RunConfig:
@@ -160,7 +139,7 @@ def run_controls(i: int, names: list[str]) -> T.RunConfig:
             cfg.schedule_params = {h.name: hyper_widget(h, f"lt_run{i}_sched_{sched}_{h.name}", h.default)
                                    for h in sinfo.params}
         if st.toggle("Clip the gradient norm", key=_init(f"lt_run{i}_clip_on", False)):
-            cfg.clip_norm = float(st.select_slider("max norm", log_grid(0.01, 100.0), format_func=_fmt,
+            cfg.clip_norm = float(st.select_slider("max norm", CLIP_NORMS, format_func=fmt,
                                                    key=_init(f"lt_run{i}_clip", 1.0)))
         cfg.accumulate = int(st.slider(
             "Accumulate micro-batches", 1, 8, key=_init(f"lt_run{i}_accum", 1),
