@@ -8,13 +8,29 @@ fixed noise sequence, so any divergence compounds instead of hiding.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import optim_core
 
 torch = pytest.importorskip("torch")
-torch.set_default_dtype(torch.float64)
+
+
+@contextlib.contextmanager
+def torch_float64():
+    """torch's default dtype set to float64 for a block, then restored.
+
+    Needed because torch keeps some scalar state (NAdam's ``mu_product``, ``step``) in the
+    default dtype; setting it for the whole session would leak into other tests.
+    """
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
 
 SHAPES = [(), (5,), (3, 4)]
 
@@ -46,6 +62,11 @@ def compare_with_torch(
     group dicts; the groups are split half/half and the second gets ``second_group``.
     ``before_step(step, ours, theirs)`` may change hyperparameters mid-run.
     """
+    with torch_float64():
+        return _compare(ours_factory, torch_factory, steps, rtol, atol, seed, shapes, second_group, state_keys, before_step)
+
+
+def _compare(ours_factory, torch_factory, steps, rtol, atol, seed, shapes, second_group, state_keys, before_step):
     values = initial_values(seed, shapes)
     ours = [optim_core.Parameter(v) for v in values]
     theirs = [torch.tensor(v, requires_grad=True) for v in values]

@@ -7,6 +7,9 @@ import optim_core
 from optim_core.clip import clip_by_norm, clip_by_value, clip_grad_norm_, clip_grad_value_
 from tests.reference import torch
 
+# torch keeps some scalar state in its default dtype: compare in float64 throughout.
+pytestmark = pytest.mark.usefixtures("float64_torch")
+
 SHAPES = [(), (5,), (3, 4), (2, 1, 3)]
 
 

@@ -6,6 +6,9 @@ import pytest
 import optim_core
 from tests.reference import compare_with_torch, torch
 
+# torch keeps some scalar state in its default dtype: compare in float64 throughout.
+pytestmark = pytest.mark.usefixtures("float64_torch")
+
 CASES = [
     ("SGD", dict(lr=0.05)),
     ("SGD", dict(lr=0.05, momentum=0.9)),

@@ -19,6 +19,9 @@ from optim_core.optimizers import sophia as S
 from optim_core.optimizers.lookahead import Lookahead, lookahead_sync
 from tests.reference import SHAPES, _grad_fn, compare_with_torch, initial_values, torch
 
+# torch keeps some scalar state in its default dtype: compare in float64 throughout.
+pytestmark = pytest.mark.usefixtures("float64_torch")
+
 lion_pytorch = pytest.importorskip("lion_pytorch")
 
 MODERN = ["Lion", "LAMB", "LARS", "Adafactor", "Sophia", "Adam8bit"]

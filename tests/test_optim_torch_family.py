@@ -14,6 +14,9 @@ import optim_core
 from optim_core.optimizer import CHUNK_ELEMENTS
 from tests.reference import _grad_fn, compare_with_torch, torch
 
+# torch keeps some scalar state in its default dtype: compare in float64 throughout.
+pytestmark = pytest.mark.usefixtures("float64_torch")
+
 NAMES = ["Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax"]
 
 # (name, keyword arguments, what the second parameter group overrides besides lr)
