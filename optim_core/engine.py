@@ -99,7 +99,7 @@ class Trajectories:
     grads: np.ndarray | None
     raw_grads: np.ndarray | None
     updates: np.ndarray | None
-    lrs: np.ndarray
+    lrs: np.ndarray | None
     states: list[dict[str, np.ndarray]]
     final_positions: np.ndarray
     final_losses: np.ndarray
@@ -223,15 +223,16 @@ def run_trajectories(
     mini-batches; ``rows`` is each row's start index, so every optimizer meets the same
     noise at the same step: a fair race). ``record`` is ``"full"`` (positions, losses,
     gradients, updates and optimizer state per step), ``"path"`` (positions and losses)
-    or ``"summary"`` (final values and metrics only, for maps over many starts).
+    ``"summary"`` (final values and metrics, no per-step arrays) or ``"final"`` (as
+    summary without the path length: the least work per step, for maps over many starts).
     ``threshold`` is the loss that counts as converged (default: the surface's minimum
     value + 1e-3); ``bound`` the distance from the origin past which a run has diverged.
     """
     specs = list(specs)
     if not specs:
         raise ValueError("no runs to compute")
-    if record not in ("full", "path", "summary"):
-        raise ValueError(f"record must be 'full', 'path' or 'summary', not {record!r}")
+    if record not in ("full", "path", "summary", "final"):
+        raise ValueError(f"record must be 'full', 'path', 'summary' or 'final', not {record!r}")
     steps = int(steps)
     if not 1 <= steps <= limits.max_steps:
         raise ValueError(f"steps must be between 1 and {limits.max_steps}, got {steps}")
@@ -294,7 +295,7 @@ def run_trajectories(
     # Online metrics, kept only when the path is not (maps over many starts); preallocated
     # so that a step over 40,000 rows allocates nothing for them.
     hit = np.full(n_rows, -1, dtype=np.int64)
-    path_len = np.zeros(n_rows)
+    path_len = np.zeros(n_rows) if record != "final" else np.full(n_rows, np.nan)
     if not keep_path:
         unhit = np.ones(n_rows, dtype=bool)
         reached = np.empty(n_rows, dtype=bool)
@@ -370,12 +371,13 @@ def run_trajectories(
                     _mark(gone, t + 1, why, diverged_step, reason, dead)
                     any_dead = True
                     P[dead] = frozen[dead]
-            if not keep_path:
+            if record == "summary":
                 np.subtract(P, before, out=before)
                 path_len += np.hypot(before[:, 0], before[:, 1])
 
     K = len(specs)
-    lr_rec = _lr_record(groups, n_rows, T)
+    # Per-step lrs only where the path is kept: for a 200 x 200 map they would be 96 MB.
+    lr_rec = _lr_record(groups, n_rows, T) if keep_path else None
     updates = None
     if keep_path:
         # A diverged run is cut at its divergence: NaN from that step on.
