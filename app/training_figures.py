@@ -67,7 +67,7 @@ def boundary_figure(race) -> go.Figure:
         with np.errstate(all="ignore"):
             g = race.decision_grid(run, GRID)
         traces.append(go.Heatmap(x=_f32(g["x"]), y=_f32(g["y"]), z=g["prob"], zmin=0.0, zmax=1.0, colorscale=CLASS_SCALE,
-                                 zsmooth="best", showscale=False,
+                                 zsmooth="fast", showscale=False,
                                  hovertemplate="P(class 1) = %{z:.2f}<extra></extra>", **axes))
         for cls in (0, 1):
             tr, te = race.y_train == cls, race.y_test == cls

@@ -25,7 +25,7 @@ from optim_core import registry
 
 # The browser, not Python, limits the redraw rate (a few per second for these figures, less on
 # a slow laptop): train many steps per redraw rather than redrawing often.
-REDRAW_OPTIONS = [0.25, 0.5, 1.0, 2.0]
+REDRAW_OPTIONS = [0.1, 0.25, 0.5, 1.0, 2.0]
 CLIP_NORMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 MAX_RUNS = 4
 MAX_STEPS = 200_000  # a safety stop for a demo left running
@@ -226,6 +226,9 @@ with st.sidebar:
     stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
                                         key=_init("lt_stop_epochs", 0)))
 
+# The live view comes first so the boundaries are on screen when a class watches; the run
+# settings it depends on are declared below it and drawn under it.
+live_area = st.container()
 names = list(registry.optimizers())
 n_runs = int(st.segmented_control("Runs", list(range(1, MAX_RUNS + 1)), key=_init("lt_n_runs", 2)) or 1)
 configs = []
@@ -233,7 +236,7 @@ for i, col in enumerate(st.columns(n_runs)):
     with col, st.container(border=True):
         configs.append(run_controls(i, names))
 
-b1, b2, b3, b4, status = st.columns([1, 1, 1, 1, 4])
+b1, b2, b3, b4, status = live_area.columns([1, 1, 1, 1, 4])
 b1.button("▶️ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
 b2.button("✋ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
 b3.button("👣 Step", key="lt_step", on_click=_on_step, width="stretch")
@@ -262,7 +265,7 @@ if st.session_state.get("_lt_sig") != signature:
             st.toast("Settings changed: every run restarted from step 0.", icon="🔄")
 
 if "_lt_error" in st.session_state:
-    st.error(f"These settings cannot train: {st.session_state['_lt_error']}")
+    live_area.error(f"These settings cannot train: {st.session_state['_lt_error']}")
     st.stop()
 
 status.markdown(
@@ -310,7 +313,8 @@ def _train_and_draw(race: T.Race) -> None:
     st.plotly_chart(TF.diagnostics_figure(race), key="lt_fig_diag", width="stretch")
 
 
-st.fragment(run_every=redraw if st.session_state["_lt_running"] else None)(live_panel)()
+with live_area:
+    st.fragment(run_every=redraw if st.session_state["_lt_running"] else None)(live_panel)()
 
 with st.expander("📖 What to look for"):
     st.markdown(
