@@ -35,7 +35,9 @@ def sgd_update(param, grad, state, step, *, lr, momentum=0.0, dampening=0.0, wei
             buf *= momentum
             buf += g if not nonzero(dampening) else (1 - dampening) * g
         direction = g + momentum * buf if nesterov else buf
-        if not isinstance(momentum, (int, float)) and not np.all(momentum):
+        # A sweep row with momentum 0 must step along g, as torch does. Without dampening
+        # its buffer is 0*b + g = g exactly already; with dampening it is (1-τ)g, so pick g.
+        if nonzero(dampening) and not isinstance(momentum, (int, float)) and not np.all(momentum):
             direction = np.where(np.asarray(momentum) != 0, direction, g)
     else:
         direction = g
