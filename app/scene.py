@@ -517,7 +517,7 @@ def run_keys(i: int, optimizer: str | None = None) -> dict[str, str]:
     p = f"{K}r{i}_"
     keys = {"opt": p + "opt", "sched": p + "sched", "clip": p + "clip", "clipv": p + "clipv", "la": p + "la",
             "lak": p + "lak", "laa": p + "laa", "batch": p + "batch", "own": p + "own", "x0": p + "x0",
-            "y0": p + "y0"}
+            "y0": p + "y0", "color": p + "color"}
     if optimizer is not None:
         for h in shown_hypers(optimizer):
             keys["h_" + h.name] = p + h.name
@@ -606,7 +606,16 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         st[keys["own"]] = run.start is not None
         rs = run.start or start
         st[keys["x0"]], st[keys["y0"]] = float(rs[0]), float(rs[1])
+        st[keys["color"]] = run.color or run_color(i)
     return st
+
+
+def _color(value: Any, fallback: str) -> str:
+    """A ``#rrggbb`` color from a widget or a URL; anything else falls back to the run's default."""
+    text = str(value)
+    if len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
+        return text.upper()
+    return fallback
 
 
 def _nearest(options: Sequence, value: Any) -> Any:
@@ -675,7 +684,7 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
             opt, _non_default(opt, hypers), schedule=sched, schedule_params=sparams,
             clip_norm=clipv if clip == "norm" else None, clip_value=clipv if clip == "value" else None,
             lookahead=lookahead, start=rstart, batch=int(_get(state, keys["batch"], base.batch)),
-            color=run_color(i)))
+            color=_color(_get(state, keys["color"], run_color(i)), run_color(i))))
     return Scene.make(
         surface_name, runs, params, formula=formula, window=window, start=start,
         steps=int(_get(state, K + "steps", d.steps)), noise=float(_get(state, K + "noise", d.noise)),

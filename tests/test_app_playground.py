@@ -286,3 +286,18 @@ def test_every_schedule_can_drive_a_run():
 def test_hostile_urls_never_show_a_traceback(query):
     at = fresh(query)
     assert not at.exception, [e.message for e in at.exception]
+
+
+def test_each_run_has_its_own_color_and_the_url_carries_it():
+    at = fresh()
+    at.color_picker(key="pg_r1_color").set_value("#123456").run()
+    clean(at)
+    lines = [t for t in race(at)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
+    assert lines and lines[0]["line"]["color"].upper() == "#123456"
+    # A shared link sets it too, and garbage in the URL falls back to the run's default color.
+    linked = fresh({"pg_r1_color": "#ABCDEF"})
+    clean(linked)
+    assert linked.session_state["pg_r1_color"].upper() == "#ABCDEF"
+    lines = [t for t in race(linked)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
+    assert lines[0]["line"]["color"].upper() == "#ABCDEF"
+    assert S.scene_from_state({"pg_r1_color": "javascript:alert(1)"}).runs[1].color == S.run_color(1)

@@ -151,8 +151,8 @@ def runs_editor() -> None:
             ss.pop(keys["opt"], None)
         opt_now = ss.get(keys["opt"], base.optimizer)
         with st.expander(f"Run {i + 1} · {opt_now}", expanded=False, key=f"pg_r{i}_box"):
-            st.markdown(f"<div style='height:6px;background:{run_color(i)};border-radius:3px'></div>",
-                        unsafe_allow_html=True)
+            st.color_picker("color", value=run_color(i), key=keys["color"], bind=Q,
+                            help="The run's color in every chart (defaults tell runs apart for color-blind viewers).")
             opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=keys["opt"],
                                bind=Q, on_change=_reset_run_hypers, args=(i,))
             for h in S.shown_hypers(opt):
