@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optim_core.surfaces.base import _fill as fill_blocks
+
 __all__ = [
     "Formula",
     "FormulaError",
@@ -64,7 +66,6 @@ MAX_NODES = 200
 MAX_EXPONENT = 32
 MAX_NUMBER_CHARS = 40
 MAX_DERIVED_NODES = 20_000
-_CHUNK = 8192  # points per evaluation block (temporaries stay in cache and out of mmap)
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 VARIABLES = ("x", "y")
@@ -1041,20 +1042,8 @@ class Formula:
 
     @staticmethod
     def _fill(program, xy, targets):
-        """Run ``program`` on ``xy`` and write its k-th result to ``array[..., *index]`` of the
-        k-th ``(array, index)`` target; large batches go in blocks that stay in cache."""
-        n = xy.size // 2
-        if n <= _CHUNK:
-            for (arr, idx), r in zip(targets, program.run(xy[..., 0], xy[..., 1])):
-                arr[(Ellipsis, *idx)] = r
-            return
-        flat = xy.reshape(n, 2)
-        lead = xy.ndim - 1
-        views = [(arr.reshape((n,) + arr.shape[lead:]), idx) for arr, idx in targets]
-        for i in range(0, n, _CHUNK):
-            block = flat[i:i + _CHUNK]
-            for (arr, idx), r in zip(views, program.run(block[:, 0], block[:, 1])):
-                arr[(slice(i, i + _CHUNK), *idx)] = r
+        """Run ``program`` on ``xy`` into ``targets``, in cache-sized blocks (as every surface does)."""
+        fill_blocks(program.run, xy, targets)
 
     def value(self, xy):
         xy = self._split(xy)
