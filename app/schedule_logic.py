@@ -22,8 +22,7 @@ import numpy as np
 from app import scene as S
 from optim_core import registry
 from optim_core.registry import Hyper
-from optim_core.schedules import chained_lr, sequential_lr
-from optim_core.schedules._base import kwargs_text, torch_snippet
+from optim_core.schedules import chained_lr, kwargs_text, sequential_lr, torch_snippet
 
 __all__ = [
     "ScheduleError",

@@ -14,7 +14,7 @@ stepper), ``compose`` (SequentialLR, ChainedScheduler and their pure forms),
 ``lr_finder`` (the LR range test) and ``bench``.
 """
 
-from optim_core.schedules._base import LRScheduler
+from optim_core.schedules._base import LRScheduler, kwargs_text, torch_snippet
 from optim_core.schedules.bench import bench_schedules
 from optim_core.schedules.compose import ChainedScheduler, SequentialLR, chained_lr, sequential_lr
 from optim_core.schedules.cosine import (
@@ -88,6 +88,9 @@ __all__: list[str] = [
     "chained_lr",
     # tools
     "lr_range_test",
+    # the "copy as PyTorch" code builders
+    "torch_snippet",
+    "kwargs_text",
     "LRRangeTestResult",
     "bench_schedules",
 ]
