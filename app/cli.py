@@ -11,7 +11,12 @@ def main(argv: list[str] | None = None) -> None:
 
     main_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.py")
     extra = list(sys.argv[1:] if argv is None else argv)
-    sys.argv = ["streamlit", "run", main_py, "--browser.gatherUsageStats", "false", *extra]
+    settings = [
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+        "--global.disableWidgetStateDuplicationWarning", "true",
+    ]
+    sys.argv = ["streamlit", "run", main_py, *settings, *extra]
     sys.exit(stcli.main())
 
 

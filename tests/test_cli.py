@@ -1,0 +1,26 @@
+"""The console script starts Streamlit on the app's entry point with the classroom settings."""
+
+import sys
+
+import pytest
+
+
+def test_console_script_runs_the_app(monkeypatch):
+    from streamlit.web import cli as stcli
+
+    from app import cli
+
+    seen = {}
+
+    def fake_main():
+        seen["argv"] = list(sys.argv)
+        return 0
+
+    monkeypatch.setattr(stcli, "main", fake_main)
+    monkeypatch.setattr(sys, "argv", ["optimizer-explorer", "--server.port", "8999"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 0
+    argv = seen["argv"]
+    assert argv[:2] == ["streamlit", "run"] and argv[2].endswith("app/main.py")
+    assert "--client.toolbarMode" in argv and argv[-2:] == ["--server.port", "8999"]
