@@ -309,9 +309,10 @@ def run_trajectories(
                 if bad.any():
                     frozen[bad] = P[bad]
                     _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead)
-                    any_dead = True
+                    any_dead, dead_rows = True, np.flatnonzero(dead)
             if any_dead:
-                grad = np.where(dead[:, None], 0.0, grad)
+                grad = grad.copy()  # the oracle's array is not ours to write
+                grad[dead_rows] = 0.0
             if keep_path:
                 pos[t] = P
                 loss_rec[t] = value
@@ -360,7 +361,7 @@ def run_trajectories(
                 lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
                 P[sync], slow[sync] = fast_rows, slow_rows
             if any_dead:
-                P[dead] = frozen[dead]
+                P[dead_rows] = frozen[dead_rows]
             # Two reductions without temporaries; a NaN makes both comparisons false.
             if not (np.max(P) <= bound and np.min(P) >= -bound):
                 gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
@@ -369,8 +370,8 @@ def run_trajectories(
                                    "the position became infinite or NaN")
                     frozen[gone] = pos[t][gone] if keep_path else before[gone]
                     _mark(gone, t + 1, why, diverged_step, reason, dead)
-                    any_dead = True
-                    P[dead] = frozen[dead]
+                    any_dead, dead_rows = True, np.flatnonzero(dead)
+                    P[dead_rows] = frozen[dead_rows]
             if record == "summary":
                 np.subtract(P, before, out=before)
                 path_len += np.hypot(before[:, 0], before[:, 1])
@@ -380,6 +381,10 @@ def run_trajectories(
     lr_rec = _lr_record(groups, n_rows, T) if keep_path else None
     updates = None
     if keep_path:
+        # Every recorded position is finite (a diverged run is held at its last good
+        # point), so the path length needs no NaN handling; it is taken before the cut.
+        steps_vec = np.diff(pos, axis=0)
+        path_len = np.sqrt(steps_vec[..., 0] ** 2 + steps_vec[..., 1] ** 2).sum(axis=0)
         # A diverged run is cut at its divergence: NaN from that step on.
         steps_idx = np.arange(T + 1)[:, None]
         cut = (diverged_step >= 0) & (steps_idx >= diverged_step)
@@ -388,8 +393,7 @@ def run_trajectories(
         with np.errstate(invalid="ignore"):
             reached = loss_rec <= threshold
         hit = np.where(reached.any(axis=0), np.argmax(reached, axis=0), -1)
-        steps_vec = np.diff(pos, axis=0)
-        path_len = np.nansum(np.sqrt(np.sum(steps_vec * steps_vec, axis=-1)), axis=0)
+        steps_vec[cut[1:]] = np.nan
         if full:
             updates = steps_vec
             cut_t = cut[1:]
