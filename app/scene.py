@@ -305,7 +305,7 @@ def validate(scene: Scene) -> list[str]:
         errors.append(f"Steps must be a whole number between 1 and {LIMITS.max_steps:,} (asked for {steps}).")
     elif n * steps > LIMITS.max_rows_x_steps:
         errors.append(f"{n} runs × {steps} steps is more than one request may compute.")
-    elif n * (steps + 1) * 12 > LIMITS.max_recorded_values:
+    elif not LIMITS.full_record_fits(n, steps):
         errors.append("Too many steps to record for the step inspector: use fewer steps.")
     starts = [scene.start] + [r.start for r in scene.runs]
     if any(s is not None and not all(math.isfinite(float(c)) for c in s) for s in starts):

@@ -36,6 +36,14 @@ class Limits:
     max_rows_x_steps: int = 40_000 * 500
     max_recorded_values: int = 20_000_000
 
+    def full_record_fits(self, n_rows: int, steps: int) -> bool:
+        """Whether recording every step of ``n_rows`` trajectories stays within bounds.
+
+        A full record keeps about 12 numbers per row and step: position, loss, gradient
+        before and after clipping, update, lr and a few optimizer-state values.
+        """
+        return n_rows * (steps + 1) * 12 <= self.max_recorded_values
+
 
 LIMITS = Limits()
 
@@ -248,6 +256,10 @@ def run_trajectories(
     if not np.all(np.isfinite(starts)):
         raise ValueError("start points must be finite numbers")
     n_starts = starts.shape[1]
+    if len(specs) > limits.max_runs:
+        raise ValueError(f"at most {limits.max_runs} runs per request, got {len(specs)}")
+    if n_starts > limits.max_starts:
+        raise ValueError(f"at most {limits.max_starts:,} start points per request, got {n_starts:,}")
     sweeps = [_sweep_size(s) for s in specs]
     if len(set(sweeps)) > 1:
         raise ValueError("every run of one request must sweep the same number of values")
@@ -256,7 +268,7 @@ def run_trajectories(
     n_rows = len(specs) * m_total
     if n_rows * steps > limits.max_rows_x_steps:
         raise ValueError(f"{n_rows} trajectories x {steps} steps is more than one request may compute ({limits.max_rows_x_steps:,})")
-    if record == "full" and n_rows * (steps + 1) * 12 > limits.max_recorded_values:
+    if record == "full" and not limits.full_record_fits(n_rows, steps):
         raise ValueError("too much to record step by step: use record='path' or 'summary', or fewer steps or starts")
     if threshold is None:
         threshold = float(getattr(surface, "global_min_value", 0.0)) + 1e-3
@@ -355,8 +367,8 @@ def run_trajectories(
                     next_lr = plateau_step(tracker, value[g.rows][cols], **params)
                     if t + 1 < T:
                         g.lr_curve[t + 1, cols, 0] = next_lr
-            if slow is not None and ((t + 1) % la_k[la_k > 0] == 0).any():
-                sync = (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
+            sync = None if slow is None else (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
+            if sync is not None and sync.any():
                 fast_rows, slow_rows = P[sync], slow[sync]
                 lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
                 P[sync], slow[sync] = fast_rows, slow_rows

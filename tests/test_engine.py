@@ -326,3 +326,12 @@ def test_adam_one_cycle_cycles_beta1():
 def test_engine_checks_relations_between_hyperparameters_like_the_class():
     with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
         run_trajectories(Quadratic(), [RunSpec("SGD", {"lr": 0.1, "nesterov": True})], [[1.0, 1.0]], 5)
+
+
+def test_engine_enforces_the_run_and_start_limits_itself():
+    surface = Quadratic()
+    with pytest.raises(ValueError, match="at most 12 runs"):
+        run_trajectories(surface, [RunSpec("SGD")] * (LIMITS.max_runs + 1), [[1.0, 1.0]], 5)
+    with pytest.raises(ValueError, match="start points per request"):
+        run_trajectories(surface, [RunSpec("SGD")], np.zeros((LIMITS.max_starts + 1, 2)), 5, record="final")
+    assert LIMITS.full_record_fits(6, 500) and not LIMITS.full_record_fits(40_000, 500)
