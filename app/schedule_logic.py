@@ -261,12 +261,9 @@ _MOM_EXPR = re.compile(r'optimizer\.param_groups\[0\]\["(?:momentum|betas)"\](?:
 
 def _torch_kwargs(optimizer: str, hypers: Mapping[str, Any]) -> str:
     """Keywords of torch's constructor for the non-default hyperparameters (β₁, β₂ → betas)."""
-    info = registry.get_optimizer(optimizer)
-    hp = {k: v for k, v in hypers.items() if k != "lr" and v != info.defaults().get(k)}
-    if "beta1" in hp or "beta2" in hp:
-        d = info.defaults()
-        hp["betas"] = (hp.pop("beta1", d.get("beta1")), hp.pop("beta2", d.get("beta2")))
-    return kwargs_text(hp)
+    cls = registry.get_optimizer(optimizer).cls
+    default = cls.keywords()
+    return kwargs_text({k: v for k, v in cls.keywords(hypers).items() if k != "lr" and v != default[k]})
 
 
 def _momentum_expr(torch_optimizer: str) -> str | None:

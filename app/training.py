@@ -320,11 +320,7 @@ def _class_kwargs(info, hypers: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(hypers) - known
     if unknown:
         raise ValueError(f"{info.name} has no hyperparameter(s) {sorted(unknown)}; known: {sorted(known)}")
-    kw = {**info.defaults(), **hypers}
-    for packed, parts in info.cls.packed.items():
-        if all(p in kw for p in parts):
-            kw[packed] = tuple(kw.pop(p) for p in parts)
-    return kw
+    return info.cls.keywords(hypers)
 
 
 class Run:

@@ -196,13 +196,22 @@ class Optimizer:
 
     # -- hyperparameters -------------------------------------------------------------
     @classmethod
+    def keywords(cls, hypers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Kernel-named hyperparameters over the defaults, as this class's (torch's) keywords.
+
+        ``{"beta1": 0.8}`` gives ``{..., "betas": (0.8, 0.999)}``: the form the engine and
+        the registry use, turned into the one ``cls(params, **keywords)`` takes.
+        """
+        kw = {**cls.info.defaults(), **(hypers or {})}
+        for packed_name, parts in cls.packed.items():
+            if all(p in kw for p in parts):
+                kw[packed_name] = tuple(kw.pop(p) for p in parts)
+        return kw
+
+    @classmethod
     def _public_defaults(cls) -> dict[str, Any]:
         """The defaults under torch's keyword names (``betas`` rather than ``beta1``)."""
-        defaults = cls.info.defaults()
-        for packed_name, parts in cls.packed.items():
-            if all(p in defaults for p in parts):
-                defaults[packed_name] = tuple(defaults.pop(p) for p in parts)
-        return defaults
+        return cls.keywords()
 
     def _kernel_hypers(self, group: Mapping[str, Any]) -> dict[str, Any]:
         hp = {}

@@ -41,11 +41,7 @@ def _class_path(surface, name, hypers, start, steps):
     """Step the torch-shaped class on one Parameter: the reference for the engine."""
     info = registry.get_optimizer(name)
     p = optim_core.Parameter(np.asarray(start, dtype=np.float64))
-    kwargs = {k: v for k, v in hypers.items()}
-    if "beta1" in kwargs or "beta2" in kwargs:
-        d = info.defaults()
-        kwargs["betas"] = (kwargs.pop("beta1", d.get("beta1")), kwargs.pop("beta2", d.get("beta2")))
-    opt = info.cls([p], **kwargs)
+    opt = info.cls([p], **info.cls.keywords(hypers))
     path = [p.data.copy()]
     for _ in range(steps):
         p.grad = surface.grad(p.data)
