@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fmt", "hyper_options", "snap"]
+__all__ = ["fmt", "hyper_options", "snap", "nearest_option"]
 
 _LR_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 _NEAR_ONE = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
@@ -96,3 +96,24 @@ def snap(h, value: Any) -> Any:
     if h.log and v > 0:
         return min(opts, key=lambda o: abs(math.log(o) - math.log(v)) if o > 0 else math.inf)
     return min(opts, key=lambda o: abs(o - v))
+
+
+def nearest_option(value: Any, options, log: bool = False) -> Any:
+    """``value`` moved onto the nearest of ``options`` (on a log scale with ``log`` where both
+    are positive); None when ``value`` is not a number (e.g. garbage from a URL)."""
+    if value in options:
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    candidates = [o for o in options if o is not None]
+
+    def distance(o):
+        if log and v > 0 and float(o) > 0:
+            return abs(math.log(float(o)) - math.log(v))
+        return abs(float(o) - v)
+
+    return min(candidates, key=distance)

@@ -17,6 +17,7 @@ import streamlit as st
 from app import figures as F
 from app import inspector as I
 from app import scene as S
+from app.widgets import fit_stored
 from app.theme import run_color
 from optim_core import registry
 from optim_core.engine import LIMITS
@@ -104,16 +105,6 @@ def _on_surface_change() -> None:
         pass
 
 
-def _fit(key: str, options) -> None:
-    """Move a stored widget value onto the widget's options (URL, preset or a changed range)."""
-    if key in ss and ss[key] not in options:
-        try:
-            v = float(ss[key])
-            ss[key] = min((o for o in options if o is not None), key=lambda o: abs(float(o) - v))
-        except (TypeError, ValueError):
-            del ss[key]
-
-
 def hyper_widget(h, key: str, default) -> None:
     label = h.display
     if h.kind == "bool":
@@ -131,7 +122,7 @@ def hyper_widget(h, key: str, default) -> None:
         st.slider(label, lo, hi, int(min(max(int(default), lo), hi)), key=key, bind=Q, help=h.help or None)
     else:
         options = S.hyper_options(h)
-        _fit(key, options)
+        fit_stored(key, options)
         st.select_slider(label, options=options, value=S.snap(h, default), format_func=S.fmt, key=key, bind=Q,
                          help=h.help or None)
 
@@ -171,14 +162,14 @@ def runs_editor() -> None:
                                         key=keys["clip"], bind=Q)
             if clip in ("norm", "value"):
                 options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
-                _fit(keys["clipv"], options)
+                fit_stored(keys["clipv"], options)
                 st.select_slider("clip at", options=options, value=1.0, format_func=S.fmt, key=keys["clipv"],
                                  bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
             if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
                          help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
                 st.slider("k (sync every k steps)", 1, 20, 5, key=keys["lak"], bind=Q)
                 st.slider("α (slow-weight step)", 0.0, 1.0, 0.5, step=0.05, key=keys["laa"], bind=Q)
-            _fit(keys["batch"], S.BATCH_OPTIONS)
+            fit_stored(keys["batch"], S.BATCH_OPTIONS)
             st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=0,
                              format_func=lambda b: "as above" if b == 0 else str(b), key=keys["batch"], bind=Q)
             if st.toggle("own start point", value=False, key=keys["own"], bind=Q):
@@ -240,14 +231,14 @@ with st.sidebar:
     c1, c2 = st.columns(2)
     c1.number_input("start θ₁", value=float(DEFAULT["pg_x0"]), step=0.1, format="%.3f", key="pg_x0", bind=Q)
     c2.number_input("start θ₂", value=float(DEFAULT["pg_y0"]), step=0.1, format="%.3f", key="pg_y0", bind=Q)
-    _fit("pg_steps", S.STEP_OPTIONS)
+    fit_stored("pg_steps", S.STEP_OPTIONS)
     st.select_slider("steps", options=S.STEP_OPTIONS, value=DEFAULT["pg_steps"], key="pg_steps", bind=Q)
 
     st.header("🎲 Noise")
-    _fit("pg_noise", S.NOISE_OPTIONS)
+    fit_stored("pg_noise", S.NOISE_OPTIONS)
     st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=DEFAULT["pg_noise"], format_func=S.fmt,
                      key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
-    _fit("pg_batch", S.BATCH_OPTIONS)
+    fit_stored("pg_batch", S.BATCH_OPTIONS)
     st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=DEFAULT["pg_batch"],
                      format_func=lambda b: "full" if b == 0 else str(b), key="pg_batch", bind=Q,
                      help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "

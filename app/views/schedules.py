@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import streamlit as st
 
 from app import figures as F
 from app import schedule_figures as SF
 from app import schedule_logic as L
+from app.widgets import fit_stored
 from app.theme import FONT_SIZE, run_color
 from optim_core import registry
 
@@ -67,17 +67,6 @@ def _apply_pending() -> None:
         ss.update(pending)
 
 
-def _fit(key: str, options) -> None:
-    """Move a stored value (URL, older range) onto the widget's options, or drop it."""
-    if key in ss and ss[key] not in options:
-        try:
-            v = float(ss[key])
-            ss[key] = min(options, key=lambda o: abs(math.log(float(o)) - math.log(v)) if v > 0 and o > 0
-                          else abs(float(o) - v))
-        except (TypeError, ValueError):
-            del ss[key]
-
-
 def pkey(name: str, param: str) -> str:
     return f"sc_p_{name}_{param}"
 
@@ -110,7 +99,7 @@ def param_widget(h, key: str, default) -> None:
             st.number_input(label, min_value=lo, max_value=hi, value=value, step=1, key=key, bind=Q, help=help_)
     else:
         options = L.float_options(h)
-        _fit(key, options)
+        fit_stored(key, options, log=True)
         st.select_slider(label, options=options, value=L.snap_float(h, default), format_func=L.fmt, key=key, bind=Q,
                          help=help_)
 
@@ -366,9 +355,9 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
     c1, c2, c3, c4 = st.columns(4)
     target = c1.segmented_control("test on", ["loss surface", "MLP"], default="loss surface", required=True,
                                   key="sc_rt_target", bind=Q) or "loss surface"
-    _fit("sc_rt_lo", RT_START)
+    fit_stored("sc_rt_lo", RT_START, log=True)
     lo = c2.select_slider("start lr", options=RT_START, value=1e-7, format_func=L.fmt, key="sc_rt_lo", bind=Q)
-    _fit("sc_rt_hi", RT_END)
+    fit_stored("sc_rt_hi", RT_END, log=True)
     hi = c3.select_slider("end lr", options=RT_END, value=10.0, format_func=L.fmt, key="sc_rt_hi", bind=Q)
     _clamp_key("sc_rt_n", 20, 300)
     n_test = c4.slider("steps", 20, 300, 100, step=10, key="sc_rt_n", bind=Q)
@@ -438,11 +427,11 @@ with st.sidebar:
         ss["sc_pick"] = [n for n in ss["sc_pick"] if n in NAMES]
     picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
                             help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
-    _fit("sc_steps", L.STEP_OPTIONS)
+    fit_stored("sc_steps", L.STEP_OPTIONS, log=True)
     n_steps = int(st.select_slider("steps", options=L.STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
                                    on_change=_follow_steps,
                                    help="Lengths that mean “the whole run” (T_max, total steps) follow this."))
-    _fit("sc_lr", L.lr_options())
+    fit_stored("sc_lr", L.lr_options(), log=True)
     base_lr = float(st.select_slider("base lr η₀", options=L.lr_options(), value=L.DEFAULT_LR, format_func=L.fmt,
                                      key="sc_lr", bind=Q,
                                      help="The lr every schedule starts from (OneCycleLR: its peak; CyclicLR: its "
