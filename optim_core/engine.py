@@ -188,6 +188,7 @@ class _Group:
     # ReduceLROnPlateau runs: (columns within the group, tracker state, parameters).
     plateaus: list = field(default_factory=list)
     record_keys: list = field(default_factory=list)
+    positions: np.ndarray | None = None  # this group's rows of the engine's position array (a view)
 
 
 def _sweep_size(spec: RunSpec) -> int:
@@ -282,6 +283,8 @@ def run_trajectories(
     order = np.concatenate([np.arange(n_rows).reshape(len(specs), m_total)[g.spec_index].ravel() for g in groups])
     # Rows are stored group by group so each group's rows are one contiguous view.
     P = np.ascontiguousarray(positions0[order])
+    for g in groups:
+        g.positions = P[g.rows]  # P is updated in place only, so the views stay valid
     row_start = row_start[order]
     inverse = np.empty_like(order)
     inverse[order] = np.arange(n_rows)
@@ -302,6 +305,7 @@ def run_trajectories(
     diverged_step = np.full(n_rows, -1, dtype=np.int64)
     reason = np.full(n_rows, "", dtype=object)
     dead = np.zeros(n_rows, dtype=bool)
+    dead_xy = np.zeros((n_rows, 2), dtype=bool)  # the same, per coordinate: copyto's fast path
     frozen = np.empty_like(P)  # where each diverged run stopped: its last good position
     any_dead = False
     # Online metrics, kept only when the path is not (maps over many starts); preallocated
@@ -322,7 +326,7 @@ def run_trajectories(
                 bad = ~dead & ~np.isfinite(value)
                 if bad.any():
                     frozen[bad] = P[bad]
-                    _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead)
+                    _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead, dead_xy)
                     any_dead = True
             if keep_path:
                 pos[t] = P
@@ -351,10 +355,10 @@ def run_trajectories(
                     hp = dict(hp, lr=g.lr_curve[t])
                     if g.momentum_curve is not None:
                         hp[g.momentum_key] = g.momentum_curve[t]
-                apply_update(g.info, P[g.rows], grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
+                apply_update(g.info, g.positions, grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
                 if g.info.needs_hessian:
                     # The exact diagonal at the new point, folded in on Sophia's cadence.
-                    refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, P[g.rows]), t + 1,
+                    refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, g.positions), t + 1,
                                     beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
                 if full:
                     if t <= 1:  # the state's arrays exist once the first step has run
@@ -375,7 +379,7 @@ def run_trajectories(
                 # A diverged run keeps being stepped (its numbers are cut from the record
                 # afterwards) but is put back where it stopped, so it cannot trip the
                 # checks below again.
-                np.copyto(P, frozen, where=dead[:, None])
+                np.copyto(P, frozen, where=dead_xy)
             # Two reductions without temporaries (the methods skip np.max's wrapper, ~3 us
             # a call); a NaN makes both comparisons false.
             if not (P.max() <= bound and P.min() >= -bound):
@@ -384,9 +388,9 @@ def run_trajectories(
                     why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
                                    "the position became infinite or NaN")
                     frozen[gone] = pos[t][gone] if keep_path else before[gone]
-                    _mark(gone, t + 1, why, diverged_step, reason, dead)
+                    _mark(gone, t + 1, why, diverged_step, reason, dead, dead_xy)
                     any_dead = True
-                    np.copyto(P, frozen, where=dead[:, None])
+                    np.copyto(P, frozen, where=dead_xy)
             if record == "summary":
                 np.subtract(P, before, out=before)
                 path_len += np.hypot(before[:, 0], before[:, 1])
@@ -491,6 +495,15 @@ def _per_row_options(specs, groups, n_rows, m_total):
 
 
 def _lr_record(groups, n_rows: int, T: int) -> np.ndarray:
+    """The lr in force per step and row, ``(T, n_rows)``.
+
+    Without a schedule every row's lr is constant: the record is then a read-only
+    broadcast of one value per row, which costs nothing for long runs.
+    """
+    if all(g.lr_curve is None for g in groups):
+        per_row = np.concatenate([np.broadcast_to(np.asarray(g.hypers["lr"], dtype=np.float64).reshape(-1),
+                                                  (g.rows.stop - g.rows.start,)) for g in groups])
+        return np.broadcast_to(per_row, (T, n_rows))
     lrs = np.empty((T, n_rows))
     for g in groups:
         n = g.rows.stop - g.rows.start
@@ -501,10 +514,11 @@ def _lr_record(groups, n_rows: int, T: int) -> np.ndarray:
     return lrs
 
 
-def _mark(mask, t, why, diverged_step, reason, dead) -> None:
+def _mark(mask, t, why, diverged_step, reason, dead, dead_xy) -> None:
     diverged_step[mask] = t
     reason[mask] = why
     dead |= mask
+    dead_xy[...] = dead[:, None]
 
 
 def _state_keys(rec: dict, state: dict, T: int) -> list[str]:
