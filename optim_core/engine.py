@@ -224,6 +224,7 @@ def run_trajectories(
     threshold: float | None = None,
     bound: float | None = None,
     limits: Limits = LIMITS,
+    dtype=np.float64,
 ) -> Trajectories:
     """Run every spec from every start for ``steps`` steps on ``surface``.
 
@@ -236,8 +237,13 @@ def run_trajectories(
     summary without the path length: the least work per step, for maps over many starts).
     ``threshold`` is the loss that counts as converged (default: the surface's minimum
     value + 1e-3); ``bound`` the distance from the origin past which a run has diverged.
+    ``dtype`` is float64 (the default: equal to torch in float64) or float32, which halves
+    the memory traffic of large batches such as convergence maps; records are float64.
     """
     specs = list(specs)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, not {dtype}")
     if not specs:
         raise ValueError("no runs to compute")
     if record not in ("full", "path", "summary", "final"):
@@ -279,10 +285,10 @@ def run_trajectories(
     # Rows: run k occupies rows [k*m_total, (k+1)*m_total); within a run, start-major.
     positions0 = np.repeat(starts, n_sweep, axis=1).reshape(n_rows, 2)
     row_start = np.tile(np.repeat(np.arange(n_starts), n_sweep), len(specs))
-    groups = _make_groups(specs, n_starts, n_sweep, steps)
+    groups = _make_groups(specs, n_starts, n_sweep, steps, dtype)
     order = np.concatenate([np.arange(n_rows).reshape(len(specs), m_total)[g.spec_index].ravel() for g in groups])
     # Rows are stored group by group so each group's rows are one contiguous view.
-    P = np.ascontiguousarray(positions0[order])
+    P = np.ascontiguousarray(positions0[order], dtype=dtype)
     for g in groups:
         g.positions = P[g.rows]  # P is updated in place only, so the views stay valid
     row_start = row_start[order]
@@ -433,8 +439,8 @@ def run_trajectories(
             a = np.moveaxis(a, 0, 1)  # (rows, T, ...)
         return a.reshape(K, m_total, *a.shape[1:])
 
-    final_pos = P
-    final_loss = np.where(diverged_step >= 0, np.nan, surface.value(final_pos))
+    final_pos = P.astype(np.float64, copy=False)
+    final_loss = np.where(diverged_step >= 0, np.nan, surface.value(P).astype(np.float64, copy=False))
     states: list[dict[str, np.ndarray]] = [dict() for _ in specs]
     for g, rec in zip(groups, state_rec):
         for j, k in enumerate(g.spec_index):
@@ -537,7 +543,7 @@ def _hessian_diag(surface, xy: np.ndarray) -> np.ndarray:
     return np.stack([h[..., 0, 0], h[..., 1, 1]], axis=-1)
 
 
-def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: int) -> list[_Group]:
+def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: int, dtype=np.float64) -> list[_Group]:
     m_total = n_starts * n_sweep
     by_key: dict[tuple, list[int]] = {}
     resolved = []
@@ -563,7 +569,7 @@ def _make_groups(specs: Sequence[RunSpec], n_starts: int, n_sweep: int, steps: i
         lr_curve, mom_curve, mom_key, plateaus = _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps)
         if hypers.pop("maximize", False):
             raise ValueError(f"{specs[members[0]].display_label()}: maximize makes no sense on a loss surface")
-        state = info.init_state(np.zeros((n, 2)), **hypers)
+        state = info.init_state(np.zeros((n, 2), dtype=dtype), **hypers)
         groups.append(_Group(info, members, slice(row, row + n), hypers, lr_curve, mom_curve, mom_key, state, plateaus))
         row += n
     return groups

@@ -238,14 +238,40 @@ def test_optimal_momentum_beats_larger_momentum_and_plain_gd():
 def test_convergence_map_is_reproducible_and_matches_single_runs():
     surface = Quadratic(1.0, 3.0)
     spec = RunSpec("SGD", {"lr": 0.1, "momentum": 0.5})
-    a = convergence_map(surface, spec, n=12, steps=100)
-    b = convergence_map(surface, spec, n=12, steps=100)
+    a = convergence_map(surface, spec, n=12, steps=100, dtype=np.float64)
+    b = convergence_map(surface, spec, n=12, steps=100, dtype=np.float64)
     np.testing.assert_array_equal(a.steps_to_converge, b.steps_to_converge)
     assert a.steps_to_converge.shape == (12, 12)
-    i, j = 3, 7
-    single = run_trajectories(surface, [spec], [[a.xs[j], a.ys[i]]], 100)
-    assert a.steps_to_converge[i, j] == single.steps_to_threshold[0, 0]
+    for i, j in [(3, 7), (0, 0), (11, 5)]:
+        single = run_trajectories(surface, [spec], [[a.xs[j], a.ys[i]]], 100)
+        assert a.steps_to_converge[i, j] == single.steps_to_threshold[0, 0]
+        assert a.final_loss[i, j] == single.final_losses[0, 0]
     assert np.all(a.basin == 0)
+
+
+def test_float32_convergence_map_agrees_with_float64_and_is_reproducible():
+    # Four minima: the basin picture is where float32 could go wrong, and does not.
+    surface = registry.get_surface("Himmelblau").make()
+    spec = RunSpec("Adam", {"lr": 0.05})
+    m32 = convergence_map(surface, spec, n=40, steps=200)
+    m64 = convergence_map(surface, spec, n=40, steps=200, dtype=np.float64)
+    np.testing.assert_array_equal(m32.basin, convergence_map(surface, spec, n=40, steps=200).basin)
+    assert len(set(m64.basin.ravel().tolist()) - {-1}) == 4
+    assert np.mean(m32.basin == m64.basin) >= 0.995
+    assert np.mean(m32.steps_to_converge == m64.steps_to_converge) >= 0.99
+    assert np.all(np.abs(m32.steps_to_converge - m64.steps_to_converge)[m64.steps_to_converge >= 0] <= 2)
+
+
+def test_float32_runs_keep_float32_state_and_float64_records():
+    surface = Quadratic(1.0, 3.0)
+    spec = RunSpec("Adam", {"lr": 0.1})
+    t32 = run_trajectories(surface, [spec], [[1.0, -2.0]], 50, dtype=np.float32)
+    t64 = run_trajectories(surface, [spec], [[1.0, -2.0]], 50)
+    assert t32.positions.dtype == t32.final_positions.dtype == t32.final_losses.dtype == np.float64
+    np.testing.assert_allclose(t32.positions, t64.positions, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(t32.positions, t64.positions)  # it really ran in float32
+    with pytest.raises(ValueError, match="float32 or float64"):
+        run_trajectories(surface, [spec], [[1.0, -2.0]], 5, dtype=np.int64)
 
 
 def test_sensitivity_map_grid_matches_single_runs():

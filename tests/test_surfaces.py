@@ -173,6 +173,22 @@ def test_shapes_and_batching(name, params):
 
 
 @pytest.mark.parametrize("name,params", CASES)
+def test_float32_points_stay_float32_and_agree_with_float64(name, params):
+    # Convergence maps run in float32: a surface must neither upcast (twice the memory
+    # traffic) nor lose more than float32 rounding.
+    s = make(name, params)
+    p = window_points(s, n=40, seed=5)
+    f64, g64 = s.value_and_grad(p)
+    f32, g32 = s.value_and_grad(p.astype(np.float32))
+    assert f32.dtype == g32.dtype == s.value(p.astype(np.float32)).dtype == np.float32
+    # The points themselves were rounded to float32: compare at f's own scale.
+    f_scale = np.max(np.abs(f64)) + 1.0
+    g_scale = np.max(np.abs(g64)) + 1.0
+    assert np.max(np.abs(f32 - f64)) <= 1e-4 * f_scale
+    assert np.max(np.abs(g32 - g64)) <= 1e-3 * g_scale
+
+
+@pytest.mark.parametrize("name,params", CASES)
 def test_no_warnings_far_away_or_nan(name, params):
     s = make(name, params)
     p = np.array([[1e200, -1e200], [np.nan, 0.0], [np.inf, 1.0], [0.0, 0.0]])

@@ -2,7 +2,8 @@
 
 A surface is a function f(x, y) with its exact gradient and Hessian, vectorized over any
 leading shape: ``xy`` has shape ``(..., 2)``, ``value`` returns ``(...)``, ``grad``
-``(..., 2)`` and ``hessian`` ``(..., 2, 2)``, all float64. Subclasses write the
+``(..., 2)`` and ``hessian`` ``(..., 2, 2)``, all float64 (float32 if ``xy`` is float32:
+convergence maps run in float32, as torch trains by default). Subclasses write the
 mathematics once, on the coordinate arrays ``x`` and ``y``:
 
 - ``_fg(x, y) -> (f, f_x, f_y)``: value and gradient together, sharing subexpressions
@@ -29,7 +30,9 @@ _EMPTY = np.zeros((0, 2))
 
 
 def _points(xy) -> np.ndarray:
-    xy = np.asarray(xy, dtype=np.float64)
+    xy = np.asarray(xy)
+    if xy.dtype != np.float32:
+        xy = xy.astype(np.float64, copy=False)
     if xy.ndim == 0 or xy.shape[-1] != 2:
         raise ValueError(f"expected points of shape (..., 2), got shape {xy.shape}")
     return xy
@@ -94,7 +97,7 @@ class Surface:
     def value(self, xy):
         """f at ``xy`` of shape ``(..., 2)``; returns shape ``(...)``."""
         xy = _points(xy)
-        f = np.empty(xy.shape[:-1])
+        f = np.empty(xy.shape[:-1], dtype=xy.dtype)
         _fill(lambda x, y: (self._f(x, y),), xy, ((f, ()),))
         return f if f.ndim else f[()]
 
@@ -105,15 +108,15 @@ class Surface:
     def value_and_grad(self, xy):
         """``(value(xy), grad(xy))`` computed together (the engine's hot path)."""
         xy = _points(xy)
-        f = np.empty(xy.shape[:-1])
-        g = np.empty(xy.shape)
+        f = np.empty(xy.shape[:-1], dtype=xy.dtype)
+        g = np.empty(xy.shape, dtype=xy.dtype)
         _fill(self._fg, xy, ((f, ()), (g, (0,)), (g, (1,))))
         return (f if f.ndim else f[()]), g
 
     def hessian(self, xy):
         """The Hessian, shape ``(..., 2, 2)`` (symmetric)."""
         xy = _points(xy)
-        h = np.empty(xy.shape + (2,))
+        h = np.empty(xy.shape + (2,), dtype=xy.dtype)
         _fill(self._h, xy, ((h, (0, 0)), (h, (0, 1)), (h, (1, 1))))
         h[..., 1, 0] = h[..., 0, 1]
         return h
