@@ -27,6 +27,13 @@ __all__ = [
     "nonzero",
     "l2_grad",
     "decayed_grad",
+    "apply_weight_decay",
+    "zeros_like",
+    "clone",
+    "sqrt",
+    "sqrt_",
+    "maximum_",
+    "sign",
 ]
 
 # Elementwise kernels on large tensors run over slices of this many elements, so that the
@@ -370,13 +377,10 @@ def decayed_grad(param: np.ndarray, grad: np.ndarray, lr, weight_decay, decouple
     """Weight decay as torch's Adam family applies it; returns the gradient to use.
 
     Decoupled (AdamW): ``θ ← θ(1 - ηλ)`` in place and the gradient unchanged; otherwise
-    L2: ``g + λθ`` (see :func:`l2_grad`).
+    L2: ``g + λθ`` (see :func:`l2_grad`). Arrays only: a float parameter cannot be decayed
+    in place, so kernels that also run on floats call :func:`apply_weight_decay`.
     """
-    if decoupled:
-        if nonzero(weight_decay):
-            param *= 1 - lr * weight_decay
-        return grad
-    return l2_grad(grad, param, weight_decay)
+    return apply_weight_decay(param, grad, lr, weight_decay, decoupled)[1]
 
 
 def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:
@@ -386,3 +390,81 @@ def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:
     if not np.any(weight_decay):
         return grad
     return grad + weight_decay * param
+
+
+# Kernels with ``runs_on_floats`` take either arrays (updated in place) or one coordinate as
+# Python floats (immutable: the new values are returned and stored back). Augmented
+# assignments (``m *= b``) already do the right thing for both; the helpers below cover the
+# NumPy calls that do not. They test ``type(x) is float`` first (half the cost of
+# isinstance) so that a float never pays NumPy's per-call cost, and each float branch
+# rounds exactly as the ufunc does. Only Python floats take the float branch.
+
+# np.sqrt of a negative number is NaN (with the sign bit set), where math.sqrt raises.
+with np.errstate(invalid="ignore"):
+    _SQRT_OF_NEGATIVE = float(np.sqrt(np.array([-1.0]))[0])
+# Bound once: on a (1, 2) array the ``np.`` lookup is a visible part of a helper's cost.
+_np_sqrt, _np_maximum, _np_sign = np.sqrt, np.maximum, np.sign
+
+
+def apply_weight_decay(param, grad, lr, weight_decay, decoupled: bool):
+    """:func:`decayed_grad` that also runs on floats: returns ``(param, g)``.
+
+    Decoupled, ``θ ← θ(1 - ηλ)`` (in place for an array, the same object returned);
+    otherwise ``g + λθ``.
+    """
+    if decoupled:
+        if nonzero(weight_decay):
+            param *= 1 - lr * weight_decay
+        return param, grad
+    return param, l2_grad(grad, param, weight_decay)
+
+
+def zeros_like(param):
+    """A zero state buffer for ``param``: ``0.0`` for a float, else ``np.zeros_like``."""
+    return 0.0 if type(param) is float else np.zeros_like(param)
+
+
+def clone(x, like=None):
+    """A copy of ``x`` the caller may update in place, as ``like``'s dtype if given.
+
+    A float is immutable, so it is its own copy.
+    """
+    if type(x) is float:
+        return x
+    return np.array(x, dtype=None if like is None else like.dtype, copy=True)
+
+
+def sqrt(x):
+    """``√x`` as a new array, or as a float (NaN for a negative float, as NumPy gives)."""
+    if type(x) is float:
+        return math.sqrt(x) if x >= 0.0 or x != x else _SQRT_OF_NEGATIVE
+    return _np_sqrt(x)
+
+
+def sqrt_(x):
+    """``√x`` in place for an array (a temporary: never a state buffer), or :func:`sqrt` of a float."""
+    if type(x) is float:
+        return math.sqrt(x) if x >= 0.0 or x != x else _SQRT_OF_NEGATIVE
+    return _np_sqrt(x, x)  # out passed positionally: the keyword costs ~40 ns more per call
+
+
+def maximum_(a, b):
+    """``np.maximum(a, b)`` into ``a`` for an array (returned), or as a float.
+
+    The float branch keeps np.maximum's semantics: a NaN on either side propagates, and
+    a tie gives ``b`` (``max(0.0, -0.0)`` is ``-0.0``).
+    """
+    if type(a) is float:
+        return a if a > b or a != a else b
+    return _np_maximum(a, b, out=a)
+
+
+def sign(x):
+    """``np.sign(x)``: a new array, or a float (``sign(±0.0)`` is ``0.0``, ``sign(nan)`` is NaN)."""
+    if type(x) is float:
+        if x > 0.0:
+            return 1.0
+        if x < 0.0:
+            return -1.0
+        return 0.0 if x == 0.0 else x
+    return _np_sign(x)

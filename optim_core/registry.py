@@ -68,6 +68,9 @@ class OptimizerInfo:
     in-place kernel and ``init_state(param, **hypers)`` builds its state; the class
     ``cls`` wraps both with the torch.optim API. ``state_bytes(shape, itemsize,
     **hypers)`` gives the bytes of optimizer state kept for one tensor of that shape.
+    ``runs_on_floats``: ``update`` and ``init_state`` also take one coordinate as Python
+    floats (scalar hyperparameters, float state buffers); ``update`` then returns the new
+    param and stores new buffers in ``state``, bit for bit as on a float64 array.
     """
 
     name: str
@@ -83,6 +86,7 @@ class OptimizerInfo:
     family: str = "adaptive"
     elementwise: bool = True
     needs_hessian: bool = False
+    runs_on_floats: bool = False
 
     def __post_init__(self):
         # The class reads its kernel and hyperparameters from its entry.

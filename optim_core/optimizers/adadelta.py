@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad
+from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
 
 def adadelta_init(param, **_):
-    return {"square_avg": np.zeros_like(param), "acc_delta": np.zeros_like(param)}
+    return {"square_avg": zeros_like(param), "acc_delta": zeros_like(param)}
 
 
 def adadelta_update(param, grad, state, step, *, lr, rho, eps, weight_decay=0.0):
@@ -23,20 +21,21 @@ def adadelta_update(param, grad, state, step, *, lr, rho, eps, weight_decay=0.0)
         \theta_t = \theta_{t-1} - \eta\, \Delta_t
 
     ``g_t`` includes coupled weight decay ``λθ``; ``η`` (1 by default) only rescales ``Δ``.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     g = l2_grad(grad, param, weight_decay)
     square_avg, acc_delta = state["square_avg"], state["acc_delta"]
     square_avg *= rho
     square_avg += (1 - rho) * g * g
-    std = square_avg + eps
-    np.sqrt(std, out=std)
-    delta = acc_delta + eps
-    np.sqrt(delta, out=delta)
+    std = sqrt_(square_avg + eps)
+    delta = sqrt_(acc_delta + eps)
     delta /= std
     delta *= g
     acc_delta *= rho
     acc_delta += (1 - rho) * delta * delta
+    state["square_avg"], state["acc_delta"] = square_avg, acc_delta
     param -= lr * delta
+    return param
 
 
 class Adadelta(Optimizer):
@@ -71,4 +70,5 @@ INFO = OptimizerInfo(
     summary="Designed to remove the learning rate (units of Δ match θ). Rarely chosen today; its early steps "
             "are tiny (about √ε), so it starts slowly on the surfaces here.",
     family="adaptive",
+    runs_on_floats=True,
 )

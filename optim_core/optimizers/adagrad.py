@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad
+from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
 
 def adagrad_init(param, *, initial_accumulator_value=0.0, **_):
-    total = np.zeros_like(param)
+    total = zeros_like(param)
     # A sweep gives one starting value per trajectory, shaped (B, 1).
     total += initial_accumulator_value
     return {"sum": total}
@@ -27,14 +25,17 @@ def adagrad_update(param, grad, state, step, *, lr, lr_decay=0.0, weight_decay=0
         \theta_t = \theta_{t-1} - \tilde\eta_t\,\frac{g_t}{\sqrt{s_t} + \epsilon}
 
     ``initial_accumulator_value`` only matters to :func:`adagrad_init` (``s_0``).
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     g = l2_grad(grad, param, weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     total = state["sum"]
     total += g * g
-    std = np.sqrt(total)
+    state["sum"] = total
+    std = sqrt(total)
     std += eps
     param -= clr * g / std
+    return param
 
 
 class Adagrad(Optimizer):
@@ -71,4 +72,5 @@ INFO = OptimizerInfo(
     summary="Large steps for rarely-updated coordinates, small ones for frequent ones: still used for sparse "
             "features (embeddings, linear models). The ever-growing sum makes the step decay to zero on long runs.",
     family="adaptive",
+    runs_on_floats=True,
 )

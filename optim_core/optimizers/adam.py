@@ -5,25 +5,27 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, decayed_grad
+from optim_core.optimizer import Optimizer, apply_weight_decay, maximum_, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import OptimizerInfo
 
 
 def adam_init(param, *, amsgrad=False, **_):
-    state = {"exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+    state = {"exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param)}
     if amsgrad:
-        state["max_exp_avg_sq"] = np.zeros_like(param)
+        state["max_exp_avg_sq"] = zeros_like(param)
     return state
 
 
-def update_moments(m, v, g, beta1, beta2) -> None:
-    """Adam's two running means, in place: ``m ← m + (1-β₁)(g - m)`` (torch's lerp), ``v ← β₂v + (1-β₂)g²``."""
+def update_moments(m, v, g, beta1, beta2):
+    """Adam's two running means, in place: ``m ← m + (1-β₁)(g - m)`` (torch's lerp), ``v ← β₂v + (1-β₂)g²``.
+
+    Returns ``(m, v)``: the same arrays, or the new values when they are floats.
+    """
     m += (1 - beta1) * (g - m)
     v *= beta2
     v += (1 - beta2) * (g * g)
+    return m, v
 
 
 def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False,
@@ -38,19 +40,20 @@ def adam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay
 
     Weight decay is L2 (added to ``g``) or, decoupled, ``θ ← θ(1 - ηλ)`` first (AdamW).
     AMSGrad divides by the running maximum of ``v_t`` instead.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
-    update_moments(m, v, g, beta1, beta2)
+    param, g = apply_weight_decay(param, grad, lr, weight_decay, decoupled_weight_decay)
+    m, v = update_moments(state["exp_avg"], state["exp_avg_sq"], g, beta1, beta2)
+    state["exp_avg"], state["exp_avg_sq"] = m, v
     bias1 = 1 - beta1**step
     bias2_sqrt = (1 - beta2**step) ** 0.5  # a Python float stays one (np.sqrt would box it)
     if amsgrad:
-        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        v = state["max_exp_avg_sq"]
-    denom = np.sqrt(v)
+        v = state["max_exp_avg_sq"] = maximum_(state["max_exp_avg_sq"], v)
+    denom = sqrt(v)
     denom /= bias2_sqrt
     denom += eps
     param -= (lr / bias1) * m / denom
+    return param
 
 
 def _adam_bytes(shape, itemsize, amsgrad=False, **_):
@@ -95,6 +98,7 @@ INFOS = [
         paper="Kingma & Ba 2015, 'Adam: A Method for Stochastic Optimization', arXiv:1412.6980",
         summary="The default adaptive method: momentum plus a per-coordinate step size from the gradient's "
                 "running RMS. Robust to the lr; use AdamW instead when you want weight decay.",
+        runs_on_floats=True,
     ),
     OptimizerInfo(
         name="AdamW",
@@ -109,5 +113,6 @@ INFOS = [
         paper="Loshchilov & Hutter 2019, 'Decoupled Weight Decay Regularization', arXiv:1711.05101",
         summary="Adam whose weight decay shrinks the weights directly instead of passing through the adaptive "
                 "denominator; the default for transformers (BERT, GPT, ViT).",
+        runs_on_floats=True,
     ),
 ]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad
+from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad, maximum_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import OptimizerInfo
 
 
 def adamax_init(param, **_):
-    return {"exp_avg": np.zeros_like(param), "exp_inf": np.zeros_like(param)}
+    return {"exp_avg": zeros_like(param), "exp_inf": zeros_like(param)}
 
 
 def adamax_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0):
@@ -23,15 +21,18 @@ def adamax_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_dec
 
     ``g_t`` includes coupled weight decay ``λθ``. Unlike the paper, torch adds ``ε``
     inside the max, so ``u_t`` stays positive (for ``ε > 0``) even where ``g`` has always been 0.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     g = l2_grad(grad, param, weight_decay)
     m, u = state["exp_avg"], state["exp_inf"]
     m += (1 - beta1) * (g - m)
     u *= beta2
-    abs_g = np.abs(g)
+    abs_g = abs(g)
     abs_g += eps
-    np.maximum(u, abs_g, out=u)
+    u = maximum_(u, abs_g)
+    state["exp_avg"], state["exp_inf"] = m, u
     param -= lr / (1 - beta1**step) * m / u
+    return param
 
 
 class Adamax(Optimizer):
@@ -64,4 +65,5 @@ INFO = OptimizerInfo(
     summary="Adam's ∞-norm variant: the step is bounded by η/(1-β₁ᵗ) and a single huge gradient is forgotten "
             "at rate β₂ instead of dominating an average. Sometimes preferred for embeddings and sparse updates.",
     family="adaptive",
+    runs_on_floats=True,
 )

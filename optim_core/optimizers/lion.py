@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero
+from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero, sign, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
 
 def lion_init(param, **_):
-    return {"exp_avg": np.zeros_like(param)}
+    return {"exp_avg": zeros_like(param)}
 
 
 def lion_update(param, grad, state, step, *, lr, beta1, beta2, weight_decay=0.0):
@@ -24,13 +22,16 @@ def lion_update(param, grad, state, step, *, lr, beta1, beta2, weight_decay=0.0)
     Two betas because the step looks at a *different* average (β₁, short) than the one
     it keeps (β₂, long). Every coordinate moves by exactly ``lr`` (or 0), so the step
     is as large as SGD's with a unit gradient: Lion wants a 3-10x smaller lr than Adam.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     m = state["exp_avg"]
     if nonzero(weight_decay):
         param *= 1 - lr * weight_decay
-    param -= lr * np.sign(m * beta1 + (1 - beta1) * grad)
+    param -= lr * sign(m * beta1 + (1 - beta1) * grad)
     m *= beta2
     m += (1 - beta2) * grad
+    state["exp_avg"] = m
+    return param
 
 
 class Lion(Optimizer):
@@ -68,4 +69,5 @@ INFO = OptimizerInfo(
             "square roots; competitive with AdamW on vision transformers and language models when given a "
             "3-10x smaller lr and a correspondingly larger weight decay.",
     family="modern",
+    runs_on_floats=True,
 )

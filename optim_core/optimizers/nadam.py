@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from optim_core.optimizer import Optimizer, decayed_grad
+from optim_core.optimizer import Optimizer, apply_weight_decay, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.adam import update_moments
 from optim_core.registry import Hyper, OptimizerInfo
@@ -15,7 +13,7 @@ from optim_core.registry import Hyper, OptimizerInfo
 def nadam_init(param, **_):
     # torch keeps the running product of the momentum coefficients as one scalar per
     # parameter; a sweep over beta1 or momentum_decay turns it into a (B, 1) array.
-    return {"mu_product": 1.0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+    return {"mu_product": 1.0, "exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param)}
 
 
 def nadam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0, momentum_decay=4e-3,
@@ -33,20 +31,21 @@ def nadam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     Weight decay is L2 (added to ``g``) or, decoupled, ``θ ← θ(1 - ηλ)`` first.
     ``batch_ndim`` is accepted and unused: the update is elementwise but for
     ``mu_product``, which is why the kernel is never run slice by slice.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
+    param, g = apply_weight_decay(param, grad, lr, weight_decay, decoupled_weight_decay)
     bias2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     # Rebound, not multiplied in place: the product is a float until a sweep broadcasts it.
     mu_product = state["mu_product"] = state["mu_product"] * mu
-    update_moments(m, v, g, beta1, beta2)
-    denom = v / bias2
-    np.sqrt(denom, out=denom)
+    m, v = update_moments(state["exp_avg"], state["exp_avg_sq"], g, beta1, beta2)
+    state["exp_avg"], state["exp_avg_sq"] = m, v
+    denom = sqrt_(v / bias2)
     denom += eps
     param -= lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
     param -= lr * mu_next / (1.0 - mu_product * mu_next) * m / denom
+    return param
 
 
 def _nadam_bytes(shape, itemsize, **_):
@@ -89,4 +88,5 @@ INFO = OptimizerInfo(
     family="adaptive",
     # mu_product must advance once per step, so the kernel sees whole tensors.
     elementwise=False,
+    runs_on_floats=True,
 )

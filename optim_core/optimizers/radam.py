@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, elementwise_bytes, decayed_grad
+from optim_core.optimizer import Optimizer, apply_weight_decay, elementwise_bytes, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.adam import update_moments
 from optim_core.registry import OptimizerInfo
 
 
 def radam_init(param, **_):
-    return {"exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+    return {"exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param)}
 
 
 def radam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0,
@@ -30,10 +30,11 @@ def radam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
                                  1 & \text{otherwise}\end{cases}
 
     Weight decay is L2 (added to ``g``) or, decoupled, ``θ ← θ(1 - ηλ)`` first.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    g = decayed_grad(param, grad, lr, weight_decay, decoupled_weight_decay)
-    update_moments(m, v, g, beta1, beta2)
+    param, g = apply_weight_decay(param, grad, lr, weight_decay, decoupled_weight_decay)
+    m, v = update_moments(state["exp_avg"], state["exp_avg_sq"], g, beta1, beta2)
+    state["exp_avg"], state["exp_avg_sq"] = m, v
     bias1 = 1 - beta1**step
     bias2 = 1 - beta2**step
     rho_inf = 2 / (1 - beta2) - 1
@@ -42,10 +43,10 @@ def radam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     if isinstance(rho_t, float):
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            update *= bias2**0.5 / (np.sqrt(v) + eps)
+            update *= bias2**0.5 / (sqrt(v) + eps)
             update *= rect
         param -= update
-        return
+        return param
     # A sweep over beta2: each trajectory switches to the rectified step at its own t.
     # Rows still below the switch get a harmless r = 1 (rho = 6 in both places), not the
     # square root of a negative number or a division by zero at rho_inf = 2 or 4.
@@ -54,6 +55,7 @@ def radam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     rho_inf = np.where(on, rho_inf, 6.0)
     rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
     param -= np.where(on, update * (bias2**0.5 / (np.sqrt(v) + eps)) * rect, update)
+    return param
 
 
 class RAdam(Optimizer):
@@ -85,4 +87,5 @@ INFO = OptimizerInfo(
     summary="Adam with a built-in warm-up: SGD-with-momentum steps for the first few iterations (5 with "
             "β₂ = 0.999), then Adam steps scaled by the rectifier r_t. Used where Adam needs a warm-up.",
     family="adaptive",
+    runs_on_floats=True,
 )

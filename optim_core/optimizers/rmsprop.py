@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import Optimizer, l2_grad
+from optim_core.optimizer import Optimizer, l2_grad, sqrt, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -18,11 +18,11 @@ def _uses_momentum(momentum) -> bool:
 
 
 def rmsprop_init(param, *, momentum=0.0, centered=False, **_):
-    state = {"square_avg": np.zeros_like(param)}
+    state = {"square_avg": zeros_like(param)}
     if _uses_momentum(momentum):
-        state["momentum_buffer"] = np.zeros_like(param)
+        state["momentum_buffer"] = zeros_like(param)
     if centered:
-        state["grad_avg"] = np.zeros_like(param)
+        state["grad_avg"] = zeros_like(param)
     return state
 
 
@@ -37,29 +37,33 @@ def rmsprop_update(param, grad, state, step, *, lr, alpha, eps, weight_decay=0.0
         \theta_t = \theta_{t-1} - \eta\, b_t \;(\text{or } \eta\, g_t / d_t \text{ when } \mu = 0)
 
     ``g_t`` includes coupled weight decay ``λθ``.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     g = l2_grad(grad, param, weight_decay)
     square_avg = state["square_avg"]
     square_avg *= alpha
     square_avg += (1 - alpha) * g * g
+    state["square_avg"] = square_avg
     if centered:
         grad_avg = state["grad_avg"]
         grad_avg += (1 - alpha) * (g - grad_avg)
-        avg = square_avg - grad_avg * grad_avg
-        np.sqrt(avg, out=avg)
+        state["grad_avg"] = grad_avg
+        avg = sqrt_(square_avg - grad_avg * grad_avg)
     else:
-        avg = np.sqrt(square_avg)
+        avg = sqrt(square_avg)
     avg += eps
     if _uses_momentum(momentum):
         buf = state.get("momentum_buffer")
         if buf is None:
             # momentum raised above 0 after the first step (torch raises a KeyError here).
-            buf = state["momentum_buffer"] = np.zeros_like(param)
+            buf = zeros_like(param)
         buf *= momentum
         buf += g / avg
+        state["momentum_buffer"] = buf
         param -= lr * buf
     else:
         param -= lr * g / avg
+    return param
 
 
 def _rmsprop_bytes(shape, itemsize, momentum=0.0, centered=False, **_):
@@ -108,4 +112,5 @@ INFO = OptimizerInfo(
     summary="Adagrad with a forgetting running average, so the step does not decay to zero. A standard choice "
             "for RNNs and deep reinforcement learning (DQN, A3C); TF's default for several vision models.",
     family="adaptive",
+    runs_on_floats=True,
 )

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from optim_core.optimizer import HyperparameterError, Optimizer, l2_grad, nonzero
+from optim_core.optimizer import HyperparameterError, Optimizer, clone, l2_grad, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.registry import Hyper, OptimizerInfo
 
@@ -25,15 +25,17 @@ def sgd_update(param, grad, state, step, *, lr, momentum=0.0, dampening=0.0, wei
         \theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t \text{ if Nesterov else } b_t)
 
     ``momentum`` may be an array (a sweep); rows whose momentum is 0 take plain steps.
+    Also runs on one coordinate as Python floats and returns the new param (``runs_on_floats``).
     """
     g = l2_grad(grad, param, weight_decay)
     if nonzero(momentum):
         buf = state["momentum_buffer"]
         if buf is None:
-            buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)
+            buf = clone(g, like=param)
         else:
             buf *= momentum
             buf += g if not nonzero(dampening) else (1 - dampening) * g
+        state["momentum_buffer"] = buf
         direction = g + momentum * buf if nesterov else buf
         # A sweep row with momentum 0 must step along g, as torch does. Without dampening
         # its buffer is 0*b + g = g exactly already; with dampening it is (1-τ)g, so pick g.
@@ -42,6 +44,7 @@ def sgd_update(param, grad, state, step, *, lr, momentum=0.0, dampening=0.0, wei
     else:
         direction = g
     param -= lr * direction
+    return param
 
 
 def _sgd_bytes(shape, itemsize, momentum=0.0, **_):
@@ -84,4 +87,5 @@ INFO = OptimizerInfo(
     summary="The baseline. With momentum 0.9 (often Nesterov) and a step schedule it still trains most "
             "vision models (ResNets) as well as anything; plain SGD zig-zags across ravines.",
     family="classic",
+    runs_on_floats=True,
 )
