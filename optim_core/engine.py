@@ -22,6 +22,7 @@ from optim_core.optimizer import apply_update, check_hyper
 from optim_core.optimizers.lookahead import lookahead_sync
 from optim_core.optimizers.sophia import refresh_hessian
 from optim_core.schedules import plateau_init, plateau_step
+from optim_core.surfaces.base import Surface
 
 __all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
 
@@ -323,83 +324,88 @@ def run_trajectories(
         reached = np.empty(n_rows, dtype=bool)
         before = np.empty_like(P)
 
+    on_floats = _fits_float_path(surface, groups, n_rows, oracle, keep_path, dtype, clip_norm, clip_value, slow)
     with np.errstate(all="ignore"):
-        for t in range(T + 1):
-            value, grad = evaluate(P, t, row_start)
-            # One reduction (ufunc.reduce skips np.sum's Python wrapper): NaN or inf anywhere
-            # makes the sum non-finite.
-            if not math.isfinite(np.add.reduce(value, axis=None)):
-                bad = ~dead & ~np.isfinite(value)
-                if bad.any():
-                    frozen[bad] = P[bad]
-                    _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead, dead_xy)
-                    any_dead = True
-            if keep_path:
-                pos[t] = P
-                loss_rec[t] = value
-            else:
-                np.less_equal(value, threshold, out=reached)
-                reached &= unhit
-                if reached.any():
-                    hit[reached] = t
-                    unhit &= ~reached
-            if t == T:
-                break
-            if full:
-                raw_rec[t] = grad
-            if clip_value is not None:
-                grad = clip_by_value(grad, clip_value)
-            if clip_norm is not None:
-                grad = clip_by_norm(grad, clip_norm, batch_ndim=1)[0]
-            if full:
-                grad_rec[t] = grad
-            if not keep_path:
-                np.copyto(before, P)
-            for gi, g in enumerate(groups):
-                hp = g.hypers
-                if g.lr_curve is not None:
-                    hp = dict(hp, lr=g.lr_curve[t])
-                    if g.momentum_curve is not None:
-                        hp[g.momentum_key] = g.momentum_curve[t]
-                apply_update(g.info, g.positions, grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
-                if g.info.needs_hessian:
-                    # The exact diagonal at the new point, folded in on Sophia's cadence.
-                    refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, g.positions), t + 1,
-                                    beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
+        if on_floats:
+            _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, raw_rec, state_rec,
+                           diverged_step, reason, dead)
+        else:
+            for t in range(T + 1):
+                value, grad = evaluate(P, t, row_start)
+                # One reduction (ufunc.reduce skips np.sum's Python wrapper): NaN or inf anywhere
+                # makes the sum non-finite.
+                if not math.isfinite(np.add.reduce(value, axis=None)):
+                    bad = ~dead & ~np.isfinite(value)
+                    if bad.any():
+                        frozen[bad] = P[bad]
+                        _mark(bad, t, "the loss became infinite or NaN", diverged_step, reason, dead, dead_xy)
+                        any_dead = True
+                if keep_path:
+                    pos[t] = P
+                    loss_rec[t] = value
+                else:
+                    np.less_equal(value, threshold, out=reached)
+                    reached &= unhit
+                    if reached.any():
+                        hit[reached] = t
+                        unhit &= ~reached
+                if t == T:
+                    break
                 if full:
-                    if t <= 1:  # the state's arrays exist once the first step has run
-                        g.record_keys = _state_keys(state_rec[gi], g.state, T)
-                    for key in g.record_keys:
-                        state_rec[gi][key][t] = g.state[key]
-                for cols, tracker, params in g.plateaus:
-                    # torch's loop: loss = f(θ_t); step(); scheduler.step(loss) sets the next lr.
-                    next_lr = plateau_step(tracker, value[g.rows][cols], **params)
-                    if t + 1 < T:
-                        g.lr_curve[t + 1, cols, 0] = next_lr
-            sync = None if slow is None else (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
-            if sync is not None and sync.any():
-                fast_rows, slow_rows = P[sync], slow[sync]
-                lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
-                P[sync], slow[sync] = fast_rows, slow_rows
-            if any_dead:
-                # A diverged run keeps being stepped (its numbers are cut from the record
-                # afterwards) but is put back where it stopped, so it cannot trip the
-                # checks below again.
-                np.copyto(P, frozen, where=dead_xy)
-            # Two reductions without temporaries (the methods skip np.max's wrapper, ~3 us
-            # a call); a NaN makes both comparisons false.
-            if not (P.max() <= bound and P.min() >= -bound):
-                gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
-                if gone.any():
-                    why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
-                                   "the position became infinite or NaN")
-                    frozen[gone] = pos[t][gone] if keep_path else before[gone]
-                    _mark(gone, t + 1, why, diverged_step, reason, dead, dead_xy)
-                    any_dead = True
+                    raw_rec[t] = grad
+                if clip_value is not None:
+                    grad = clip_by_value(grad, clip_value)
+                if clip_norm is not None:
+                    grad = clip_by_norm(grad, clip_norm, batch_ndim=1)[0]
+                if full:
+                    grad_rec[t] = grad
+                if not keep_path:
+                    np.copyto(before, P)
+                for gi, g in enumerate(groups):
+                    hp = g.hypers
+                    if g.lr_curve is not None:
+                        hp = dict(hp, lr=g.lr_curve[t])
+                        if g.momentum_curve is not None:
+                            hp[g.momentum_key] = g.momentum_curve[t]
+                    apply_update(g.info, g.positions, grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
+                    if g.info.needs_hessian:
+                        # The exact diagonal at the new point, folded in on Sophia's cadence.
+                        refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, g.positions), t + 1,
+                                        beta2=hp["beta2"], hessian_interval=hp["hessian_interval"])
+                    if full:
+                        if t <= 1:  # the state's arrays exist once the first step has run
+                            g.record_keys = _state_keys(state_rec[gi], g.state, T)
+                        for key in g.record_keys:
+                            state_rec[gi][key][t] = g.state[key]
+                    for cols, tracker, params in g.plateaus:
+                        # torch's loop: loss = f(θ_t); step(); scheduler.step(loss) sets the next lr.
+                        next_lr = plateau_step(tracker, value[g.rows][cols], **params)
+                        if t + 1 < T:
+                            g.lr_curve[t + 1, cols, 0] = next_lr
+                sync = None if slow is None else (la_k > 0) & ((t + 1) % np.maximum(la_k, 1) == 0)
+                if sync is not None and sync.any():
+                    fast_rows, slow_rows = P[sync], slow[sync]
+                    lookahead_sync(fast_rows, slow_rows, la_alpha[sync])
+                    P[sync], slow[sync] = fast_rows, slow_rows
+                if any_dead:
+                    # A diverged run keeps being stepped (its numbers are cut from the record
+                    # afterwards) but is put back where it stopped, so it cannot trip the
+                    # checks below again.
                     np.copyto(P, frozen, where=dead_xy)
-            if record == "summary":
-                np.subtract(P, before, out=before)
-                path_len += np.hypot(before[:, 0], before[:, 1])
+                # Two reductions without temporaries (the methods skip np.max's wrapper, ~3 us
+                # a call); a NaN makes both comparisons false.
+                if not (P.max() <= bound and P.min() >= -bound):
+                    gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
+                    if gone.any():
+                        why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
+                                       "the position became infinite or NaN")
+                        frozen[gone] = pos[t][gone] if keep_path else before[gone]
+                        _mark(gone, t + 1, why, diverged_step, reason, dead, dead_xy)
+                        any_dead = True
+                        np.copyto(P, frozen, where=dead_xy)
+                if record == "summary":
+                    np.subtract(P, before, out=before)
+                    path_len += np.hypot(before[:, 0], before[:, 1])
 
     K = len(specs)
     # Per-step lrs only where the path is kept: for a 200 x 200 map they would be 96 MB.
@@ -408,9 +414,9 @@ def run_trajectories(
     if keep_path:
         # Every recorded position is finite (a diverged run is held at its last good
         # point), so the path length needs no NaN handling; it is taken before the cut.
-        steps_vec = np.diff(pos, axis=0)
-        step_len = np.einsum("trc,trc->tr", steps_vec, steps_vec)  # one pass, no strided temporaries
-        path_len = np.sqrt(step_len, out=step_len).sum(axis=0)
+        path_len = _path_length(pos)
+        if full:
+            updates = np.diff(pos, axis=0)
         # A diverged run is cut at its divergence: NaN from that step on.
         steps_idx = np.arange(T + 1)[:, None]
         cut = (diverged_step >= 0) & (steps_idx >= diverged_step)
@@ -419,10 +425,9 @@ def run_trajectories(
         with np.errstate(invalid="ignore"):
             reached = loss_rec <= threshold
         hit = np.where(reached.any(axis=0), np.argmax(reached, axis=0), -1)
-        steps_vec[cut[1:]] = np.nan
         if full:
-            updates = steps_vec
             cut_t = cut[1:]
+            updates[cut_t] = np.nan
             grad_rec[cut_t] = np.nan
             raw_rec[cut_t] = np.nan
 
@@ -469,6 +474,123 @@ def run_trajectories(
     )
 
 
+# Runs with at most this many trajectories in all go coordinate by coordinate in Python
+# floats (see _run_on_floats): measured faster than the array loop up to about this size.
+FLOAT_PATH_MAX_ROWS = 16
+
+
+def _fits_float_path(surface, groups, n_rows, oracle, keep_path, dtype, clip_norm, clip_value, slow) -> bool:
+    """Whether :func:`_run_on_floats` can do this run: a few trajectories on a built-in surface,
+    every kernel able to run on floats, and none of the per-row extras it leaves to arrays
+    (noise, clipping, Lookahead, plateau schedules, Sophia's Hessians)."""
+    if not keep_path or n_rows > FLOAT_PATH_MAX_ROWS or dtype != np.float64:
+        return False
+    if oracle is not None or clip_norm is not None or clip_value is not None or slow is not None:
+        return False
+    if not isinstance(surface, Surface) or type(surface).value_and_grad is not Surface.value_and_grad:
+        return False  # e.g. a typed formula, which evaluates through its own tree
+    return all(g.info.runs_on_floats and not g.info.needs_hessian and not g.plateaus for g in groups)
+
+
+def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, raw_rec, state_rec,
+                   diverged_step, reason, dead) -> None:
+    """The array loop of :func:`run_trajectories` for a few trajectories, one coordinate at a
+    time in Python floats; it fills the same records.
+
+    With one start per run every array of a step is ``(1, 2)``, and NumPy's ~0.5 us per call
+    is then nearly all the cost of a step, where a float operation takes ~30 ns. Nothing is
+    computed differently: the kernels are the optimizers' own (they also run on floats,
+    ``OptimizerInfo.runs_on_floats``) and ``surface._fg`` is the same expression the array
+    path evaluates, so every number equals the array loop's (tests compare them exactly).
+    """
+    fg = surface._fg
+    n = P.shape[0]
+    xs, ys = P[:, 0].tolist(), P[:, 1].tolist()
+    live = [True] * n
+    frozen: list = [None] * n
+    marks = []  # (row, step, reason) of each divergence
+    # One entry per row: its kernel, its own hyperparameters as floats, its schedule, and
+    # one state dict per coordinate. Rows of a group are consecutive, as in P.
+    rows = []
+    recorded: list[dict[str, list]] = []
+    for g in groups:
+        info = g.info
+        n_g = g.rows.stop - g.rows.start
+        lrs = None if g.lr_curve is None else g.lr_curve[:, :, 0].T.tolist()
+        moms = None if g.momentum_curve is None else g.momentum_curve[:, :, 0].T.tolist()
+        # The state the array loop would record: per-coordinate buffers (or not yet created).
+        buffers = [k for k, v in g.state.items() if v is None or (isinstance(v, np.ndarray) and v.shape == (n_g, 2))]
+        recorded.append({k: [] for k in buffers} if full else {})
+        for j in range(n_g):
+            hp = {k: (float(v[j, 0]) if isinstance(v, np.ndarray) else v) for k, v in g.hypers.items()}
+            sx, sy = info.init_state(0.0, **hp), info.init_state(0.0, **hp)
+            appends = [(k, recorded[-1][k].append) for k in buffers] if full else []
+            rows.append((g.rows.start + j, j, info.update, hp, lrs, moms, g.momentum_key, sx, sy, appends))
+
+    hist_x, hist_y, hist_f, hist_gx, hist_gy = [], [], [], [], []
+    for t in range(T + 1):
+        fs, gxs, gys = [], [], []
+        for r in range(n):
+            f, gx, gy = fg(xs[r], ys[r])
+            fs.append(f)
+            gxs.append(float(gx))
+            gys.append(float(gy))
+            if not math.isfinite(f) and live[r]:
+                frozen[r] = (xs[r], ys[r])
+                live[r] = False
+                marks.append((r, t, "the loss became infinite or NaN"))
+        hist_x.append(xs[:])
+        hist_y.append(ys[:])
+        hist_f.append(fs)
+        hist_gx.append(gxs)
+        hist_gy.append(gys)
+        if t == T:
+            break
+        step = t + 1
+        for r, j, update, hp, lrs, moms, mom_key, sx, sy, appends in rows:
+            if lrs is not None:
+                hp["lr"] = lrs[j][t]
+                if moms is not None:
+                    hp[mom_key] = moms[j][t]
+            xs[r] = update(xs[r], gxs[r], sx, step, **hp)
+            ys[r] = update(ys[r], gys[r], sy, step, **hp)
+            for key, append in appends:
+                append((sx[key], sy[key]))
+        for r in range(n):
+            if not live[r]:
+                xs[r], ys[r] = frozen[r]
+            elif not (abs(xs[r]) <= bound and abs(ys[r]) <= bound):  # a NaN fails both
+                finite = math.isfinite(xs[r]) and math.isfinite(ys[r])
+                marks.append((r, step, f"left the region |x|, |y| <= {bound:g}" if finite
+                              else "the position became infinite or NaN"))
+                frozen[r] = (hist_x[t][r], hist_y[t][r])
+                xs[r], ys[r] = frozen[r]
+                live[r] = False
+
+    pos[..., 0] = hist_x
+    pos[..., 1] = hist_y
+    loss_rec[...] = hist_f
+    if full:
+        raw_rec[..., 0] = hist_gx[:T]
+        raw_rec[..., 1] = hist_gy[:T]
+        grad_rec[...] = raw_rec  # no clipping on this path
+        for g, rec, kept in zip(groups, state_rec, recorded):
+            n_g = g.rows.stop - g.rows.start
+            for key, values in kept.items():
+                try:
+                    arr = np.array(values, dtype=np.float64)
+                except TypeError:  # None: a buffer not created (yet), like SGD's without momentum
+                    arr = np.array([[math.nan if v is None else v for v in xy] for xy in values])
+                if not np.all(np.isnan(arr)):  # never created: the array loop does not record it either
+                    rec[key] = arr.reshape(T, n_g, 2)
+    P[:, 0] = xs
+    P[:, 1] = ys
+    for r, step, why in marks:
+        diverged_step[r] = step
+        reason[r] = why
+        dead[r] = True
+
+
 def _per_row_options(specs, groups, n_rows, m_total):
     """Clipping and Lookahead settings per row; None where no run uses them."""
     clip_norm = np.full((n_rows, 1), np.inf)
@@ -498,6 +620,28 @@ def _per_row_options(specs, groups, n_rows, m_total):
         la_k,
         la_alpha,
     )
+
+
+def _path_length(pos: np.ndarray, block: int = 32) -> np.ndarray:
+    """Total length of each row's path ``pos[:, row]``, summed over steps.
+
+    Step by step through ``block`` steps at a time in reused buffers: one ``np.diff`` of the
+    whole record would allocate (and page-fault in) as much memory as the record itself,
+    which took longer than the arithmetic.
+    """
+    T = pos.shape[0] - 1
+    total = np.zeros(pos.shape[1])
+    d = np.empty((min(block, T), *pos.shape[1:]))
+    sq = np.empty(d.shape[:2])
+    with np.errstate(over="ignore"):  # a path out to 1e300 is infinitely long, not an error
+        for lo in range(0, T, block):
+            k = min(block, T - lo)
+            dk, sk = d[:k], sq[:k]
+            np.subtract(pos[lo + 1 : lo + 1 + k], pos[lo : lo + k], out=dk)
+            np.multiply(dk, dk, out=dk)
+            np.add(dk[..., 0], dk[..., 1], out=sk)
+            total += np.sqrt(sk, out=sk).sum(axis=0)
+    return total
 
 
 def _lr_record(groups, n_rows: int, T: int) -> np.ndarray:
