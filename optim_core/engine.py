@@ -10,7 +10,9 @@ trajectory here is, number for number, what the torch-shaped class would produce
 
 from __future__ import annotations
 
+import functools
 import math
+import types
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -492,6 +494,28 @@ def _fits_float_path(surface, groups, n_rows, oracle, keep_path, dtype, clip_nor
     return all(g.info.runs_on_floats and not g.info.needs_hessian and not g.plateaus for g in groups)
 
 
+def _with_hypers(kernel, hypers: Mapping[str, Any]):
+    """``kernel`` with ``hypers`` as the defaults of its keyword-only parameters.
+
+    On the float path a kernel call costs about a microsecond, and passing seven keywords
+    (``**hypers``, or a ``functools.partial``, which merges a dict per call) is a quarter
+    of it; defaults are bound by the interpreter without a dict. Anything but a plain
+    function (or a partial of one) gets a ``functools.partial``.
+    """
+    bound = dict(hypers)
+    if isinstance(kernel, functools.partial) and not kernel.args:
+        bound = {**kernel.keywords, **bound}
+        kernel = kernel.func
+    code = getattr(kernel, "__code__", None)
+    keyword_only = () if code is None else code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    if not isinstance(kernel, types.FunctionType) or not set(bound) <= set(keyword_only):
+        return functools.partial(kernel, **bound)  # a default can only stand in for a keyword-only parameter
+    copy = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__, kernel.__defaults__,
+                              kernel.__closure__)
+    copy.__kwdefaults__ = {**(kernel.__kwdefaults__ or {}), **bound}
+    return copy
+
+
 def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, raw_rec, state_rec,
                    diverged_step, reason, dead) -> None:
     """The array loop of :func:`run_trajectories` for a few trajectories, one coordinate at a
@@ -525,47 +549,53 @@ def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, 
             hp = {k: (float(v[j, 0]) if isinstance(v, np.ndarray) else v) for k, v in g.hypers.items()}
             sx, sy = info.init_state(0.0, **hp), info.init_state(0.0, **hp)
             appends = [(k, recorded[-1][k].append) for k in buffers] if full else []
-            rows.append((g.rows.start + j, j, info.update, hp, lrs, moms, g.momentum_key, sx, sy, appends))
+            update = info.update if lrs is not None else _with_hypers(info.update, hp)
+            rows.append((g.rows.start + j, j, update, hp, lrs, moms, g.momentum_key, sx, sy, appends))
 
     hist_x, hist_y, hist_f, hist_gx, hist_gy = [], [], [], [], []
+    gxs = gys = None
     for t in range(T + 1):
-        fs, gxs, gys = [], [], []
-        for r in range(n):
-            f, gx, gy = fg(xs[r], ys[r])
+        # One pass over the rows per step: each is updated (step t, with the gradient at its
+        # position after t-1 steps), checked, and evaluated at its new position; rows are
+        # independent, so this is the array loop's order, row by row.
+        fs, new_gx, new_gy = [], [], []
+        for r, j, update, hp, lrs, moms, mom_key, sx, sy, appends in rows:
+            x, y = xs[r], ys[r]
+            if t:
+                if lrs is None:
+                    x = update(x, gxs[r], sx, t)
+                    y = update(y, gys[r], sy, t)
+                else:
+                    hp["lr"] = lrs[j][t - 1]
+                    if moms is not None:
+                        hp[mom_key] = moms[j][t - 1]
+                    x = update(x, gxs[r], sx, t, **hp)
+                    y = update(y, gys[r], sy, t, **hp)
+                for key, append in appends:
+                    append((sx[key], sy[key]))
+                if not live[r]:
+                    x, y = frozen[r]
+                elif not (abs(x) <= bound and abs(y) <= bound):  # a NaN fails both
+                    finite = math.isfinite(x) and math.isfinite(y)
+                    marks.append((r, t, f"left the region |x|, |y| <= {bound:g}" if finite
+                                  else "the position became infinite or NaN"))
+                    x, y = frozen[r] = (hist_x[t - 1][r], hist_y[t - 1][r])
+                    live[r] = False
+                xs[r], ys[r] = x, y
+            f, gx, gy = fg(x, y)
             fs.append(f)
-            gxs.append(float(gx))
-            gys.append(float(gy))
+            new_gx.append(float(gx))
+            new_gy.append(float(gy))
             if not math.isfinite(f) and live[r]:
-                frozen[r] = (xs[r], ys[r])
+                frozen[r] = (x, y)
                 live[r] = False
                 marks.append((r, t, "the loss became infinite or NaN"))
+        gxs, gys = new_gx, new_gy
         hist_x.append(xs[:])
         hist_y.append(ys[:])
         hist_f.append(fs)
         hist_gx.append(gxs)
         hist_gy.append(gys)
-        if t == T:
-            break
-        step = t + 1
-        for r, j, update, hp, lrs, moms, mom_key, sx, sy, appends in rows:
-            if lrs is not None:
-                hp["lr"] = lrs[j][t]
-                if moms is not None:
-                    hp[mom_key] = moms[j][t]
-            xs[r] = update(xs[r], gxs[r], sx, step, **hp)
-            ys[r] = update(ys[r], gys[r], sy, step, **hp)
-            for key, append in appends:
-                append((sx[key], sy[key]))
-        for r in range(n):
-            if not live[r]:
-                xs[r], ys[r] = frozen[r]
-            elif not (abs(xs[r]) <= bound and abs(ys[r]) <= bound):  # a NaN fails both
-                finite = math.isfinite(xs[r]) and math.isfinite(ys[r])
-                marks.append((r, step, f"left the region |x|, |y| <= {bound:g}" if finite
-                              else "the position became infinite or NaN"))
-                frozen[r] = (hist_x[t][r], hist_y[t][r])
-                xs[r], ys[r] = frozen[r]
-                live[r] = False
 
     pos[..., 0] = hist_x
     pos[..., 1] = hist_y

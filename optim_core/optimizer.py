@@ -10,6 +10,7 @@ classes and for the trajectory engine alike.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import Any, Iterable, Mapping
 
@@ -83,6 +84,7 @@ _MESSAGES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def _valid_interval(spec: str) -> tuple[float, float, bool, bool]:
     """Parse an interval such as ``"[0, 1)"`` or ``"(0, inf)"``."""
     lo_s, hi_s = spec[1:-1].split(",")
@@ -101,6 +103,16 @@ def check_hyper(h: Hyper, value: Any) -> None:
             raise HyperparameterError(message.format(v=value) + f" (expected one of {list(h.choices)})")
         return
     if value is None and h.default is None:
+        return
+    if type(value) in (int, float):
+        # The common case, a plain number: the same checks without NumPy's per-call cost
+        # (every run of a race is checked each time a slider moves).
+        if not math.isfinite(value) or (h.kind == "int" and value != round(value)):
+            raise HyperparameterError(message.format(v=value) + (" (expected an integer)" if math.isfinite(value) else ""))
+        if h.valid:
+            lo, hi, lo_closed, hi_closed = _valid_interval(h.valid)
+            if not ((value >= lo if lo_closed else value > lo) and (value <= hi if hi_closed else value < hi)):
+                raise HyperparameterError(message.format(v=value))
         return
     try:
         arr = np.asarray(value, dtype=np.float64)
