@@ -10,9 +10,7 @@ trajectory here is, number for number, what the torch-shaped class would produce
 
 from __future__ import annotations
 
-import functools
 import math
-import types
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -20,7 +18,7 @@ import numpy as np
 
 from optim_core import registry
 from optim_core.clip import clip_by_norm, clip_by_value
-from optim_core.optimizer import apply_update, check_hyper
+from optim_core.optimizer import apply_update, bound_kernel, check_hyper
 from optim_core.optimizers.lookahead import lookahead_sync
 from optim_core.optimizers.sophia import refresh_hessian
 from optim_core.schedules import plateau_init, plateau_step
@@ -192,6 +190,7 @@ class _Group:
     plateaus: list = field(default_factory=list)
     record_keys: list = field(default_factory=list)
     positions: np.ndarray | None = None  # this group's rows of the engine's position array (a view)
+    kernel: Any = None  # the kernel with this group's fixed hyperparameters bound (None if scheduled)
 
 
 def _sweep_size(spec: RunSpec) -> int:
@@ -294,6 +293,7 @@ def run_trajectories(
     P = np.ascontiguousarray(positions0[order], dtype=dtype)
     for g in groups:
         g.positions = P[g.rows]  # P is updated in place only, so the views stay valid
+        g.kernel = bound_kernel(g.info, g.hypers, batch_ndim=1) if g.lr_curve is None else None
     row_start = row_start[order]
     inverse = np.empty_like(order)
     inverse[order] = np.arange(n_rows)
@@ -369,7 +369,10 @@ def run_trajectories(
                         hp = dict(hp, lr=g.lr_curve[t])
                         if g.momentum_curve is not None:
                             hp[g.momentum_key] = g.momentum_curve[t]
-                    apply_update(g.info, g.positions, grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
+                    if g.kernel is not None:
+                        g.kernel(g.positions, grad[g.rows], g.state, t + 1)
+                    else:
+                        apply_update(g.info, g.positions, grad[g.rows], g.state, t + 1, hp, batch_ndim=1)
                     if g.info.needs_hessian:
                         # The exact diagonal at the new point, folded in on Sophia's cadence.
                         refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, g.positions), t + 1,
@@ -494,28 +497,6 @@ def _fits_float_path(surface, groups, n_rows, oracle, keep_path, dtype, clip_nor
     return all(g.info.runs_on_floats and not g.info.needs_hessian and not g.plateaus for g in groups)
 
 
-def _with_hypers(kernel, hypers: Mapping[str, Any]):
-    """``kernel`` with ``hypers`` as the defaults of its keyword-only parameters.
-
-    On the float path a kernel call costs about a microsecond, and passing seven keywords
-    (``**hypers``, or a ``functools.partial``, which merges a dict per call) is a quarter
-    of it; defaults are bound by the interpreter without a dict. Anything but a plain
-    function (or a partial of one) gets a ``functools.partial``.
-    """
-    bound = dict(hypers)
-    if isinstance(kernel, functools.partial) and not kernel.args:
-        bound = {**kernel.keywords, **bound}
-        kernel = kernel.func
-    code = getattr(kernel, "__code__", None)
-    keyword_only = () if code is None else code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
-    if not isinstance(kernel, types.FunctionType) or not set(bound) <= set(keyword_only):
-        return functools.partial(kernel, **bound)  # a default can only stand in for a keyword-only parameter
-    copy = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__, kernel.__defaults__,
-                              kernel.__closure__)
-    copy.__kwdefaults__ = {**(kernel.__kwdefaults__ or {}), **bound}
-    return copy
-
-
 def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, raw_rec, state_rec,
                    diverged_step, reason, dead) -> None:
     """The array loop of :func:`run_trajectories` for a few trajectories, one coordinate at a
@@ -549,7 +530,7 @@ def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, 
             hp = {k: (float(v[j, 0]) if isinstance(v, np.ndarray) else v) for k, v in g.hypers.items()}
             sx, sy = info.init_state(0.0, **hp), info.init_state(0.0, **hp)
             appends = [(k, recorded[-1][k].append) for k in buffers] if full else []
-            update = info.update if lrs is not None else _with_hypers(info.update, hp)
+            update = info.update if lrs is not None else bound_kernel(info, hp)
             rows.append((g.rows.start + j, j, update, hp, lrs, moms, g.momentum_key, sx, sy, appends))
 
     hist_x, hist_y, hist_f, hist_gx, hist_gy = [], [], [], [], []

@@ -173,20 +173,3 @@ def test_what_the_float_path_leaves_to_arrays(monkeypatch, case):
         starts = np.random.default_rng(0).uniform(-1, 1, (engine.FLOAT_PATH_MAX_ROWS + 1, 2))
     monkeypatch.setattr(engine, "_run_on_floats", lambda *a, **k: pytest.fail("took the float path"))
     run_trajectories(surface, [spec], starts, 20, **kwargs)
-
-
-def test_hyperparameters_bound_as_defaults_only_where_that_is_exact():
-    def keyword_only(p, g, state, step, *, lr, scale=1.0):
-        return p - lr * scale * g
-
-    def positional(p, g, state, step, lr=1.0, **rest):
-        return p - lr * g
-
-    fast = engine._with_hypers(keyword_only, {"lr": 0.5, "scale": 2.0})
-    assert fast(1.0, 1.0, {}, 1) == 0.0 and keyword_only.__kwdefaults__ == {"scale": 1.0}
-    # lr is not keyword-only here: a default would not be used, so it falls back to a partial.
-    slow = engine._with_hypers(positional, {"lr": 0.25, "other": 3})
-    assert slow(1.0, 1.0, {}, 1) == 0.75
-    adamw = registry.get_optimizer("AdamW")
-    bound = engine._with_hypers(adamw.update, {k: v for k, v in adamw.defaults().items() if k != "maximize"})
-    assert bound.__kwdefaults__["decoupled_weight_decay"] is True  # AdamW's partial keyword survives

@@ -6,6 +6,8 @@ float64 array and, independently, on each of its 6 coordinates as floats, and re
 identical params and state buffers (``==``, and the same sign of zero) along the way.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -231,3 +233,51 @@ def test_a_missing_write_back_is_caught(name, hp):
     for key in keys:
         with pytest.raises(AssertionError):
             _run_both(name, hp, float_update=_forgetting(info.update, key))
+
+
+# -- bound_kernel: the engine's way of calling a kernel many times with the same hyperparameters --
+
+@pytest.mark.parametrize("name", sorted(registry.optimizers()))
+def test_bound_kernel_steps_exactly_like_apply_update(name):
+    from optim_core.optimizer import apply_update, bound_kernel
+
+    info = registry.get_optimizer(name)
+    hp = {k: v for k, v in info.defaults().items() if k != "maximize"}
+    if "lr" in hp and hp["lr"] is not None:
+        hp["lr"] = 0.01
+    rng = np.random.default_rng(3)
+    p1 = rng.standard_normal((4, 2))
+    p2 = p1.copy()
+    s1, s2 = info.init_state(p1, **hp), info.init_state(p2, **hp)
+    kernel = bound_kernel(info, hp, batch_ndim=1)
+    for step in range(1, 30):
+        g = rng.standard_normal((4, 2))
+        apply_update(info, p1, g, s1, step, hp, batch_ndim=1)
+        kernel(p2, g, s2, step)
+        np.testing.assert_array_equal(p1, p2)
+
+
+def test_bound_kernel_binds_defaults_only_where_that_is_exact():
+    import functools
+
+    from optim_core.optimizer import bound_kernel
+
+    def keyword_only(p, g, state, step, *, lr, scale=1.0):
+        return p - lr * scale * g
+
+    def positional(p, g, state, step, lr=1.0, **rest):
+        return p - lr * g
+
+    def info(update):
+        return SimpleNamespace(update=update, elementwise=True)
+
+    fast = bound_kernel(info(keyword_only), {"lr": 0.5, "scale": 2.0})
+    assert fast(1.0, 1.0, {}, 1) == 0.0 and keyword_only.__kwdefaults__ == {"scale": 1.0}
+    # lr is not keyword-only here, so a default would never be used: a partial instead.
+    slow = bound_kernel(info(positional), {"lr": 0.25, "other": 3})
+    assert isinstance(slow, functools.partial) and slow(1.0, 1.0, {}, 1) == 0.75
+    adamw = registry.get_optimizer("AdamW")
+    bound = bound_kernel(adamw, {k: v for k, v in adamw.defaults().items() if k != "maximize"})
+    assert bound.__kwdefaults__["decoupled_weight_decay"] is True  # AdamW's own keyword survives
+    with pytest.raises(ValueError, match="maximize"):
+        bound_kernel(adamw, {**adamw.defaults(), "maximize": True})
