@@ -4,8 +4,14 @@ Every run is a row of one ``(N, 2)`` array of positions. Runs of the same algori
 the same code-path flags) form a *group* whose hyperparameters become ``(rows, 1)``
 arrays, so each step costs one surface evaluation for all rows and one kernel call per
 group: the per-call overhead of NumPy is paid once per algorithm, not once per run.
-The kernels are the optimizers' own pure update functions (:func:`apply_update`), so a
-trajectory here is, number for number, what the torch-shaped class would produce.
+The kernels are the optimizers' own pure update functions (:func:`apply_update`,
+:func:`bound_kernel`), so a trajectory here is, number for number, what the torch-shaped
+class would produce.
+
+A request of a few trajectories (the Playground's usual race: one start per run) is
+stepped coordinate by coordinate in Python floats instead (:func:`_run_on_floats`): with
+``(1, 2)`` arrays NumPy's per-call cost is nearly all of a step. The kernels and the
+surface's expression are the same functions there, so both paths give the same numbers.
 """
 
 from __future__ import annotations
