@@ -31,7 +31,6 @@ __all__ = [
     "CHUNK_ELEMENTS",
     "nonzero",
     "l2_grad",
-    "decayed_grad",
     "apply_weight_decay",
     "zeros_like",
     "clone",
@@ -425,16 +424,6 @@ def nonzero(value) -> bool:
     return bool(np.any(value))
 
 
-def decayed_grad(param: np.ndarray, grad: np.ndarray, lr, weight_decay, decoupled: bool) -> np.ndarray:
-    """Weight decay as torch's Adam family applies it; returns the gradient to use.
-
-    Decoupled (AdamW): ``θ ← θ(1 - ηλ)`` in place and the gradient unchanged; otherwise
-    L2: ``g + λθ`` (see :func:`l2_grad`). Arrays only: a float parameter cannot be decayed
-    in place, so kernels that also run on floats call :func:`apply_weight_decay`.
-    """
-    return apply_weight_decay(param, grad, lr, weight_decay, decoupled)[1]
-
-
 def l2_grad(grad: np.ndarray, param: np.ndarray, weight_decay) -> np.ndarray:
     """Coupled (L2) weight decay as torch applies it: ``g + wd * p`` (a new array)."""
     if isinstance(weight_decay, (int, float)):  # the common scalar case, without NumPy's per-call cost
@@ -459,10 +448,11 @@ _np_sqrt, _np_maximum, _np_sign = np.sqrt, np.maximum, np.sign
 
 
 def apply_weight_decay(param, grad, lr, weight_decay, decoupled: bool):
-    """:func:`decayed_grad` that also runs on floats: returns ``(param, g)``.
+    """Weight decay as torch's Adam family applies it: returns ``(param, g)``.
 
-    Decoupled, ``θ ← θ(1 - ηλ)`` (in place for an array, the same object returned);
-    otherwise ``g + λθ``.
+    Decoupled (AdamW): ``θ ← θ(1 - ηλ)`` (in place for an array, the same object
+    returned; a new value for a float) and the gradient unchanged; otherwise L2:
+    ``g + λθ`` (see :func:`l2_grad`).
     """
     if decoupled:
         if nonzero(weight_decay):
