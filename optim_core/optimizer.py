@@ -41,12 +41,14 @@ __all__ = [
 ]
 
 # Elementwise kernels on large tensors run over slices of this many bytes, so that the
-# temporaries of one slice stay in cache. Measured on this machine (Adam, 1e7 parameters):
-# 256 kB slices take 20.6 ms in float32 and 47.5 ms in float64; with 512 kB temporaries
-# glibc's malloc returns them to the system and maps them again on every call, and the
-# same step took 104-117 ms in a fresh process (it depended on what the process had
-# allocated before). Smaller slices pay NumPy's per-call cost more often.
-CHUNK_BYTES = 1 << 18
+# temporaries of one slice stay in cache. The size is set by glibc's malloc rather than by
+# the cache: with larger temporaries, freeing and allocating them can hand memory back to
+# the system and fault it in again on every slice. An Adam step on 1e7 float32 parameters
+# took 20-22 ms with 128 kB slices in every process tried on this machine; with 256 kB it
+# took 20 ms in some processes and 100-110 ms in others, with 512 kB 19 ms or 104-117 ms
+# (it depended on what the process had allocated before, and on the machine's state).
+# Smaller slices pay NumPy's per-call cost more often (64 kB: 25 ms).
+CHUNK_BYTES = 1 << 17
 # The most elements a slice holds (float32); float64 slices hold half as many.
 CHUNK_ELEMENTS = CHUNK_BYTES // 4
 
