@@ -85,9 +85,8 @@ def convergence_map(
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     X, Y = np.meshgrid(xs, ys)
     starts = np.stack([X.ravel(), Y.ravel()], axis=-1)
-    rows = BLOCK_ROWS[np.dtype(dtype).type]
-    parts = [_run_block(surface, spec, starts[lo : lo + rows], lo, steps, threshold, oracle, dtype)
-             for lo in range(0, len(starts), rows)]
+    parts = [_run_block(surface, spec, starts[lo : lo + BLOCK_ROWS], lo, steps, threshold, oracle, dtype)
+             for lo in range(0, len(starts), BLOCK_ROWS)]
     tr = parts[0]
 
     def joined(attr):
@@ -108,11 +107,12 @@ def convergence_map(
     )
 
 
-# Starts per engine call in a map, by dtype: the step's temporaries then stay in cache
-# (and, for float32, under malloc's 128 kB mmap threshold). Measured on this machine for
-# 200 x 200 x 300 Adam steps on Rosenbrock: float32 126 ms with 8192 rows against 208 ms
-# with 16384 and 178 ms in one 40,000-row call; float64 best with 16384 rows.
-BLOCK_ROWS = {np.float32: 8192, np.float64: 16384}
+# Starts per engine call in a map: the step's temporaries (at most 128 kB) then stay in
+# cache and below the sizes where glibc's malloc starts returning memory to the system and
+# faulting it in again (see optim_core.optimizer.CHUNK_BYTES). Measured on this machine
+# for 200 x 200 x 300 Adam steps on Rosenbrock: float32 124-129 ms with 8192 or 16384 rows
+# (but 208 ms in one loaded run with 16384), 186 ms with 4096; float64 198-205 ms.
+BLOCK_ROWS = 8192
 
 
 def _run_block(surface, spec, block, lo, steps, threshold, oracle, dtype) -> Trajectories:
