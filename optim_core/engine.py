@@ -299,7 +299,6 @@ def run_trajectories(
     P = np.ascontiguousarray(positions0[order], dtype=dtype)
     for g in groups:
         g.positions = P[g.rows]  # P is updated in place only, so the views stay valid
-        g.kernel = bound_kernel(g.info, g.hypers, batch_ndim=1) if g.lr_curve is None else None
     row_start = row_start[order]
     inverse = np.empty_like(order)
     inverse[order] = np.arange(n_rows)
@@ -338,6 +337,8 @@ def run_trajectories(
             _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, raw_rec, state_rec,
                            diverged_step, reason, dead)
         else:
+            for g in groups:
+                g.kernel = bound_kernel(g.info, g.hypers, batch_ndim=1) if g.lr_curve is None else None
             for t in range(T + 1):
                 value, grad = evaluate(P, t, row_start)
                 # One reduction (ufunc.reduce skips np.sum's Python wrapper): NaN or inf anywhere
