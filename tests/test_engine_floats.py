@@ -173,3 +173,14 @@ def test_what_the_float_path_leaves_to_arrays(monkeypatch, case):
         starts = np.random.default_rng(0).uniform(-1, 1, (engine.FLOAT_PATH_MAX_ROWS + 1, 2))
     monkeypatch.setattr(engine, "_run_on_floats", lambda *a, **k: pytest.fail("took the float path"))
     run_trajectories(surface, [spec], starts, 20, **kwargs)
+
+
+@pytest.mark.parametrize("surface_name", sorted(registry.surfaces()))
+def test_every_surface_on_the_float_path(monkeypatch, surface_name):
+    # Each surface's _fg runs on Python floats here (some return NumPy scalars or 0-d
+    # arrays from np.where): the records must still equal the array path's.
+    surface = registry.get_surface(surface_name).make()
+    specs = [RunSpec("SGD", {"lr": 1e-3, "momentum": 0.9}), RunSpec("Adam", {"lr": 0.05})]
+    starts = np.asarray(surface.starts[:2], dtype=np.float64)
+    a, b = _both(monkeypatch, surface, specs, starts, 120, record="full")
+    _assert_same(a, b)
