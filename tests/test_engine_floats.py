@@ -94,7 +94,7 @@ def test_the_default_scene_takes_the_float_path_and_matches(monkeypatch):
 
 def test_groups_with_per_row_hyperparameters_and_sweeps(monkeypatch):
     surface = registry.get_surface("Six-hump camel").make()
-    starts = np.array([[1.5, 0.5], [-1.0, -0.8]])
+    starts = np.array([[1.5, 0.5]])
     specs = [RunSpec("SGD", {"lr": 0.01, "momentum": np.array([0.0, 0.9])}),
              RunSpec("SGD", {"lr": np.array([0.02, 0.005]), "momentum": 0.5}),
              RunSpec("Adam", {"lr": np.array([0.05, 0.1]), "beta1": np.array([0.8, 0.95])})]
