@@ -206,10 +206,10 @@ def bound_kernel(info: OptimizerInfo, hypers: Mapping[str, Any], batch_ndim: int
     keyword_only = () if code is None else code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
     if not isinstance(kernel, types.FunctionType) or not set(bound) <= set(keyword_only):
         return functools.partial(kernel, **bound)  # a default only stands in for a keyword-only parameter
-    copy = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__, kernel.__defaults__,
-                              kernel.__closure__)
-    copy.__kwdefaults__ = {**(kernel.__kwdefaults__ or {}), **bound}
-    return copy
+    with_defaults = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__, kernel.__defaults__,
+                                       kernel.__closure__)
+    with_defaults.__kwdefaults__ = {**(kernel.__kwdefaults__ or {}), **bound}
+    return with_defaults
 
 
 def _chunkable(param: np.ndarray, grad: np.ndarray, state: dict) -> bool:
