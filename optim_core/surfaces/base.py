@@ -7,7 +7,9 @@ convergence maps run in float32, as torch trains by default). Subclasses write t
 mathematics once, on the coordinate arrays ``x`` and ``y``:
 
 - ``_fg(x, y) -> (f, f_x, f_y)``: value and gradient together, sharing subexpressions
-  (the engine calls ``value_and_grad`` once per step on an ``(N, 2)`` array of all runs);
+  (the engine calls ``value_and_grad`` once per step on an ``(N, 2)`` array of all runs,
+  and, for a race of a few runs, ``_fg`` itself on each point's two Python floats: write
+  it with operators and NumPy functions that take scalars too);
 - ``_h(x, y) -> (f_xx, f_xy, f_yy)``: the Hessian entries;
 - ``_f(x, y)``, optionally, when the value alone is cheaper than ``_fg``; it must evaluate
   the same expression in the same order, so that ``value`` equals ``value_and_grad``'s
