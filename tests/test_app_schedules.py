@@ -95,6 +95,18 @@ def test_default_page_draws_the_course_comparison_with_formulas_and_code():
     assert not at.error
     assert any("When practitioners use it" in m.value for m in at.markdown)
     assert fig["layout"]["yaxis"]["type"] == "linear"
+    # A class must tell the curves apart: no two share a colour and a dash.
+    styles = [(tr[n]["line"]["color"], tr[n]["line"].get("dash", "solid"))
+              for n in ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "WarmupCosine"]]
+    assert len(set(styles)) == 5
+
+
+def test_every_compared_curve_has_its_own_style():
+    names = list(registry.schedules())[:10]
+    at = open_page({"sc_pick": names})
+    tr = traces(chart(at, "sc_chart"))
+    styles = {(tr[n]["line"]["color"], tr[n]["line"].get("dash", "solid")) for n in names if n in tr}
+    assert len(styles) == len([n for n in names if n in tr]) >= 8
 
 
 def test_every_registry_schedule_is_drawn_with_its_pure_curve_and_its_code_gives_the_same_curve():

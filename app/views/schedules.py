@@ -16,7 +16,7 @@ from app import figures as F
 from app import schedule_figures as SF
 from app import schedule_logic as L
 from app.widgets import fit_stored
-from app.theme import FONT_SIZE, run_color
+from app.theme import FONT_SIZE, RUN_COLORS, run_color
 from optim_core import registry
 
 Q = "query-params"
@@ -176,8 +176,11 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
                 st.error(f"⚠️ {err}")
                 continue
             results.append((name, params, curve, note))
-            curves.append(SF.LRCurve(name, curve.lr, curve.momentum, tuple(curve.reductions),
-                                     color=run_color(NAMES.index(name))))
+            # Colours by place in the comparison, not in the registry: 17 schedules share 8
+            # colours, and the default five included two pairs of twins. Past 8, dashes.
+            k = len(curves)
+            curves.append(SF.LRCurve(name, curve.lr, curve.momentum, tuple(curve.reductions), color=run_color(k),
+                                     dash="solid" if k < len(RUN_COLORS) else "dash"))
         _clamp_key("sc_mark", 0, n_steps - 1)
         mark = st.slider("read off step", 0, n_steps - 1, n_steps // 2, key="sc_mark", bind=Q,
                          help="Marks this step on every curve; the table lists the lr there.")
