@@ -28,7 +28,6 @@ __all__ = [
     "bound_kernel",
     "check_hyper",
     "CHUNK_BYTES",
-    "CHUNK_ELEMENTS",
     "nonzero",
     "l2_grad",
     "apply_weight_decay",
@@ -49,8 +48,6 @@ __all__ = [
 # (it depended on what the process had allocated before, and on the machine's state).
 # Smaller slices pay NumPy's per-call cost more often (64 kB: 25 ms).
 CHUNK_BYTES = 1 << 17
-# The most elements a slice holds (float32); float64 slices hold half as many.
-CHUNK_ELEMENTS = CHUNK_BYTES // 4
 
 
 class HyperparameterError(ValueError, TypeError):

@@ -54,9 +54,9 @@ def test_lr_changed_mid_run_is_read(name):
 
 
 def test_float32_large_tensor_takes_chunked_path_and_matches_torch():
-    # Bigger than CHUNK_ELEMENTS, so the slice-by-slice path runs; compare in float32.
+    # Three float32 slices of CHUNK_BYTES and more, so the slice-by-slice path runs; compare in float32.
     rng = np.random.default_rng(3)
-    n = optim_core.optimizer.CHUNK_ELEMENTS * 3 + 17
+    n = (optim_core.optimizer.CHUNK_BYTES // 4) * 3 + 17
     x0 = rng.normal(size=n).astype(np.float32)
     p = optim_core.Parameter(x0)
     t = torch.tensor(x0, requires_grad=True)

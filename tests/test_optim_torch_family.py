@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import optim_core
-from optim_core.optimizer import CHUNK_ELEMENTS
+from optim_core.optimizer import CHUNK_BYTES
 from tests.reference import _grad_fn, compare_with_torch, torch
 
 # torch keeps some scalar state in its default dtype: compare in float64 throughout.
@@ -83,10 +83,10 @@ def test_lr_changed_mid_run_is_read(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_large_tensor_matches_torch(name):
-    # Bigger than CHUNK_ELEMENTS: the elementwise kernels run slice by slice, and NAdam,
+    # Many float64 slices of CHUNK_BYTES: the elementwise kernels run slice by slice, and NAdam,
     # whose scalar mu_product must advance once per step, must not.
     rng = np.random.default_rng(5)
-    x0 = rng.normal(size=CHUNK_ELEMENTS * 2 + 17)
+    x0 = rng.normal(size=(CHUNK_BYTES // 4) * 2 + 17)
     p, t = optim_core.Parameter(x0), torch.tensor(x0, requires_grad=True)
     ours = getattr(optim_core, name)([p], lr=0.01, weight_decay=0.01)
     ref = getattr(torch.optim, name)([t], lr=0.01, weight_decay=0.01)
