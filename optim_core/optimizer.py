@@ -64,10 +64,10 @@ class Parameter:
     __slots__ = ("data", "grad", "name")
 
     def __init__(self, data: Any, name: str | None = None):
-        arr = np.array(data, copy=True)
-        if arr.dtype != np.float32:
-            arr = arr.astype(np.float64)
-        self.data: np.ndarray = np.ascontiguousarray(arr)
+        # np.array (not np.ascontiguousarray, which returns at least 1-d) keeps a 0-d
+        # parameter 0-d, as torch does; a fresh copy is always C-contiguous.
+        dtype = np.float32 if np.asarray(data).dtype == np.float32 else np.float64
+        self.data: np.ndarray = np.array(data, dtype=dtype, copy=True, order="C")
         self.grad: np.ndarray | None = None
         self.name = name
 
@@ -384,7 +384,7 @@ class Optimizer:
                     entry = copy.deepcopy(state_dict["state"][idx])
                     for k, v in entry.items():
                         if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.shape == p.data.shape:
-                            entry[k] = np.ascontiguousarray(v, dtype=p.data.dtype)
+                            entry[k] = np.asarray(v, dtype=p.data.dtype, order="C")  # keeps a 0-d buffer 0-d
                     new_state[p] = entry
             mine.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
         self.state = new_state
@@ -483,21 +483,29 @@ def sqrt(x):
 
 
 def sqrt_(x):
-    """``√x`` in place for an array (a temporary: never a state buffer), or :func:`sqrt` of a float."""
+    """``√x`` in place for an array (a temporary: never a state buffer), else as a new value.
+
+    A Python float takes the exact float branch of :func:`sqrt`; a NumPy scalar (what
+    arithmetic on a 0-d parameter gives) gets ``np.sqrt`` without ``out``.
+    """
     if type(x) is float:
         return math.sqrt(x) if x >= 0.0 or x != x else _SQRT_OF_NEGATIVE
-    return _np_sqrt(x, x)  # out passed positionally: the keyword costs ~40 ns more per call
+    if type(x) is np.ndarray:
+        return _np_sqrt(x, x)  # out passed positionally: the keyword costs ~40 ns more per call
+    return _np_sqrt(x)  # a NumPy scalar: arithmetic on a 0-d parameter gives one, and it has no buffer
 
 
 def maximum_(a, b):
-    """``np.maximum(a, b)`` into ``a`` for an array (returned), or as a float.
+    """``np.maximum(a, b)`` into ``a`` for an array (returned), else as a new value.
 
     The float branch keeps np.maximum's semantics: a NaN on either side propagates, and
     a tie gives ``b`` (``max(0.0, -0.0)`` is ``-0.0``).
     """
     if type(a) is float:
         return a if a > b or a != a else b
-    return _np_maximum(a, b, out=a)
+    if type(a) is np.ndarray:
+        return _np_maximum(a, b, out=a)
+    return _np_maximum(a, b)  # a NumPy scalar (from arithmetic on a 0-d parameter) has no buffer
 
 
 def sign(x):

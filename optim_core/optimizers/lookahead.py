@@ -101,7 +101,7 @@ class Lookahead:
         for idx, st in state_dict["slow_state"].items():
             p = params[idx]
             entry = copy.deepcopy(st)
-            entry["slow_param"] = np.ascontiguousarray(entry["slow_param"], dtype=p.data.dtype)
+            entry["slow_param"] = np.asarray(entry["slow_param"], dtype=p.data.dtype, order="C")
             self.state[p] = entry
         la = state_dict["lookahead"]
         self.k, self.alpha, self.step_count = int(la["k"]), float(la["alpha"]), int(la["step"])

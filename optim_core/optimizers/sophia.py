@@ -48,11 +48,9 @@ def sophia_update(param, grad, state, step, *, lr, beta1, rho, weight_decay=0.0,
         param *= 1 - lr * weight_decay
     m *= beta1
     m += (1 - beta1) * grad
-    ratio = np.abs(m)
-    ratio /= np.maximum(rho * h, eps)
-    np.minimum(ratio, 1.0, out=ratio)
-    ratio *= np.sign(m)
-    param -= lr * ratio
+    # Not in place: for a 0-d parameter these are NumPy scalars, which have no buffer.
+    ratio = np.minimum(np.abs(m) / np.maximum(rho * h, eps), 1.0)
+    param -= lr * (np.sign(m) * ratio)
 
 
 def hessian_due(step, hessian_interval) -> Any:
