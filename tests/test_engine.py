@@ -357,3 +357,16 @@ def test_engine_enforces_the_run_and_start_limits_itself():
     with pytest.raises(ValueError, match="start points per request"):
         run_trajectories(surface, [RunSpec("SGD")], np.zeros((LIMITS.max_starts + 1, 2)), 5, record="final")
     assert LIMITS.full_record_fits(6, 500) and not LIMITS.full_record_fits(40_000, 500)
+
+
+@pytest.mark.parametrize("name", list(registry.optimizers()))
+def test_0d_hyperparameters_are_scalars(name):
+    # A hyperparameter given as a 0-d array or a NumPy scalar (what np.float64 arithmetic
+    # gives) is one value, not a sweep: the run equals the one with a Python float, bit for bit.
+    surface = registry.get_surface("Rosenbrock").make()
+    fixed = {"relative_step": False} if name == "Adafactor" else {}
+    runs = [optim_core.engine.run_trajectories(surface, [RunSpec(name, {**fixed, "lr": lr})], start, 40)
+            for lr, start in [(1e-3, [[-1.0, 1.5]]), (np.array(1e-3), np.array([-1.0, 1.5])), (np.float64(1e-3), (-1.0, 1.5))]]
+    for other in runs[1:]:
+        assert other.positions.shape == runs[0].positions.shape == (1, 1, 41, 2)
+        assert np.array_equal(other.positions, runs[0].positions)

@@ -8,6 +8,7 @@ import pytest
 import optim_core
 from optim_core import registry
 from optim_core.optimizer import check_hyper
+from tests.asserts import assert_same, reference
 
 INFOS = list(registry.optimizers().values())
 # Where torch.optim has a class of the same name but our entry deliberately follows another reference.
@@ -58,16 +59,23 @@ def test_registry_entry_is_complete(info):
     assert inspect.signature(info.update).parameters  # a real function
 
 
-@pytest.mark.parametrize("info", INFOS, ids=IDS)
-def test_defaults_and_keywords_match_torch_where_torch_has_the_class(info):
-    torch = pytest.importorskip("torch")
-    ref = getattr(torch.optim, info.name, None)
-    if ref is None:
-        pytest.skip(f"torch.optim has no {info.name}")
-    if info.name in TORCH_API_DIFFERS:
-        pytest.skip(TORCH_API_DIFFERS[info.name])
-    sig = inspect.signature(ref.__init__).parameters
-    ours = info.cls._public_defaults()
+# The optimizers whose class, keywords and defaults are torch.optim's, written out here
+# rather than read from the registry. torch.optim also has an Adafactor, with another
+# algorithm and API; ours follows the paper and transformers' (see TORCH_API_DIFFERS).
+TORCH_OPTIM = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "RAdam", "Adamax"]
+
+
+def test_the_torch_table_is_every_shared_name():
+    torch = reference("torch")
+    shared = {i.name for i in INFOS if hasattr(torch.optim, i.name)}
+    assert shared == set(TORCH_OPTIM) | set(TORCH_API_DIFFERS)
+
+
+@pytest.mark.parametrize("name", TORCH_OPTIM)
+def test_defaults_and_keywords_match_torch(name):
+    torch = reference("torch")
+    sig = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    ours = registry.get_optimizer(name).cls._public_defaults()
     for key, value in ours.items():
         assert key in sig, f"{key} is not a torch keyword"
         assert sig[key].default == value, f"{key}: torch default {sig[key].default}, ours {value}"
@@ -126,7 +134,7 @@ def test_state_dict_round_trip_resumes_exactly(info):
     _run(opt_a, a, 15, seed0=100)
     _run(opt_b, b, 15, seed0=100)
     for pa, pb in zip(a, b):
-        np.testing.assert_array_equal(pa.data, pb.data)
+        assert_same(pb.data, pa.data, rtol=0)
 
 
 @pytest.mark.parametrize("info", INFOS, ids=IDS)
@@ -175,3 +183,85 @@ def test_group_lr_is_read_at_every_step(info):
     _run(ox, x, 1, seed0=50)
     _run(oy, y, 1, seed0=50)
     assert not np.array_equal(x[2].data, y[2].data)
+
+
+# -- scalar parameters and the bytes of state ------------------------------------------------
+
+SCALAR_GRADS = [6.0, -2.5, 0.75, 3.0, -1.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_a_0d_parameter_stays_0d(info, dtype):
+    # torch takes 0-d parameters (a temperature, a scale); so must every optimizer here,
+    # through steps, a state_dict round trip and gradient clipping.
+    p = optim_core.Parameter(np.array(3.0, dtype=dtype))
+    assert p.data.shape == () and p.data.dtype == dtype and isinstance(p.data, np.ndarray)
+    opt = info.cls([p])
+    for g in SCALAR_GRADS[:3]:
+        p.grad = np.array(g, dtype=dtype)
+        _feed_hessian(opt, [p])
+        opt.step()
+    opt.load_state_dict(opt.state_dict())
+    for g in SCALAR_GRADS[3:]:
+        p.grad = np.array(g, dtype=dtype)
+        optim_core.clip_grad_norm_([p], 2.0)
+        optim_core.clip_grad_value_([p], 1.5)
+        assert p.grad.shape == () and p.grad.dtype == dtype
+        opt.step()
+    assert isinstance(p.data, np.ndarray) and p.data.shape == () and p.data.dtype == dtype
+    assert np.isfinite(p.data) and p.data != 3.0
+    for key, value in opt.state[p].items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not key.endswith("absmax"):
+            # Every elementwise buffer is 0-d, as torch's zeros_like(p) is; Adam8bit's
+            # per-block scales are (1,) for one block, as bitsandbytes keeps them.
+            assert value.shape == () and value.dtype == dtype, f"{key}: {value.shape} {value.dtype}"
+
+
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_lookahead_keeps_a_0d_parameter_0d(info):
+    p = optim_core.Parameter(np.array(-1.5))
+    opt = optim_core.Lookahead(info.cls([p]), k=2)
+    for g in SCALAR_GRADS:
+        p.grad = np.array(g)
+        _feed_hessian(opt.base_optimizer, [p])
+        opt.step()
+    opt.load_state_dict(opt.state_dict())
+    assert p.data.shape == () and opt.state[p]["slow_param"].shape == ()
+
+
+def _configs(info):
+    """The defaults, each flag flipped, and momentum on where there is one."""
+    names = {h.name for h in info.hypers}
+    extra = {"momentum": 0.9} if "momentum" in names else {}
+    configs = [{}]
+    if extra:
+        configs.append(extra)
+    for h in info.hypers:
+        if h.kind == "bool" and h.name != "maximize":
+            # Adafactor without its relative step needs an lr of its own.
+            configs.append({h.name: not h.default, **extra, **({"lr": 1e-2} if h.name == "relative_step" else {})})
+    if "beta1" in names and info.hyper("beta1").default is None:
+        configs.append({"beta1": 0.9})  # Adafactor's optional first moment
+    return configs
+
+
+STATE_SHAPES = [(), (5,), (3, 4), (2, 3, 4), (600,)]  # (600,): three Adam8bit blocks, one padded
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("info", INFOS, ids=IDS)
+def test_state_bytes_are_the_real_bytes(info, dtype):
+    # What the Memory page multiplies out must be what the optimizer really keeps.
+    for config in _configs(info):
+        kwargs = info.cls.keywords(config)
+        for shape in STATE_SHAPES:
+            p = optim_core.Parameter(np.ones(shape, dtype=dtype))
+            opt = info.cls([p], **{k: v for k, v in kwargs.items()})
+            for seed in range(2):
+                _set_grads([p], seed)
+                _feed_hessian(opt, [p])
+                opt.step()
+            real = sum(v.nbytes for v in opt.state[p].values() if isinstance(v, np.ndarray))
+            claimed = info.state_bytes(shape, np.dtype(dtype).itemsize, **{**info.defaults(), **config})
+            assert claimed == real, f"{config} on {shape}: state_bytes says {claimed}, the state holds {real}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from optim_core.optimizer import Optimizer, apply_weight_decay, sqrt_, zeros_like
+from optim_core.optimizer import Optimizer, apply_weight_decay, elementwise_bytes, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.adam import update_moments
 from optim_core.registry import Hyper, OptimizerInfo
@@ -48,11 +46,6 @@ def nadam_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_deca
     return param
 
 
-def _nadam_bytes(shape, itemsize, **_):
-    # The product of momentum coefficients is one scalar per tensor.
-    return 2 * itemsize * math.prod(shape) + itemsize
-
-
 class NAdam(Optimizer):
     """torch.optim.NAdam: ``NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
     momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False)``."""
@@ -78,9 +71,9 @@ INFO = OptimizerInfo(
         r" + \frac{(1-\mu_t)\, g_t}{1 - \prod_{i=1}^{t}\mu_i},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}\\"
         r"\theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}"
     ),
-    state_bytes=_nadam_bytes,
-    state_note="Same as Adam (m and v, 8 bytes per float32 parameter) plus one scalar per tensor, the running "
-               "product of the momentum coefficients.",
+    state_bytes=elementwise_bytes(2),
+    state_note="Same as Adam: m and v, 8 bytes per float32 parameter. The running product of the momentum "
+               "coefficients is one number per tensor, kept like the step count and not counted.",
     paper="Dozat 2016, 'Incorporating Nesterov Momentum into Adam', ICLR 2016 workshop (no arXiv version); "
           "decoupled weight decay: Loshchilov & Hutter 2019, arXiv:1711.05101",
     summary="Adam whose momentum looks one step ahead (Nesterov), often a little faster early on. A drop-in "
