@@ -56,13 +56,37 @@ def test_landscape_is_a_light_banded_png_with_a_log_scale_for_rosenbrock():
     assert np.abs(img[i, j].astype(float) - low).max() < 3 or np.abs(img[i, j] / F._ISO_DARKEN - low).max() < 4
 
 
-def test_linear_scale_for_the_bowl_and_orientation_of_the_image():
+def test_linear_scale_for_the_bowl():
     surface = registry.get_surface("Quadratic bowl").make()
     land = F.landscape(surface, n=200)
     assert not land.log
     img = _decode_png(land.png).astype(float)
-    # Row 0 is the top (largest θ₂); a bowl is symmetric, so compare corners with the centre.
-    assert img[land.height // 2, 100].sum() != img[0, 0].sum()
+    assert img[land.height // 2, 100].sum() != img[0, 0].sum()  # banded, not flat
+
+
+def _bands_of(img: np.ndarray, bands: int) -> np.ndarray:
+    """Each pixel's band, by the nearest of the band colours and their darkened iso-line shades."""
+    palette = np.array([F._cmap(np.array((b + 0.5) / bands)) for b in range(bands)], dtype=float)
+    candidates = np.concatenate([palette, palette * F._ISO_DARKEN])
+    dist = ((img[:, :, None, :].astype(float) - candidates[None, None]) ** 2).sum(-1)
+    return dist.argmin(-1) % bands
+
+
+@pytest.mark.parametrize("formula,rises", [("x + 2*y", "up and right"), ("-x - 2*y", "down and left")])
+def test_the_image_is_neither_flipped_nor_mirrored(formula, rises):
+    # A plane, on an off-centre window: every column must rise towards the top of the
+    # picture (row 0 is the largest θ₂) and every row towards the right, or the reverse for
+    # the negated plane. A vertical flip or a horizontal mirror breaks one of the two.
+    from optim_core import CustomSurface
+
+    surface = CustomSurface(formula, window=((-2.0, 2.0), (-1.0, 3.0)))
+    land = F.landscape(surface, n=120, log=False)
+    band = _bands_of(_decode_png(land.png), land.bands)
+    sign = 1 if rises == "up and right" else -1
+    up = sign * (band[:-1, :] - band[1:, :])  # row i above row i+1
+    right = sign * (band[:, 1:] - band[:, :-1])
+    assert up.min() >= 0 and right.min() >= 0
+    assert sign * (band[0, -1] - band[-1, 0]) == land.bands - 1  # the two far corners span every band
 
 
 def test_race_figure_is_valid_plotly(default_race):
