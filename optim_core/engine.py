@@ -28,7 +28,7 @@ from optim_core.optimizer import apply_update, bound_kernel, check_hyper
 from optim_core.optimizers.lookahead import lookahead_sync
 from optim_core.optimizers.sophia import refresh_hessian
 from optim_core.schedules import plateau_init, plateau_step
-from optim_core.surfaces.base import Surface
+from optim_core.surfaces.base import Surface, outside_bound
 
 __all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
 
@@ -407,7 +407,7 @@ def run_trajectories(
                 # Two reductions without temporaries (the methods skip np.max's wrapper, ~3 us
                 # a call); a NaN makes both comparisons false.
                 if not (P.max() <= bound and P.min() >= -bound):
-                    gone = ~dead & ~(np.max(np.abs(P), axis=-1) <= bound)
+                    gone = ~dead & outside_bound(P, bound)
                     if gone.any():
                         why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
                                        "the position became infinite or NaN")
@@ -566,7 +566,7 @@ def _run_on_floats(surface, groups, P, T, bound, full, pos, loss_rec, grad_rec, 
                     append((sx[key], sy[key]))
                 if not live[r]:
                     x, y = frozen[r]
-                elif not (abs(x) <= bound and abs(y) <= bound):  # a NaN fails both
+                elif not (abs(x) <= bound and abs(y) <= bound):  # outside_bound, on floats (a NaN fails both)
                     finite = math.isfinite(x) and math.isfinite(y)
                     marks.append((r, t, f"left the region |x|, |y| <= {bound:g}" if finite
                                   else "the position became infinite or NaN"))

@@ -370,3 +370,21 @@ def test_0d_hyperparameters_are_scalars(name):
     for other in runs[1:]:
         assert other.positions.shape == runs[0].positions.shape == (1, 1, 41, 2)
         assert np.array_equal(other.positions, runs[0].positions)
+
+
+@pytest.mark.parametrize("float_path", [True, False])
+def test_one_divergence_rule_for_the_engine_and_the_surfaces(float_path):
+    # A plane falling along the diagonal: SGD moves by lr·(1, 1) per step, so after step t
+    # the run is at (t, t). The engine (on floats for one run, on arrays for eight) must stop
+    # it exactly where Surface.diverged first says so.
+    surface = optim_core.CustomSurface("-x - y", window=((-3.0, 3.0), (-3.0, 3.0)))
+    surface.bound = 10.0
+    specs = [RunSpec("SGD", {"lr": 1.0})] + ([] if float_path else [RunSpec("SGD", {"lr": 1.0})] * 7)
+    tr = run_trajectories(surface, specs, [[0.0, 0.0]], 20)
+    x = np.arange(21.0)  # the undisturbed path: (t, t) after step t
+    first = int(np.argmax(surface.diverged(np.stack([x, x], axis=-1))))
+    assert first == 11  # the box |x|, |y| <= 10; a disc of radius 10 would be left at step 8 (8·√2 > 10)
+    assert tr.diverged_step[0, 0] == first
+    assert "left the region" in str(tr.diverged_reason[0, 0])
+    nan = np.array([[np.nan, 0.0], [0.0, np.inf], [10.0, -10.0], [10.0 + 1e-9, 0.0]])
+    assert surface.diverged(nan).tolist() == [True, True, False, True]

@@ -40,6 +40,17 @@ def _points(xy) -> np.ndarray:
     return xy
 
 
+def outside_bound(xy, bound: float):
+    """Boolean ``(...)``: ``|x|`` or ``|y|`` exceeds ``bound``, or a coordinate is NaN.
+
+    The one divergence rule of positions, for :meth:`Surface.diverged` and the engine.
+    A box rather than a disc: two comparisons per coordinate, no square root, and a NaN
+    fails them.
+    """
+    with np.errstate(invalid="ignore"):
+        return ~(np.max(np.abs(np.asarray(xy)), axis=-1) <= bound)
+
+
 class Surface:
     """A 2D loss surface.
 
@@ -65,9 +76,9 @@ class Surface:
     ``log_levels``
         Whether a contour plot needs log-scaled levels (the values span decades).
     ``bound``
-        A radius: a run has diverged once its distance from the origin exceeds ``bound``
-        or its value is not finite (see :meth:`diverged`). Defaults to ten times the
-        window's extent.
+        A half-width: a run has diverged once ``|x|`` or ``|y|`` exceeds ``bound`` or its
+        value is not finite (see :meth:`diverged`, the one rule the engine applies too).
+        Defaults to ten times the window's extent.
     ``tags``
         Keywords such as ``"convex"``, ``"saddle"``, ``"multimodal"``, ``"ravine"``.
     """
@@ -139,11 +150,12 @@ class Surface:
         self._bound = float(value)
 
     def diverged(self, xy, value=None):
-        """Boolean ``(...)``: the point is farther than ``bound`` from the origin, or not finite,
-        or (when given) its value is not finite."""
-        xy = np.asarray(xy, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            out = ~(np.hypot(xy[..., 0], xy[..., 1]) <= self.bound)  # NaN coordinates count as diverged
+        """Boolean ``(...)``: the point lies outside the box ``|x|, |y| <= bound`` or is not
+        finite, or (when given) its value is not finite.
+
+        The trajectory engine stops a run by the same rule (:func:`outside_bound`).
+        """
+        out = outside_bound(xy, self.bound)
         if value is not None:
             out |= ~np.isfinite(value)
         return out
