@@ -12,6 +12,7 @@ import pytest
 from app import training as T
 from app.datasets import make_dataset, train_test_split
 from optim_core import registry
+from tests.asserts import assert_same
 
 torch = pytest.importorskip("torch")
 
@@ -237,18 +238,15 @@ def test_decoupled_weight_decay_shrinks_the_weights(data):
 
 
 def test_schedule_sets_the_lr_every_step_for_both_backends(data):
-    if not registry.schedules():
-        pytest.skip("no schedule registered")
-    name = "StepLR" if "StepLR" in registry.schedules() else next(iter(registry.schedules()))
-    sched = registry.get_schedule(name)
-    curve = np.asarray(sched.curve(40, 0.05, **sched.defaults())["lr"])
-    cfgs = [T.RunConfig("SGD", {"lr": 0.05}, backend=be, schedule=name, schedule_steps=40) for be in T.BACKENDS]
+    # StepLR(step_size=15, gamma=0.5) from lr 0.05 over 40 steps, written out: 0.05 for steps
+    # 0-14, 0.025 for 15-29, 0.0125 for 30-39; after schedule_steps the last lr is kept.
+    expected = np.array([0.05] * 15 + [0.025] * 15 + [0.0125] * 10 + [0.0125] * 10)
+    cfgs = [T.RunConfig("SGD", {"lr": 0.05}, backend=be, schedule="StepLR",
+                        schedule_params={"step_size": 15, "gamma": 0.5}, schedule_steps=40) for be in T.BACKENDS]
     r = race(data, *cfgs)
     r.train(50)
     for run in r.runs:
-        lrs = np.asarray(run.history["lr"])
-        np.testing.assert_allclose(lrs[:40], curve)
-        np.testing.assert_allclose(lrs[40:], curve[-1])  # held after the schedule's length
+        assert_same(np.asarray(run.history["lr"], dtype=np.float64), expected, rtol=1e-15)
     np.testing.assert_allclose(r.runs[0].adapter.flat, r.runs[1].adapter.flat, rtol=1e-5, atol=1e-6)
 
 
