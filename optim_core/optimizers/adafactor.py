@@ -131,7 +131,27 @@ class Adafactor(Optimizer):
     ``lr=None`` with ``relative_step=True`` (the default) computes the step size from the
     step count; for an external lr or schedule pass ``lr`` with ``relative_step=False``
     (and usually ``scale_parameter=False``). ``eps`` is stored as ``eps1``/``eps2`` in the
-    registry and unpacked like ``betas``.
+    registry and unpacked like ``betas``. Every configuration matches
+    ``transformers.optimization.Adafactor`` step for step (tested in float64; it upcasts
+    only float16 and bfloat16 parameters); ``maximize`` is ours.
+
+    ``torch.optim.Adafactor(lr, beta2_decay, eps, d, weight_decay)`` is a different
+    parametrisation of the same algorithm, and differs in four ways:
+
+    * its step size is always relative and scaled, ``min(lr, 1/√t)·max(ε₂, RMS(θ))``:
+      torch's ``lr`` is the cap of the relative step, which is fixed at 1e-2 here. So
+      ``lr=None`` (relative_step, scale_parameter) reproduces torch's ``lr=1e-2``; for
+      another torch ``lr`` the closest is ``lr=ℓ, relative_step=False`` (scaled), equal
+      only while ``1/√t ≥ ℓ`` (``t ≤ 1/ℓ²``); ``scale_parameter=False`` has no equivalent;
+    * its weight decay is ``θ(1 - lr·λ)``, here ``θ(1 - α_t λ)`` with the scaled step size
+      ``α_t``: the two agree only with ``weight_decay=0``;
+    * it keeps no first moment (``beta1=None`` only) and requires ``d ≥ 1``;
+    * ``ε₁`` is a floor (``V̂ ≥ ε₁²``, ``mean(R) ≥ ε₁``; default the dtype's machine
+      epsilon) rather than an addend to ``g²``; they differ only where ``g²`` is near
+      ``ε₁``, and not at all with ``eps1 = 0`` on both sides.
+
+    With ``beta1=None, weight_decay=0`` and ``clip_threshold``, ``decay_rate``, ``eps``
+    mapped to ``d``, ``beta2_decay``, ``eps`` the two agree to rounding (tested in float64).
     """
 
     packed = {"eps": ("eps1", "eps2")}

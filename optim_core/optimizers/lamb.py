@@ -30,7 +30,8 @@ def lamb_init(param, **_):
 
 
 def lamb_update(param, grad, state, step, *, lr, beta1, beta2, eps, weight_decay=0.0, batch_ndim=0):
-    r"""One LAMB step, in place, as ``optax.lamb``.
+    r"""One LAMB step, in place, as ``optax.lamb`` (and timm's ``Lamb`` with
+    ``max_grad_norm=None, always_adapt=True``, which is the same algorithm).
 
     optax chains ``scale_by_adam`` → ``add_decayed_weights`` → ``scale_by_trust_ratio``
     → ``scale_by_learning_rate``:

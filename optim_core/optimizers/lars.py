@@ -18,7 +18,8 @@ def lars_init(param, *, momentum=0.9, **_):
 
 def lars_update(param, grad, state, step, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=0.001, eps=1e-8,
                 batch_ndim=0):
-    r"""One LARS step, in place, as in You et al. (2017) and timm's ``Lars``.
+    r"""One LARS step, in place, as in You et al. (2017): exactly timm's ``Lars`` with
+    ``always_adapt=True, trust_clip=False``, no dampening and no Nesterov momentum.
 
     .. math::
         r_t = c\,\frac{\lVert\theta_{t-1}\rVert}{\lVert g_t\rVert + \lambda\lVert\theta_{t-1}\rVert + \epsilon},\qquad
@@ -27,7 +28,9 @@ def lars_update(param, grad, state, step, *, lr, momentum=0.9, weight_decay=0.0,
 
     The local rate ``r_t`` is 1 where ``θ`` or ``g`` is zero. The norms are per tensor
     (per problem: over the axes after ``batch_ndim``). Without weight decay the first
-    step of every tensor has length ``η c ‖θ‖``, whatever its gradient's size.
+    step of every tensor has length ``η c ‖θ‖``, whatever its gradient's size. (timm's
+    default ``always_adapt=False`` skips the trust ratio in groups without weight decay,
+    and its default momentum is 0; ``trust_coefficient`` is its ``trust_coeff``.)
     """
     p_norm = norm_per_problem(param, batch_ndim)
     g_norm = norm_per_problem(grad, batch_ndim)
@@ -50,11 +53,14 @@ def _lars_bytes(shape, itemsize, momentum=0.9, **_):
 
 
 class LARS(Optimizer):
-    """LARS (timm-style): ``LARS(params, lr=1.0, momentum=0.9, weight_decay=0, trust_coefficient=0.001,
+    """LARS: ``LARS(params, lr=1.0, momentum=0.9, weight_decay=0, trust_coefficient=0.001,
     eps=1e-8, maximize=False)``.
 
-    The global lr is large (1-30 in ImageNet recipes) because the trust coefficient
-    already makes each step ``lr · c · ‖θ‖`` long.
+    Step for step timm's ``Lars(params, lr, momentum, weight_decay=weight_decay,
+    trust_coeff=trust_coefficient, eps=eps, always_adapt=True)`` (its ``dampening=0``,
+    ``nesterov=False``, ``trust_clip=False``): the trust ratio scales every tensor's step,
+    with or without weight decay. The global lr is large (1-30 in ImageNet recipes)
+    because the trust coefficient already makes each step ``lr · c · ‖θ‖`` long.
     """
 
 

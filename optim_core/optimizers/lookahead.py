@@ -41,6 +41,16 @@ class Lookahead:
     ``param_groups`` and ``defaults`` are the base optimizer's (a scheduler on the
     wrapper changes the base lr); ``state`` holds the slow weights;
     ``state_dict()`` holds both.
+
+    Step for step ``pytorch_optimizer.Lookahead(base, k, alpha)`` with its default
+    ``pullback_momentum="none"`` (syncs after steps k, 2k, ...; torch_optimizer's version
+    also syncs after step 1). Edge cases where the two part: the slow copy is taken at
+    the first step a parameter has a gradient (there: when the wrapper is built, so
+    weights loaded in between are missed); a parameter whose gradient is ``None`` at a
+    sync is still synced here once it has a slow copy (there: skipped); the cadence
+    counts the wrapper's steps (there: per group, so a group added later has its own);
+    ``alpha=1`` is allowed (a sync that only copies the fast weights); the "reset" and
+    "pullback" momentum options are not offered.
     """
 
     def __init__(self, base_optimizer: Optimizer, k: int = 5, alpha: float = 0.5):

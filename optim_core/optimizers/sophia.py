@@ -36,12 +36,18 @@ def sophia_update(param, grad, state, step, *, lr, beta1, rho, weight_decay=0.0,
         \theta_t = \theta - \eta\,\operatorname{clip}\!\Big(\frac{m_t}{\max(\rho h_t, \epsilon)}, -1, 1\Big)
 
     So no coordinate moves by more than ``η`` (plus the decay), and where the curvature
-    is unknown (``h = 0``, before the first estimate) the step is ``η·sign(m)``. The
-    reference code divides by ``ρ·bs·h + 1e-15``; ``max`` is the paper's form and
-    agrees with it for the non-negative estimates SophiaG uses. Its ``bs`` (batch size)
-    is folded into the estimate (:func:`refresh_hessian` / :meth:`Sophia.update_hessian`),
-    so ``ρ`` here is the paper's ρ. ``beta2`` and ``hessian_interval`` belong to the
-    Hessian refresh and are ignored here.
+    is unknown (``h = 0``, before the first estimate) the step is ``η·sign(m)``.
+
+    Two deliberate differences from the reference code (``sophia_opt.SophiaG``), which
+    divides by ``ρ·bs·h + 1e-15``: its ``bs`` (batch size, passed to every ``step``) is
+    folded into the estimate instead (:func:`refresh_hessian` /
+    :meth:`Sophia.update_hessian`), so ``ρ`` here is the paper's ρ; and the floor is
+    ``max(ρh, ε)``, the paper's form, instead of ``+ 1e-15``. For the non-negative
+    Gauss-Newton-Bartlett estimates SophiaG uses the two agree to rounding (within 1e-10
+    relative in the float64 comparison); a negative estimate, which exact or Hutchinson
+    curvature can give, would make the reference's ratio negative and unclipped (a step
+    *up* the gradient, of any length), where ``max`` gives the clipped sign step.
+    ``beta2`` and ``hessian_interval`` belong to the Hessian refresh and are ignored here.
     """
     m, h = state["exp_avg"], state["hessian"]
     if nonzero(weight_decay):
@@ -118,7 +124,9 @@ class Sophia(Optimizer):
         Without it, each parameter with a gradient uses ``batch_size · p.grad²`` — the
         Gauss-Newton-Bartlett estimate when ``p.grad`` is the mean gradient over
         ``batch_size`` examples of the loss on labels sampled from the model (the
-        reference multiplies its ``bs`` in at the step instead; the result is the same).
+        reference multiplies its ``bs`` in at the step instead; the result is the same:
+        ``update_hessian(batch_size=B)`` here pairs with ``step(bs=B)`` there, whose
+        default is ``bs=5120``).
         """
         params = [p for group in self.param_groups for p in group["params"]]
         if estimates is None:
