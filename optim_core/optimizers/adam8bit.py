@@ -26,8 +26,9 @@ Why the CPU rule: it is what ``bitsandbytes.optim.Adam8bit`` computes on a machi
 classroom's, so every code can be checked against it bit for bit; and it never stores a
 non-zero second moment as 0. With the exact nearest code, a ``v`` below about 1.5e-5 of
 its block's scale becomes 0, and the next step divides ``m`` by ``ε`` alone: tried on the
-reference tests' gradients (five decades of scale within a block), that moved parameters
-by up to 8.7 where bitsandbytes' CPU kernel moved them smoothly.
+reference tests' gradients (five decades of scale within a block) over 40 steps, that left
+parameters up to 8.7 away from bitsandbytes' CPU kernel's (which stay within one float32
+ulp of ours).
 
 The pure helpers :func:`quantize_blockwise` / :func:`dequantize_blockwise` and the
 codebooks :data:`SIGNED_CODE` / :data:`UNSIGNED_CODE` are public for the tests and the app.
