@@ -532,12 +532,19 @@ def schedule_key(i: int, param: str) -> str:
 _LENGTH_PARAMS = frozenset({"T_max", "total_iters", "total_steps"})
 
 
-def schedule_param_default(h, steps: int) -> Any:
-    """A schedule parameter's default; length parameters default to the number of steps raced."""
+def schedule_param_default(h, steps: int, info=None) -> Any:
+    """A schedule parameter's default; length parameters default to the number of steps raced.
+
+    A warm-up schedule's ``total_steps`` (``info``'s, when given) lies past its default
+    warm-up, so that the decay has a step of its own (WarmupPolynomial refuses less).
+    """
     if h.name in _LENGTH_PARAMS and h.kind == "int":
+        n = int(steps)
+        if h.name == "total_steps" and info is not None and "warmup_steps" in info.defaults():
+            n = max(n, int(info.defaults()["warmup_steps"]) + 1)
         lo = int(h.low) if h.low is not None else 1
-        hi = int(h.high) if h.high is not None else max(lo, int(steps))
-        return int(min(max(int(steps), lo), hi))
+        hi = int(h.high) if h.high is not None else max(lo, n)
+        return int(min(max(n, lo), hi))
     return h.default
 
 
@@ -589,7 +596,8 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
             st[keys["h_" + h.name]] = snap(h, hp[h.name])
         st[keys["sched"]] = run.schedule or "none"
         if run.schedule and run.schedule in schedules:
-            sp = {h.name: schedule_param_default(h, scene.steps) for h in schedules[run.schedule].params}
+            sp = {h.name: schedule_param_default(h, scene.steps, schedules[run.schedule])
+                  for h in schedules[run.schedule].params}
             sp.update(dict(run.schedule_params))
             for h in schedules[run.schedule].params:
                 st[schedule_key(i, h.name)] = snap(h, sp[h.name])
@@ -669,7 +677,7 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
             n_steps = int(_get(state, K + "steps", d.steps))
             for h in schedules[sched].params:
                 sparams[h.name] = _get(state, schedule_key(i, h.name),
-                                       base_sp.get(h.name, schedule_param_default(h, n_steps)))
+                                       base_sp.get(h.name, schedule_param_default(h, n_steps, schedules[sched])))
         clip = _get(state, keys["clip"], "norm" if base.clip_norm else ("value" if base.clip_value else "off"))
         clipv = float(_get(state, keys["clipv"], base.clip_norm or base.clip_value or 1.0))
         la = bool(_get(state, keys["la"], base.lookahead is not None))

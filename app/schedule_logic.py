@@ -161,7 +161,7 @@ def length_values(name: str, n_steps: int, params: Mapping[str, Any] | None = No
     elif name == "PolynomialLR":
         want["total_iters"] = n
     elif name in ("WarmupCosine", "WarmupPolynomial"):
-        want["total_steps"] = max(n, int(params["warmup_steps"]))
+        want["total_steps"] = max(n, int(params["warmup_steps"]) + 1)  # the decay needs a step of its own
     elif name == "SequentialLR":
         want["T_max"] = max(1, n - int(params["warmup_iters"]))
     return {k: _clamp(hypers[k], v) for k, v in want.items()}

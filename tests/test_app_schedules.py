@@ -180,7 +180,7 @@ def test_bad_parameters_give_an_error_with_a_reason_not_a_traceback():
     at = open_page()
     at.multiselect(key="sc_pick").set_value(["OneCycleLR", "StepLR"])
     at.select_slider(key="sc_steps").set_value(10)
-    at.select_slider(key="sc_p_OneCycleLR_pct_start").set_value(0.05)
+    at.select_slider(key="sc_p_OneCycleLR_pct_start").set_value(0.1)  # a warm-up of one step: torch divides by zero
     run(at)
     (err,) = at.error
     assert "OneCycleLR" in err.value and "too small" in err.value

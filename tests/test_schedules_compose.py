@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import optim_core
-from tests.test_schedules import ATOL, LRS, RTOL, by_name, drive, make_optimizers
+from optim_core.schedules import plateau_init, plateau_step
+from tests.asserts import assert_same, reference
+from tests.test_schedules import ATOL, LRS, RTOL, by_name, compare_records, drive, make_optimizers, snapshot
 
-torch = pytest.importorskip("torch")
+torch = reference("torch")
 TL = torch.optim.lr_scheduler
 
 
@@ -47,14 +49,14 @@ def test_plateau_class_matches_torch_and_pure(kw):
         if isinstance(kw.get("min_lr"), list):
             pure_kw["min_lr"] = kw["min_lr"][g]
         out = optim_core.plateau_lr(metrics, base, **pure_kw)
-        np.testing.assert_allclose(out["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL)
+        assert_same(out["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL, err_msg=f"group {g}")
         drops = np.flatnonzero(np.diff(rec["lr"][:, g]) < 0) + 1
-        np.testing.assert_array_equal(out["reductions"], drops)
+        assert_same(out["reductions"], drops.astype(np.int64), rtol=0, err_msg="the steps of the reductions")
     assert np.any(np.diff(rec["lr"][:, 0]) < 0), "the metric should trigger at least one reduction"
 
 
 @pytest.mark.parametrize("kw", PLATEAU, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
-def test_plateau_batched_stepper_equals_class_row_by_row(kw):
+def test_plateau_batched_stepper_equals_torch_row_by_row(kw):
     B, n = 5, 300
     metrics = np.stack([_metric(kw["mode"], n, seed=b) for b in range(B)], axis=1)  # (n, B)
     base = np.array([0.1, 0.05, 0.2, 0.01, 0.1])
@@ -65,37 +67,56 @@ def test_plateau_batched_stepper_equals_class_row_by_row(kw):
     # A sweep: one factor per run.
     factors = np.array([params.get("factor", 0.1), 0.5, 0.2, 0.9, 0.0])
     params["factor"] = factors
-    state = optim_core.plateau_init(B, base, mode=mode)
+    state = plateau_init(B, base, mode=mode)
     lrs = [state["lr"].copy()]
     for i in range(n):
-        lrs.append(optim_core.plateau_step(state, metrics[i], **params).copy())
+        lrs.append(plateau_step(state, metrics[i], **params).copy())
     lrs = np.array(lrs)
     for b in range(B):
-        p = optim_core.Parameter(np.zeros(1))
-        opt = optim_core.SGD([p], lr=base[b])
-        s = optim_core.ReduceLROnPlateau(opt, mode=mode, **{**params, "factor": float(factors[b])})
+        opt = torch.optim.SGD([torch.zeros(1, dtype=torch.float64, requires_grad=True)], lr=float(base[b]))
+        s = TL.ReduceLROnPlateau(opt, mode=mode, **{**params, "factor": float(factors[b])})
         row = [opt.param_groups[0]["lr"]]
         for i in range(n):
-            s.step(metrics[i, b])
+            s.step(float(metrics[i, b]))
             row.append(opt.param_groups[0]["lr"])
-        np.testing.assert_array_equal(lrs[:, b], row, err_msg=f"run {b}")
-        assert state["best"][b] == s.best and state["num_bad_epochs"][b] == s.num_bad_epochs
-        assert state["cooldown_counter"][b] == s.cooldown_counter
+        assert_same(lrs[:, b], np.asarray(row, dtype=np.float64), rtol=0, err_msg=f"run {b}")
+        assert_same(np.array([state["best"][b]]), np.array([s.best], dtype=np.float64), rtol=0)
+        assert state["num_bad_epochs"][b] == s.num_bad_epochs and state["cooldown_counter"][b] == s.cooldown_counter
     assert state["last_epoch"] == n
 
 
 def test_plateau_stepper_checks_its_mode():
-    state = optim_core.plateau_init(3, 0.1, mode="max")
+    state = plateau_init(3, 0.1, mode="max")
     with pytest.raises(ValueError, match="mode"):
-        optim_core.plateau_step(state, np.zeros(3), mode="min")
+        plateau_step(state, np.zeros(3), mode="min")
     with pytest.raises(ValueError, match="Factor should be < 1.0"):
-        optim_core.plateau_step(state, np.zeros(3), factor=np.array([0.5, 1.0, 0.1]))
+        plateau_step(state, np.zeros(3), factor=np.array([0.5, 1.0, 0.1]))
+    with pytest.raises(TypeError, match="threshold_mode must be a string"):  # torch: a TypeError too
+        plateau_step(state, np.zeros(3), threshold_mode=None)
+    with pytest.raises(TypeError, match="mode must be a string"):
+        plateau_init(3, 0.1, mode=None)
 
 
 def test_plateau_pure_handles_nan_metrics_like_torch():
     metrics = np.array([1.0, 0.9, np.nan, np.nan, np.nan, 0.8, np.nan, np.nan, np.nan])
     rec = drive(by_name("ReduceLROnPlateau", patience=1), len(metrics), metrics=metrics)
-    np.testing.assert_allclose(optim_core.plateau_lr(metrics, LRS[0], patience=1)["lr"], rec["lr"][:, 0])
+    assert_same(optim_core.plateau_lr(metrics, LRS[0], patience=1)["lr"], rec["lr"][:, 0], rtol=RTOL, atol=ATOL)
+
+
+def test_plateau_step_with_an_epoch_warns_and_continues_like_torch():
+    t_opt, o_opt, _ = make_optimizers()
+    t_s, o_s = TL.ReduceLROnPlateau(t_opt, patience=0), optim_core.ReduceLROnPlateau(o_opt, patience=0)
+    ours, theirs = [], []
+    for epoch, metric in [(5, 1.0), (9, 1.0), (2, 0.5), (None, 0.7), (3, 0.7)]:
+        for s in (t_s, o_s):
+            if epoch is None:
+                s.step(metric)
+            else:
+                with pytest.warns(UserWarning, match="deprecated"):
+                    s.step(metric, epoch)
+        ours.append(snapshot(o_opt, o_s))
+        theirs.append(snapshot(t_opt, t_s))
+    compare_records(ours, theirs)
 
 
 # -- SequentialLR / ChainedScheduler ----------------------------------------------------------
@@ -128,6 +149,16 @@ SEQUENTIAL = [
       ("MultiStepLR", dict(milestones=[10, 40], gamma=0.5))], [30, 200]),
     ([("StepLR", dict(step_size=5, gamma=0.9)), ("LinearLR", dict(start_factor=1.0, end_factor=0.1,
                                                                      total_iters=100))], [300]),
+    # Milestones torch accepts beyond strictly increasing positive ones: 0 and below (the next part
+    # runs from the start, taking the initial step), repeated (the parts between never run).
+    ([("ConstantLR", dict(factor=0.5, total_iters=2)), ("ExponentialLR", dict(gamma=0.99))], [0]),
+    ([("ConstantLR", dict(factor=0.5, total_iters=2)), ("MultiplicativeLR", dict(lr_lambda=_stair))], [-4]),
+    ([("ConstantLR", dict(factor=0.5, total_iters=2)), ("ExponentialLR", dict(gamma=0.9)),
+      ("MultiplicativeLR", dict(lr_lambda=_stair))], [40, 40]),
+    ([("StepLR", dict(step_size=3)), ("LinearLR", dict(start_factor=0.2, total_iters=30)),
+      ("MultiStepLR", dict(milestones=[70, 20, 20], gamma=0.5))], [0, 0]),
+    ([("LinearLR", dict(start_factor=0.2, total_iters=30)), ("MultiStepLR", dict(milestones=[0, 0, 50], gamma=0.5)),
+      ("PolynomialLR", dict(total_iters=50, power=0.0))], [25, 120]),
 ]
 
 CHAINED = [
@@ -140,6 +171,9 @@ CHAINED = [
      ("MultiStepLR", dict(milestones=[50, 150], gamma=0.3))],
     [("CosineAnnealingWarmRestarts", dict(T_0=30, T_mult=2)), ("LinearLR", dict(start_factor=0.2,
                                                                                   total_iters=60))],
+    [("MultiStepLR", dict(milestones=[90, 30, 30], gamma=0.5)), ("ExponentialLR", dict(gamma=0.0)),
+     ("LambdaLR", dict(lr_lambda=lambda e: 1.0))],
+    [("MultiStepLR", dict(milestones=[90, 30, 30], gamma=0.5)), ("StepLR", dict(step_size=40, gamma=0.0))],
 ]
 
 
@@ -149,7 +183,7 @@ def test_sequential_matches_torch_and_pure(specs, milestones):
     rec = drive(sequential(specs, milestones), n)
     for g, base in enumerate(LRS):
         curve = optim_core.sequential_lr(n + 1, base, specs, milestones)
-        np.testing.assert_allclose(curve["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL, err_msg=f"group {g}")
+        assert_same(curve["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL, err_msg=f"group {g}")
 
 
 @pytest.mark.parametrize("specs", CHAINED, ids=range(len(CHAINED)))
@@ -158,7 +192,7 @@ def test_chained_matches_torch_and_pure(specs):
     rec = drive(chained(specs), n)
     for g, base in enumerate(LRS):
         curve = optim_core.chained_lr(n + 1, base, specs)
-        np.testing.assert_allclose(curve["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL, err_msg=f"group {g}")
+        assert_same(curve["lr"], rec["lr"][:, g], rtol=RTOL, atol=ATOL, err_msg=f"group {g}")
 
 
 def test_composites_of_cycling_schedulers_match_torch():
@@ -182,7 +216,7 @@ def test_pure_helpers_accept_registry_parameterized_lambdas():
     a = optim_core.chained_lr(n, 0.1, [("LambdaLR", {"gamma": 0.99}), ("LinearLR", {"total_iters": 10})])
     b = optim_core.chained_lr(n, 0.1, [("LambdaLR", {"lr_lambda": lambda e: 0.99**e}),
                                        ("LinearLR", {"total_iters": 10})])
-    np.testing.assert_allclose(a["lr"], b["lr"], rtol=1e-12)
+    assert_same(a["lr"], b["lr"], rtol=1e-12)  # two spellings of one part (not a reference)
     seq = optim_core.sequential_lr(n, 0.1, [("ExponentialLR", {"gamma": 0.9}), ("MultiplicativeLR", {"gamma": 0.5})],
                                    [5])
     assert np.isclose(seq["lr"][5], 0.1 * 0.9**4 * 0.5)  # MultiplicativeLR continues from the previous lr
@@ -191,7 +225,9 @@ def test_pure_helpers_accept_registry_parameterized_lambdas():
 @pytest.mark.parametrize("call,match", [
     (lambda: optim_core.sequential_lr(10, 0.1, [("StepLR", {"step_size": 2})], [3]), "one more than"),
     (lambda: optim_core.sequential_lr(10, 0.1, [("StepLR", {"step_size": 2}), ("ExponentialLR", {"gamma": 0.9}),
-                                                ("ExponentialLR", {"gamma": 0.9})], [5, 5]), "strictly increasing"),
+                                                ("ExponentialLR", {"gamma": 0.9})], [5, 3]), "non-decreasing"),
+    (lambda: optim_core.sequential_lr(10, 0.1, [("StepLR", {"step_size": 0}), ("ExponentialLR", {"gamma": 0.9})],
+                                      [0]), "step_size"),  # a part that never runs is still checked
     (lambda: optim_core.sequential_lr(10, 0.1, [], []), "at least one"),
     (lambda: optim_core.chained_lr(10, 0.1, [("OneCycleLR", {"total_steps": 10})]), "cannot compose 'OneCycleLR'"),
     (lambda: optim_core.chained_lr(10, 0.1, [("ReduceLROnPlateau", {})]), "cannot compose"),

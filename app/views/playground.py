@@ -156,7 +156,8 @@ def runs_editor() -> None:
             if sched != "none":
                 for h in SCHEDULES[sched].params:
                     hyper_widget(h, S.schedule_key(i, h.name),
-                                 S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"]))))
+                                 S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"])),
+                                                          SCHEDULES[sched]))
                 st.caption(SCHEDULES[sched].summary)
             clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default="off", required=True,
                                         key=keys["clip"], bind=Q)

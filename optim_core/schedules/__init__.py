@@ -9,12 +9,12 @@ is the lr in force for step ``i`` (after ``i`` calls of ``step()``).
 Modules: ``decay`` (StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR,
 PolynomialLR), ``lambdas`` (LambdaLR, MultiplicativeLR), ``cosine`` (CosineAnnealingLR,
 CosineAnnealingWarmRestarts), ``cyclic`` (OneCycleLR, CyclicLR), ``warmup``
-(WarmupCosine, WarmupPolynomial), ``plateau`` (ReduceLROnPlateau and its batched
+(WarmupCosine, WarmupPolynomial: transformers' warm-up schedules), ``plateau`` (ReduceLROnPlateau and its batched
 stepper), ``compose`` (SequentialLR, ChainedScheduler and their pure forms),
 ``lr_finder`` (the LR range test) and ``bench``.
 """
 
-from optim_core.schedules._base import LRScheduler, kwargs_text, torch_snippet
+from optim_core.schedules._base import DividesByZeroError, LRScheduler, kwargs_text, torch_snippet
 from optim_core.schedules.bench import bench_schedules
 from optim_core.schedules.compose import ChainedScheduler, SequentialLR, chained_lr, sequential_lr
 from optim_core.schedules.cosine import (
@@ -48,6 +48,7 @@ SCHEDULE_MODULES: tuple[str, ...] = ("decay", "lambdas", "cosine", "cyclic", "wa
 
 __all__: list[str] = [
     "LRScheduler",
+    "DividesByZeroError",
     # classes, torch's names
     "StepLR",
     "MultiStepLR",

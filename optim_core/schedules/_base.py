@@ -7,6 +7,18 @@ annealing) or from ``initial_lr`` (the absolute ones). That is what makes
 ``ChainedScheduler`` and ``SequentialLR`` give torch's numbers, so the classes keep
 torch's recursive form; the per-step formulas themselves are the vectorized helpers of
 each module, which the pure curve functions evaluate on ``np.arange(n)`` at once.
+
+Arguments follow torch: what torch accepts and computes numbers for, we accept and give
+the same numbers for (repeated or unsorted MultiStepLR milestones, ``gamma = 0``,
+``eta_min`` above the lr, ...). An argument with which torch divides by zero, at
+construction or at a later step, is refused at construction with a
+:class:`DividesByZeroError` (a ``ZeroDivisionError``, as torch's, and a ``ValueError``).
+A few arguments torch accepts are refused on purpose, each listed in its class's
+docstring under "Refused": those that make the lr negative (a negative ``gamma``,
+``eta_min``, ``div_factor``), lengths of 0 or less with which torch's step-by-step form
+contradicts its own closed form (``total_iters=0``), and typos torch silently reads as
+something else (``scale_mode``). Non-finite numbers and non-integers for an ``int``
+argument are refused everywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["LRScheduler"]
+__all__ = ["LRScheduler", "DividesByZeroError"]
 
 EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` is deprecated (as in torch): it sets last_epoch and uses the "
@@ -28,23 +40,51 @@ EPOCH_DEPRECATION_WARNING = (
 
 
 # -- argument checks ---------------------------------------------------------------------
-def check_int(owner: str, name: str, value: Any, low: int | None = None, why: str = "") -> int:
-    """``value`` as an int, or a ValueError naming the argument and the reason."""
+class DividesByZeroError(ValueError, ZeroDivisionError):
+    """An argument with which torch's scheduler divides by zero.
+
+    torch accepts it and raises ``ZeroDivisionError`` when it gets there (at construction
+    or at a later step, e.g. ``StepLR(step_size=0)`` at the first ``step()``); we refuse
+    it at construction. The error is both a ``ZeroDivisionError`` (what torch raises, so
+    ``except ZeroDivisionError`` catches it here too) and a ``ValueError`` that names the
+    argument (what every other refused argument raises).
+    """
+
+
+def _refuse(message: str, zero: str | None):
+    """The error for a refused argument: a DividesByZeroError when ``zero`` says where torch divides by it."""
+    if zero:
+        return DividesByZeroError(f"{message} (torch divides by zero {zero})")
+    return ValueError(message)
+
+
+def check_int(owner: str, name: str, value: Any, low: int | None = None, why: str = "", strict: bool = False,
+              zero: str | None = None) -> int:
+    """``value`` as an int, or a ValueError naming the argument and the reason.
+
+    ``strict``: only integer types (torch's ``isinstance(value, int)`` checks; NumPy
+    integers pass too), not integral floats. ``zero``: where torch divides by zero when
+    the value is 0 (then the error is a :class:`DividesByZeroError`).
+    """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok and isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if not ok and not strict and isinstance(value, numbers.Real) and not isinstance(value, bool):
         ok = math.isfinite(value) and float(value).is_integer()
     if not ok:
         raise ValueError(f"{owner}: {name} must be an integer, got {value!r}")
     value = int(value)
     if low is not None and value < low:
         bound = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{owner}: {name} must be {bound}{why}, got {value}")
+        raise _refuse(f"{owner}: {name} must be {bound}{why}, got {value}", zero if value == 0 else None)
     return value
 
 
 def check_real(owner: str, name: str, value: Any, low: float | None = None, high: float | None = None,
-               low_open: bool = False, high_open: bool = False, why: str = "") -> float:
-    """``value`` as a finite float in the given interval, or a ValueError saying which."""
+               low_open: bool = False, high_open: bool = False, why: str = "", zero: str | None = None) -> float:
+    """``value`` as a finite float in the given interval, or a ValueError saying which.
+
+    ``zero``: where torch divides by zero when the value is 0 (the error is then a
+    :class:`DividesByZeroError`).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
     value = float(value)
@@ -54,8 +94,13 @@ def check_real(owner: str, name: str, value: Any, low: float | None = None, high
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
-        raise ValueError(f"{owner}: {name} must lie in {interval}{why}, got {value!r}")
+        raise _refuse(f"{owner}: {name} must lie in {interval}{why}, got {value!r}", zero if value == 0 else None)
     return value
+
+
+def check_gamma(owner: str, gamma: Any, why: str = "the decay factor") -> float:
+    """A decay factor: any finite number >= 0 (torch takes any; a negative one flips the lr's sign)."""
+    return check_real(owner, "gamma", gamma, low=0.0, why=f" ({why}; a negative one would make the lr negative)")
 
 
 def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:

@@ -107,9 +107,12 @@ def _check_milestones(owner: str, milestones: Sequence[int], n_parts: int) -> li
             f"milestone points, but got number of schedulers {n_parts} and the number of milestones to be equal "
             f"to {len(milestones)}"
         )
-    ms = [check_int(owner, "milestones[i]", m, low=1) for m in milestones]
-    if any(b <= a for a, b in zip(ms, ms[1:])):
-        raise ValueError(f"{owner}: milestones must be strictly increasing steps, got {list(milestones)}")
+    ms = [check_int(owner, "milestones[i]", m) for m in milestones]
+    # torch bisects the list: a repeated milestone skips the schedulers between (none of them
+    # ever runs), a milestone <= 0 starts the next one at construction; both are accepted.
+    # A decreasing list is refused: torch's bisect on it gives an order no one wrote.
+    if any(b < a for a, b in zip(ms, ms[1:])):
+        raise ValueError(f"{owner}: milestones must be non-decreasing steps, got {list(milestones)}")
     return ms
 
 
@@ -126,19 +129,22 @@ def sequential_lr(n: int, base_lr: float, parts: Sequence, milestones: Sequence[
         raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
     ms = _check_milestones("SequentialLR", milestones, len(specs))
     base_lr = float(base_lr)
-    bounds = [0, *ms, max(n, ms[-1] if ms else 0)]
+    # Part k runs on steps [ms[k-1], ms[k]); a milestone <= 0 is step 0 (torch's bisect).
+    bounds = [0, *(max(0, m) for m in ms), max(n, ms[-1] if ms else 0)]
     lr = np.empty(n)
     prev = base_lr
     for k, (name, params) in enumerate(specs):
         lo, hi = min(bounds[k], n), min(bounds[k + 1], n)
-        length = hi - lo
-        if name == "MultiplicativeLR" and k > 0:
+        length = hi - lo  # 0 for a part that never runs (its arguments are still checked)
+        # The part running at step 0 takes its initial step (MultiplicativeLR keeps the lr);
+        # a later one starts at its milestone from its step 0 (MultiplicativeLR multiplies).
+        if name == "MultiplicativeLR" and lo > 0:
             fn, vec = _lambda_of(name, params)
             seg = ratio_curve(prev, lambdas.multiplicative_ratios(length, fn, vectorized=vec, milestone=True))
         else:
             seg = _curve(name, length, base_lr, params)
-        lr[lo:hi] = seg
         if length:
+            lr[lo:hi] = seg
             prev = seg[-1]
     return {"lr": lr}
 
@@ -211,6 +217,11 @@ class SequentialLR(_Composite):
     """torch's ``SequentialLR(optimizer, schedulers, milestones, last_epoch=-1)``.
 
     ``schedulers[k]`` drives the lr from ``milestones[k-1]`` on, restarted at its own step 0.
+    Milestones may repeat (the schedulers between never run) or be <= 0 (the next scheduler
+    runs from the start), as torch.
+
+    Refused (torch accepts): decreasing milestones (torch's bisect on an unsorted list gives
+    an order no one wrote, e.g. ``[5, 3]`` runs as ``[3, 3]``).
     """
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):

@@ -39,20 +39,26 @@ __all__ = [
 ]
 
 
+_ETA_MIN_WHY = " (the lowest lr; a negative one makes the lr negative around each minimum)"
+
+
 def _cosine_params(T_max, eta_min):
     owner = "CosineAnnealingLR"
     return {
-        "T_max": check_int(owner, "T_max", T_max, low=1, why=" (the number of steps of a half cosine period)"),
-        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=" (the lowest lr)"),
+        "T_max": check_int(owner, "T_max", T_max, low=1,
+                           why=" (the number of steps of a half cosine period; torch reads a negative T_max as -T_max)",
+                           zero="at the first step(): `% (2 * T_max)`"),
+        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=_ETA_MIN_WHY),
     }
 
 
 def _restart_params(T_0, T_mult, eta_min):
     owner = "CosineAnnealingWarmRestarts"
+    # torch: isinstance(T_0, int) and isinstance(T_mult, int), a ValueError otherwise.
     return {
-        "T_0": check_int(owner, "T_0", T_0, low=1, why=" (the number of steps before the first restart)"),
-        "T_mult": check_int(owner, "T_mult", T_mult, low=1, why=" (the factor growing each period)"),
-        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=" (the lowest lr)"),
+        "T_0": check_int(owner, "T_0", T_0, low=1, strict=True, why=" (the number of steps before the first restart)"),
+        "T_mult": check_int(owner, "T_mult", T_mult, low=1, strict=True, why=" (the factor growing each period)"),
+        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=_ETA_MIN_WHY),
     }
 
 
@@ -150,7 +156,13 @@ def cosine_annealing_warm_restarts(n, base_lr, T_0, T_mult=1, eta_min=0.0):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """torch's ``CosineAnnealingLR(optimizer, T_max, eta_min=0.0, last_epoch=-1)``, recursive form."""
+    """torch's ``CosineAnnealingLR(optimizer, T_max, eta_min=0.0, last_epoch=-1)``, recursive form.
+
+    ``eta_min`` above the lr is accepted (the lr then rises to it), as torch. Refused (torch
+    accepts): ``T_max=0`` (torch raises ZeroDivisionError at the first ``step()``; here a
+    :class:`DividesByZeroError` at construction); ``T_max < 0`` (torch computes the
+    schedule of ``-T_max``); ``eta_min < 0`` (a negative lr around each minimum).
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         p = _cosine_params(T_max, eta_min)
@@ -179,6 +191,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     """torch's ``CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1)`` (SGDR).
 
     ``step(epoch)`` accepts a fractional epoch (``epoch + i / iters``), as torch's does.
+    ``T_0`` and ``T_mult`` must be integers (not ``2.0``), as torch checks. Refused (torch
+    accepts): ``eta_min < 0`` (a negative lr at the end of each period).
     """
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):

@@ -15,8 +15,10 @@ import numpy as np
 
 from optim_core.registry import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
+    DividesByZeroError,
     LRScheduler,
     check_choice,
+    check_gamma,
     check_optimizer,
     check_real,
     check_steps,
@@ -35,17 +37,21 @@ __all__ = ["CyclicLR", "OneCycleLR", "cyclic_lr", "one_cycle_lr"]
 def _cyclic_params(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode):
     owner = "CyclicLR"
     up = float(check_real(owner, "step_size_up", step_size_up, low=0.0, low_open=True,
-                          why=" (the number of steps of the rising half cycle)"))
+                          why=" (the number of steps of the rising half cycle)",
+                          zero="at construction: `x / step_ratio` at step 0"))
     down = up if step_size_down is None else float(
-        check_real(owner, "step_size_down", step_size_down, low=0.0, low_open=True,
-                   why=" (the number of steps of the falling half cycle)"))
+        check_real(owner, "step_size_down", step_size_down, low=0.0,
+                   why=" (the number of steps of the falling half cycle; 0 drops back at once, a sawtooth)"))
     if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
         raise ValueError(f"{owner}: mode is invalid and scale_fn is None (mode must be 'triangular', "
                          f"'triangular2' or 'exp_range', got {mode!r})")
     if scale_fn is not None and not callable(scale_fn):
         raise TypeError(f"{owner}: scale_fn must be a callable of one number, got {type(scale_fn).__name__}")
+    # torch reads any scale_mode but 'cycle' as 'iterations'; a typo is refused here.
     check_choice(owner, "scale_mode", scale_mode, ("cycle", "iterations"))
-    gamma = check_real(owner, "gamma", gamma, low=0.0, low_open=True, why=" (exp_range's per-step factor)")
+    if scale_fn is None and mode == "exp_range":
+        gamma = check_gamma(owner, gamma, why="exp_range's per-step factor")
+    # Otherwise gamma is not used (as in torch, it is then not checked either).
     total = up + down
     return {"total_size": total, "step_ratio": up / total, "mode": mode, "gamma": gamma,
             "scale_fn": scale_fn, "scale_mode": scale_mode}
@@ -118,6 +124,13 @@ class CyclicLR(LRScheduler):
     base_momentum=0.8, max_momentum=0.9, last_epoch=-1)``.
 
     ``base_lr``/``max_lr``/``base_momentum``/``max_momentum`` may be lists, one per group.
+    ``step_size_down=0`` (a sawtooth) and, in ``exp_range``, ``gamma=0`` are accepted, as
+    torch; ``gamma`` is only checked where it is used. ``step_size_up=0`` raises a
+    :class:`DividesByZeroError` (torch: ZeroDivisionError at construction).
+
+    Refused (torch accepts): a ``scale_mode`` other than 'cycle' or 'iterations' (torch reads
+    any other string as 'iterations'); negative step sizes; ``gamma < 0`` in ``exp_range``
+    (the amplitude's sign would alternate).
     """
 
     _callable_attrs = ("_scale_fn_custom",)
@@ -199,14 +212,19 @@ def _one_cycle_params(total_steps, epochs, steps_per_epoch, pct_start, anneal_st
         total = int(epochs) * int(steps_per_epoch)
     else:
         raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-    pct = check_real(owner, "pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True,
-                     why=" (the fraction of the cycle spent increasing the lr; 0 or 1 leaves a phase of no steps)")
+    # torch: isinstance(pct_start, float) and 0 <= pct_start <= 1, a ValueError otherwise.
+    if not isinstance(pct_start, (float, np.floating)):
+        raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+    pct = check_real(owner, "pct_start", pct_start, low=0.0, high=1.0,
+                     why=" (the fraction of the cycle spent increasing the lr)")
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
     div = check_real(owner, "div_factor", div_factor, low=0.0, low_open=True,
-                     why=" (initial_lr = max_lr / div_factor)")
+                     why=" (initial_lr = max_lr / div_factor; a negative one makes the lr negative)",
+                     zero="at construction: `max_lr / div_factor`")
     final = check_real(owner, "final_div_factor", final_div_factor, low=0.0, low_open=True,
-                       why=" (min_lr = initial_lr / final_div_factor)")
+                       why=" (min_lr = initial_lr / final_div_factor; a negative one makes the lr negative)",
+                       zero="at construction: `initial_lr / final_div_factor`")
     if three_phase:
         phases = [
             (float(pct * total) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
@@ -218,16 +236,17 @@ def _one_cycle_params(total_steps, epochs, steps_per_epoch, pct_start, anneal_st
             (float(pct * total) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
             (total - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
         ]
-    start = 0.0
-    for i, (end, *_) in enumerate(phases):
-        if not end > start:
-            raise ValueError(
-                f"{owner}: total_steps={total} is too small for pct_start={pct_start}"
-                f"{' with three_phase' if three_phase else ''}: phase {i + 1} would end at step {end:g}, not after "
-                f"its start {start:g} (the warm-up needs pct_start * total_steps > 1"
-                f"{' and the second phase 2 * pct_start * total_steps < total_steps + 1' if three_phase else ''})"
-            )
-        start = end
+    hit = _zero_length_step(phases, total)
+    if hit is not None:
+        step, i = hit
+        cause = (f"total_steps={total} is too small for pct_start={pct_start}: the warm-up (phase 1) has" if i == 0
+                 else f"pct_start={pct_start}{' with three_phase' if three_phase else ''} and total_steps={total} "
+                      f"give phase {i + 1}")
+        raise DividesByZeroError(
+            f"{owner}: {cause} no length, ending where it starts (step {phases[i][0]:g}), "
+            f"and step {step} falls in it (torch divides by zero there: `(step - start) / (end - start)`, "
+            f"{'at construction' if step == 0 else f'at step {step}'})"
+        )
     return {"total_steps": total, "phases": phases, "anneal_strategy": anneal_strategy, "div_factor": div,
             "final_div_factor": final}
 
@@ -239,6 +258,32 @@ def _anneal(strategy, start, end, pct):
     return (end - start) * pct + start
 
 
+def _phase_of(step, phases):
+    """torch's choice of phase for one step: the first that ends at or after it, else the last."""
+    for i, (end, *_) in enumerate(phases):
+        if step <= end or i == len(phases) - 1:
+            return i
+    raise AssertionError("unreachable")
+
+
+def _zero_length_step(phases, total):
+    """``(step, phase)`` for the first step of ``0..total`` whose phase has no length (torch's 0/0), or None.
+
+    The phase of a step changes only at the phase ends, so the steps at and just after
+    each end (and 0 and ``total``) are the only ones to try.
+    """
+    starts = [0.0] + [end for end, *_ in phases[:-1]]
+    candidates = {0, total}
+    for end, *_ in phases:
+        if math.isfinite(end):
+            candidates.update((math.floor(end), math.floor(end) + 1))
+    for step in sorted(c for c in candidates if 0 <= c <= total):
+        i = _phase_of(step, phases)
+        if phases[i][0] - starts[i] == 0:
+            return step, i
+    return None
+
+
 def _one_cycle_at(t, phases, values, strategy, cycle_momentum):
     """lr (and momentum) at steps ``t`` for one group; ``values`` maps the phase keys to numbers."""
     t = np.asarray(t, dtype=np.float64)
@@ -248,7 +293,8 @@ def _one_cycle_at(t, phases, values, strategy, cycle_momentum):
     start = 0.0
     for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
         sel = ~done & ((t <= end) | (i == len(phases) - 1))
-        pct = (t - start) / (end - start)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a phase of no length no step falls in
+            pct = (t - start) / (end - start)
         lr = np.where(sel, _anneal(strategy, values[lr0], values[lr1], pct), lr)
         if cycle_momentum:
             mom = np.where(sel, _anneal(strategy, values[m0], values[m1], pct), mom)
@@ -289,6 +335,17 @@ class OneCycleLR(LRScheduler):
 
     Sets each group's ``initial_lr``, ``max_lr`` and ``min_lr`` (and ``max_momentum`` /
     ``base_momentum``), and raises ValueError when stepped past ``total_steps``.
+
+    Every ``pct_start`` in [0, 1] torch takes (a float, as torch checks) gives torch's
+    numbers, including the degenerate ones: with ``pct_start * total_steps < 1`` the
+    warm-up has no step and the lr starts near ``max_lr``; with ``three_phase`` and
+    ``pct_start > 0.5`` the run ends before the last phase. Where a step would fall in a
+    phase of no length (``pct_start * total_steps == 1``, or ``pct_start=1.0``, whose
+    decay has no length and whose step ``total_steps`` torch divides by zero at), and for
+    ``div_factor=0`` or ``final_div_factor=0``, a :class:`DividesByZeroError` is raised at
+    construction (torch: ZeroDivisionError at construction or at that step).
+
+    Refused (torch accepts): ``div_factor < 0`` or ``final_div_factor < 0`` (a negative lr).
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
@@ -372,7 +429,7 @@ INFOS = [
         params=(
             Hyper("pct_start", 0.3, low=0.05, high=0.95, label="pct start",
                   help="Fraction of the run spent warming up to max_lr (the lr slider sets max_lr).",
-                  valid="(0, 1)"),
+                  valid="[0, 1]"),
             Hyper("anneal_strategy", "cos", kind="choice", choices=("cos", "linear"), label="annealing",
                   help="Shape of both ramps."),
             *_momentum_hypers(0.85, 0.95),
@@ -400,13 +457,13 @@ INFOS = [
                   help="Top of the cycle (the lr slider is the bottom, base_lr).", valid="[0, inf)"),
             Hyper("step_size_up", 200, kind="int", low=1, high=5000, label="step size up",
                   help="Steps from base_lr to max_lr.", valid="[1, inf)"),
-            Hyper("step_size_down", 200, kind="int", low=1, high=5000, label="step size down",
-                  help="Steps from max_lr back to base_lr.", valid="[1, inf)"),
+            Hyper("step_size_down", 200, kind="int", low=0, high=5000, label="step size down",
+                  help="Steps from max_lr back to base_lr (0: a sawtooth).", valid="[0, inf)"),
             Hyper("mode", "triangular", kind="choice", choices=("triangular", "triangular2", "exp_range"),
                   label="mode", help="triangular: constant amplitude; triangular2: halved each cycle; "
                                      "exp_range: scaled by γ^t."),
             Hyper("gamma", 0.999, low=0.99, high=1.0, label="γ (exp_range)",
-                  help="Per-step amplitude factor in exp_range mode.", valid="(0, inf)"),
+                  help="Per-step amplitude factor in exp_range mode.", valid="[0, inf)"),
             *_momentum_hypers(0.8, 0.9),
         ),
         latex=r"\eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\,\max(0, 1 - |x|)\, s(\cdot),"

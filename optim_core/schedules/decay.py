@@ -10,12 +10,15 @@ running product ``base_lr * r(0) * r(1) * ... * r(t)`` in the same order (one
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
 
 import numpy as np
 
 from optim_core.registry import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
+    DividesByZeroError,
     MultiplicativeScheduler,
+    check_gamma,
     check_int,
     check_real,
     check_steps,
@@ -43,34 +46,35 @@ __all__ = [
 
 # -- argument checks (with torch's defaults), shared by the classes and the pure functions
 def _step_params(step_size, gamma=0.1):
+    owner = "StepLR"
     return {
-        "step_size": check_int("StepLR", "step_size", step_size, low=1, why=" (the lr decays every step_size steps)"),
-        "gamma": check_real("StepLR", "gamma", gamma, low=0.0, low_open=True, why=" (the decay factor)"),
+        "step_size": check_int(owner, "step_size", step_size, low=1, why=" (the lr decays every step_size steps)",
+                               zero="at the first step(): `last_epoch % step_size`"),
+        "gamma": check_gamma(owner, gamma),
     }
 
 
 def _multistep_params(milestones, gamma=0.1):
     owner = "MultiStepLR"
-    ms = [check_int(owner, "milestones[i]", m, low=0) for m in milestones]
-    if any(b <= a for a, b in zip(ms, ms[1:])):
-        raise ValueError(f"{owner}: milestones must be strictly increasing step indices, got {list(milestones)}")
-    gamma = check_real(owner, "gamma", gamma, low=0.0, low_open=True, why=" (the decay factor)")
-    return {"milestones": ms, "gamma": gamma}
+    ms = [check_int(owner, "milestones[i]", m, low=0,
+                    why=" (a step index: step() never reaches a negative one, which torch's closed form still counts)")
+          for m in milestones]
+    return {"milestones": ms, "gamma": check_gamma(owner, gamma)}
 
 
 def _exponential_params(gamma):
-    return {"gamma": check_real("ExponentialLR", "gamma", gamma, low=0.0, low_open=True,
-                                why=" (the per-step factor)")}
+    return {"gamma": check_gamma("ExponentialLR", gamma, why="the per-step factor")}
 
 
 def _constant_params(factor=1.0 / 3, total_iters=5):
     owner = "ConstantLR"
     return {
-        # torch allows 0, but then divides by it when the factor is lifted at total_iters.
         "factor": check_real(owner, "factor", factor, low=0.0, high=1.0, low_open=True,
-                             why=" (the lr is multiplied by it, then divided by it at total_iters)"),
+                             why=" (the lr is multiplied by it, then divided by it at total_iters)",
+                             zero="at step total_iters: `1.0 / factor`"),
         "total_iters": check_int(owner, "total_iters", total_iters, low=1,
-                                 why=" (the number of steps the factor applies)"),
+                                 why=" (the number of steps the factor applies; with 0 or less torch never "
+                                     "lifts the factor, while its closed form never applies it)"),
     }
 
 
@@ -81,17 +85,23 @@ def _linear_params(start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
                                    why=" (the factor multiplies the lr at step 0; torch divides by it)"),
         "end_factor": check_real(owner, "end_factor", end_factor, low=0.0, high=1.0),
         "total_iters": check_int(owner, "total_iters", total_iters, low=1,
-                                 why=" (the number of steps of the linear ramp)"),
+                                 why=" (the number of steps of the linear ramp; with 0 or less torch keeps "
+                                     "start_factor forever, while its closed form divides by it)"),
     }
 
 
 def _polynomial_params(total_iters=5, power=1.0):
     owner = "PolynomialLR"
-    return {
-        "total_iters": check_int(owner, "total_iters", total_iters, low=1,
-                                 why=" (the number of steps until the lr reaches 0)"),
-        "power": check_real(owner, "power", power, low=0.0, why=" (a negative power would divide by zero at the end)"),
-    }
+    total_iters = check_int(owner, "total_iters", total_iters, low=1,
+                            why=" (the number of steps until the lr reaches 0; with 0 or less torch never "
+                                "changes the lr, while its closed form divides by it)")
+    power = check_real(owner, "power", power, why=" (the decay's exponent)")
+    if power < 0:
+        raise DividesByZeroError(
+            f"{owner}: power must lie in [0, inf), got {power!r} (with a negative power the lr grows, then torch "
+            "divides by zero at step total_iters: `0.0 ** power`)"
+        )
+    return {"total_iters": total_iters, "power": power}
 
 
 # -- the ratio functions: torch's get_lr factors, vectorized over the step ---------------
@@ -101,9 +111,13 @@ def _step_ratio(t, initial, *, step_size, gamma):
 
 
 def _multistep_ratio(t, initial, *, milestones, gamma):
+    # torch keeps the milestones in a Counter: at a milestone listed k times it multiplies
+    # by gamma ** k (once, not k times), in any order of the list.
     t = np.asarray(t)
-    # Milestones are distinct (checked), so torch's ``gamma ** count`` is gamma at each one.
-    return np.where(np.isin(t, milestones), gamma, 1.0)
+    counts = np.zeros(t.shape)
+    for m, k in Counter(milestones).items():
+        counts[t == m] = k
+    return np.where(counts > 0, np.power(float(gamma), counts), 1.0)
 
 
 def _exponential_ratio(t, initial, *, gamma):
@@ -159,7 +173,8 @@ def step_lr(n, base_lr, step_size, gamma=0.1):
 
 
 def multistep_lr(n, base_lr, milestones, gamma=0.1):
-    r"""MultiStepLR: :math:`\eta_t = \eta_0\,\gamma^{\#\{m \le t\}}` for strictly increasing milestones."""
+    r"""MultiStepLR: :math:`\eta_t = \eta_0\,\gamma^{\#\{m \le t\}}`, the milestones in any order, a repeated
+    one counted as often as it is listed (torch's Counter)."""
     return {"lr": ratio_curve(base_lr, ratios("MultiStepLR", n, milestones=milestones, gamma=gamma))}
 
 
@@ -186,7 +201,13 @@ def polynomial_lr(n, base_lr, total_iters=5, power=1.0):
 
 # -- classes ------------------------------------------------------------------------------
 class StepLR(MultiplicativeScheduler):
-    """torch's ``StepLR(optimizer, step_size, gamma=0.1, last_epoch=-1)``: lr *= gamma every step_size steps."""
+    """torch's ``StepLR(optimizer, step_size, gamma=0.1, last_epoch=-1)``: lr *= gamma every step_size steps.
+
+    Refused (torch accepts): ``step_size=0`` (torch raises ZeroDivisionError at the first
+    ``step()``; here a :class:`DividesByZeroError` at construction); a negative or
+    non-integer ``step_size`` (torch's step-by-step form and closed form then disagree);
+    ``gamma < 0`` (a negative lr). ``gamma = 0`` and ``gamma > 1`` are accepted, as torch.
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         p = _step_params(step_size, gamma)
@@ -201,23 +222,34 @@ class StepLR(MultiplicativeScheduler):
 
 
 class MultiStepLR(MultiplicativeScheduler):
-    """torch's ``MultiStepLR(optimizer, milestones, gamma=0.1, last_epoch=-1)``: lr *= gamma at each milestone."""
+    """torch's ``MultiStepLR(optimizer, milestones, gamma=0.1, last_epoch=-1)``: lr *= gamma at each milestone.
+
+    As torch, ``milestones`` is kept as a ``Counter``: any order, and a milestone listed
+    k times multiplies the lr by ``gamma ** k`` there.
+
+    Refused (torch accepts): a negative milestone (``step()`` never reaches it, but torch's
+    closed form, used by ``step(epoch)`` and by SequentialLR at its milestones, counts
+    it); ``gamma < 0`` (a negative lr).
+    """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         p = _multistep_params(list(milestones), gamma)
-        self.milestones, self.gamma = p["milestones"], p["gamma"]
+        self.milestones, self.gamma = Counter(p["milestones"]), p["gamma"]
         super().__init__(optimizer, last_epoch)
 
     def _ratio(self, t, initial):
-        return _multistep_ratio(t, initial, milestones=self.milestones, gamma=self.gamma)
+        return _multistep_ratio(t, initial, milestones=list(self.milestones.elements()), gamma=self.gamma)
 
     def _get_closed_form_lr(self):
-        k = bisect_right(self.milestones, self.last_epoch)
+        k = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
         return [base_lr * self.gamma**k for base_lr in self.base_lrs]
 
 
 class ExponentialLR(MultiplicativeScheduler):
-    """torch's ``ExponentialLR(optimizer, gamma, last_epoch=-1)``: lr *= gamma every step."""
+    """torch's ``ExponentialLR(optimizer, gamma, last_epoch=-1)``: lr *= gamma every step.
+
+    Refused (torch accepts): ``gamma < 0`` (the lr's sign would alternate).
+    """
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = _exponential_params(gamma)["gamma"]
@@ -231,7 +263,13 @@ class ExponentialLR(MultiplicativeScheduler):
 
 
 class ConstantLR(MultiplicativeScheduler):
-    """torch's ``ConstantLR(optimizer, factor=1/3, total_iters=5, last_epoch=-1)``: a constant reduced lr, then the full one."""
+    """torch's ``ConstantLR(optimizer, factor=1/3, total_iters=5, last_epoch=-1)``: a constant reduced lr, then the full one.
+
+    Refused (torch accepts): ``factor=0`` (torch raises ZeroDivisionError at step
+    ``total_iters``; here a :class:`DividesByZeroError` at construction);
+    ``total_iters <= 0`` (torch then never lifts the factor, while its closed form never
+    applies it).
+    """
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         p = _constant_params(factor, total_iters)
@@ -247,7 +285,11 @@ class ConstantLR(MultiplicativeScheduler):
 
 
 class LinearLR(MultiplicativeScheduler):
-    """torch's ``LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5, last_epoch=-1)``."""
+    """torch's ``LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5, last_epoch=-1)``.
+
+    Refused (torch accepts): ``total_iters <= 0`` (torch then keeps ``start_factor``
+    forever, while its closed form divides by zero).
+    """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         p = _linear_params(start_factor, end_factor, total_iters)
@@ -265,7 +307,13 @@ class LinearLR(MultiplicativeScheduler):
 
 
 class PolynomialLR(MultiplicativeScheduler):
-    """torch's ``PolynomialLR(optimizer, total_iters=5, power=1.0, last_epoch=-1)``: decay to 0 at total_iters."""
+    """torch's ``PolynomialLR(optimizer, total_iters=5, power=1.0, last_epoch=-1)``: decay to 0 at total_iters.
+
+    ``power=0`` keeps the lr constant, as torch. Refused (torch accepts): ``total_iters <= 0``
+    (torch then never changes the lr, while its closed form divides by zero); ``power < 0``
+    (the lr grows, then torch raises ZeroDivisionError at ``total_iters``; here a
+    :class:`DividesByZeroError` at construction).
+    """
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
         p = _polynomial_params(total_iters, power)
@@ -282,7 +330,7 @@ class PolynomialLR(MultiplicativeScheduler):
 
 # -- registry -----------------------------------------------------------------------------
 def _gamma(default, low, high, help):
-    return Hyper("gamma", default, low=low, high=high, label="γ", help=help, valid="(0, inf)")
+    return Hyper("gamma", default, low=low, high=high, label="γ", help=help, valid="[0, inf)")
 
 
 def _snippet(cls_name: str):
@@ -319,7 +367,8 @@ INFOS = [
         params=(
             Hyper("milestones", (300, 600), kind="choice",
                   choices=((300, 600), (500, 750), (250, 500, 750), (100, 300, 600, 900)),
-                  label="milestones", help="Steps at which the lr is multiplied by γ (strictly increasing)."),
+                  label="milestones",
+                  help="Steps at which the lr is multiplied by γ (a step listed twice applies γ twice)."),
             _gamma(0.1, 0.01, 0.99, "Factor applied at each milestone."),
         ),
         latex=r"\eta_t = \eta_0\,\gamma^{\,|\{m_i \le t\}|}",

@@ -14,12 +14,14 @@ next ``cooldown`` steps do not count as bad.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from optim_core.registry import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
+    EPOCH_DEPRECATION_WARNING,
     LRScheduler,
     check_int,
     check_optimizer,
@@ -34,29 +36,49 @@ __all__ = ["ReduceLROnPlateau", "plateau_lr", "plateau_init", "plateau_step"]
 _OWNER = "ReduceLROnPlateau"
 
 
-def _plateau_params(mode, factor, patience, threshold, threshold_mode, cooldown, eps):
+def _check_mode(mode):
+    # torch builds its message as 'mode ' + mode: one that is not a string is a TypeError there.
+    if not isinstance(mode, str):
+        raise TypeError(f"{_OWNER}: mode must be a string, got {type(mode).__name__}")
     if mode not in ("min", "max"):
         raise ValueError(f"mode {mode!r} is unknown! ({_OWNER}: mode must be 'min' or 'max')")
+
+
+def _check_threshold_mode(threshold_mode):
+    if not isinstance(threshold_mode, str):
+        raise TypeError(f"{_OWNER}: threshold_mode must be a string, got {type(threshold_mode).__name__}")
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"threshold mode {threshold_mode!r} is unknown! ({_OWNER}: threshold_mode must be 'rel' or 'abs')")
+
+
+def _plateau_params(mode, factor, patience, threshold, threshold_mode, cooldown, eps):
+    # torch's order: factor, then mode, then threshold_mode.
     if isinstance(factor, (int, float)) and factor >= 1.0:
         raise ValueError(f"Factor should be < 1.0. ({_OWNER}: factor multiplies the lr at each reduction, got {factor})")
+    _check_mode(mode)
+    _check_threshold_mode(threshold_mode)
     return {
         "mode": mode,
         "factor": check_real(_OWNER, "factor", factor, low=0.0, high=1.0, high_open=True,
-                             why=" (the lr is multiplied by it at each reduction)"),
-        "patience": check_int(_OWNER, "patience", patience, low=0, why=" (steps without improvement tolerated)"),
-        "threshold": check_real(_OWNER, "threshold", threshold, low=0.0, why=" (the improvement that counts)"),
+                             why=" (the lr is multiplied by it at each reduction; torch turns a negative one "
+                                 "into min_lr)"),
+        "patience": check_int(_OWNER, "patience", patience, low=0,
+                              why=" (steps without improvement tolerated; torch reduces at every step below 0)"),
+        "threshold": check_real(_OWNER, "threshold", threshold, low=0.0,
+                                why=" (the improvement that counts; below 0 a worse metric counts as better)"),
         "threshold_mode": threshold_mode,
-        "cooldown": check_int(_OWNER, "cooldown", cooldown, low=0, why=" (steps ignored after a reduction)"),
-        "eps": check_real(_OWNER, "eps", eps, low=0.0, why=" (smaller lr changes are skipped)"),
+        "cooldown": check_int(_OWNER, "cooldown", cooldown, low=0,
+                              why=" (steps ignored after a reduction; torch reads a negative one as 0)"),
+        "eps": check_real(_OWNER, "eps", eps, low=0.0,
+                          why=" (smaller lr changes are skipped; below 0 a 'reduction' may raise the lr)"),
     }
 
 
 def _check_min_lr(min_lr):
     values = min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]
     for v in values:
-        check_real(_OWNER, "min_lr", v, low=0.0, why=" (the lr is never reduced below it)")
+        check_real(_OWNER, "min_lr", v, low=0.0, why=" (the lr is never reduced below it; torch reads a "
+                                                      "negative one as 0)")
 
 
 def _is_better(a, best, mode, threshold, threshold_mode):
@@ -110,8 +132,7 @@ def plateau_lr(metrics: Sequence[float], base_lr: float, mode="min", factor=0.1,
 def plateau_init(B: int, base_lr: Any, mode: str = "min") -> dict[str, Any]:
     """State for ``B`` independent runs: ``lr``, ``best``, ``num_bad_epochs``, ``cooldown_counter`` arrays."""
     B = check_int(_OWNER, "B", B, low=0)
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode {mode!r} is unknown! ({_OWNER}: mode must be 'min' or 'max')")
+    _check_mode(mode)
     return {
         "lr": np.broadcast_to(np.asarray(base_lr, dtype=np.float64), (B,)).copy(),
         "best": np.full(B, _worst(mode)),
@@ -134,8 +155,7 @@ def plateau_step(state: dict[str, Any], metrics: Any, *, mode: str | None = None
     mode = state["mode"] if mode is None else mode
     if mode != state["mode"]:
         raise ValueError(f"{_OWNER}: mode {mode!r} differs from the state's {state['mode']!r} (set at plateau_init)")
-    if threshold_mode not in ("rel", "abs"):
-        raise ValueError(f"threshold mode {threshold_mode!r} is unknown! ({_OWNER}: threshold_mode must be 'rel' or 'abs')")
+    _check_threshold_mode(threshold_mode)
     if np.any(np.asarray(factor) >= 1.0):
         raise ValueError(f"Factor should be < 1.0. ({_OWNER}: factor multiplies the lr at each reduction)")
     current = np.asarray(metrics, dtype=np.float64)
@@ -163,7 +183,13 @@ class ReduceLROnPlateau(LRScheduler):
     threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)``; call ``step(metric)``.
 
     ``min_lr`` is one number or a list with one per param group. Unlike the other
-    schedulers it sets no ``initial_lr`` and takes no initial step (as torch).
+    schedulers it sets no ``initial_lr`` and takes no initial step (as torch). ``factor=0``
+    and ``min_lr`` above the lr are accepted, as torch.
+
+    Refused (torch accepts): a negative ``factor`` (torch sets the lr to ``min_lr``), a
+    negative ``patience`` (torch reduces at every step), ``cooldown`` (read as 0 by torch),
+    ``threshold`` (a worse metric counts as better), ``min_lr`` or ``eps`` (a 'reduction'
+    may then raise the lr), and non-integer ``patience`` / ``cooldown``.
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
@@ -202,6 +228,8 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics, epoch=None):
         current = float(metrics)
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):
             self.best = current
