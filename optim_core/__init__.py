@@ -19,6 +19,7 @@ from optim_core.schedules import (
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
     CyclicLR,
+    DividesByZeroError,
     ExponentialLR,
     LambdaLR,
     LinearLR,
@@ -99,6 +100,7 @@ __all__ = [
     "clip_grad_value_",
     # schedulers, torch's names, and their pure curves
     "LRScheduler",
+    "DividesByZeroError",
     "StepLR",
     "MultiStepLR",
     "ExponentialLR",

@@ -7,7 +7,7 @@ TORCH_OPTIM = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"
 MODERN = ["Lion", "LAMB", "LARS", "Adafactor", "Sophia", "Adam8bit", "Lookahead"]
 SHELL = ["Parameter", "Optimizer", "HyperparameterError", "apply_update", "registry", "clip_grad_norm_",
          "clip_grad_value_"]
-SCHEDULERS = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR",
+SCHEDULERS = ["LRScheduler", "DividesByZeroError", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR",
               "LambdaLR", "MultiplicativeLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
               "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler", "WarmupCosine",
               "WarmupPolynomial"]
