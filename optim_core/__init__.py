@@ -4,85 +4,24 @@ The optimizers and schedulers follow torch.optim's API and numbers; every one is
 pure function on broadcasting arrays, which the trajectory engine calls directly. The
 registry (:mod:`optim_core.registry`) describes them all for the app and the tests.
 
-The names below are the public API. Tools of the app and the engine (the batched plateau
-stepper, the "copy as PyTorch" builders, the benchmarks) stay in their modules, e.g.
-``optim_core.schedules.plateau_step``.
+``__all__`` is the public API: the shell and the optimizers listed here, and the public
+lists of :mod:`optim_core.schedules` and :mod:`optim_core.surfaces`. Tools of the app and
+the engine (the batched plateau stepper, the "copy as PyTorch" builders, the benchmarks)
+stay in their modules, e.g. ``optim_core.schedules.plateau_step``.
 """
 
 from optim_core import registry
 from optim_core.clip import clip_grad_norm_, clip_grad_value_
 from optim_core.optimizer import HyperparameterError, Optimizer, Parameter, apply_update
 from optim_core.optimizers.lookahead import Lookahead
-from optim_core.schedules import (
-    ChainedScheduler,
-    ConstantLR,
-    CosineAnnealingLR,
-    CosineAnnealingWarmRestarts,
-    CyclicLR,
-    DividesByZeroError,
-    ExponentialLR,
-    LambdaLR,
-    LinearLR,
-    LRRangeTestResult,
-    LRScheduler,
-    MultiplicativeLR,
-    MultiStepLR,
-    OneCycleLR,
-    PolynomialLR,
-    ReduceLROnPlateau,
-    SequentialLR,
-    StepLR,
-    WarmupCosine,
-    WarmupPolynomial,
-    chained_lr,
-    constant_lr,
-    cosine_annealing_lr,
-    cosine_annealing_warm_restarts,
-    cyclic_lr,
-    exponential_lr,
-    lambda_lr,
-    linear_lr,
-    lr_range_test,
-    multiplicative_lr,
-    multistep_lr,
-    one_cycle_lr,
-    plateau_lr,
-    polynomial_lr,
-    sequential_lr,
-    step_lr,
-    warmup_cosine,
-    warmup_polynomial,
-)
-from optim_core.surfaces import (
-    Ackley,
-    Beale,
-    Booth,
-    CustomSurface,
-    FormulaError,
-    GoldsteinPrice,
-    Himmelblau,
-    Matyas,
-    McCormick,
-    MonkeySaddle,
-    PlateauCliff,
-    Quadratic,
-    QuadraticBowl,
-    Rastrigin,
-    Ravine,
-    RippleBowl,
-    Rosenbrock,
-    RotatedRavine,
-    Saddle,
-    SixHumpCamel,
-    StochasticGradient,
-    StyblinskiTang,
-    Surface,
-    ThreeHumpCamel,
-    parse_formula,
-)
+from optim_core.schedules import *  # noqa: F403 - its __all__ is the public list
+from optim_core.schedules import __all__ as _SCHEDULES
+from optim_core.surfaces import *  # noqa: F403
+from optim_core.surfaces import __all__ as _SURFACES
 
 # The optimizer classes come from the registry, so that a new optimizer is its own file
-# and one registry line; every other public name is written out here.
+# and one registry line; the other public names are written out here and in the
+# subpackages' __all__.
 _OPTIMIZERS = tuple(info.name for info in registry.optimizers().values())
 globals().update({info.name: info.cls for info in registry.optimizers().values()})
 
@@ -98,69 +37,7 @@ __all__ = [
     # torch.nn.utils
     "clip_grad_norm_",
     "clip_grad_value_",
-    # schedulers, torch's names, and their pure curves
-    "LRScheduler",
-    "DividesByZeroError",
-    "StepLR",
-    "MultiStepLR",
-    "ExponentialLR",
-    "ConstantLR",
-    "LinearLR",
-    "PolynomialLR",
-    "LambdaLR",
-    "MultiplicativeLR",
-    "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts",
-    "OneCycleLR",
-    "CyclicLR",
-    "ReduceLROnPlateau",
-    "SequentialLR",
-    "ChainedScheduler",
-    "WarmupCosine",
-    "WarmupPolynomial",
-    "step_lr",
-    "multistep_lr",
-    "exponential_lr",
-    "constant_lr",
-    "linear_lr",
-    "polynomial_lr",
-    "lambda_lr",
-    "multiplicative_lr",
-    "cosine_annealing_lr",
-    "cosine_annealing_warm_restarts",
-    "one_cycle_lr",
-    "cyclic_lr",
-    "warmup_cosine",
-    "warmup_polynomial",
-    "plateau_lr",
-    "sequential_lr",
-    "chained_lr",
-    "lr_range_test",
-    "LRRangeTestResult",
-    # loss surfaces
-    "Surface",
-    "Quadratic",
-    "QuadraticBowl",
-    "Ravine",
-    "RotatedRavine",
-    "Booth",
-    "Matyas",
-    "Saddle",
-    "MonkeySaddle",
-    "PlateauCliff",
-    "Rosenbrock",
-    "Beale",
-    "McCormick",
-    "GoldsteinPrice",
-    "Himmelblau",
-    "ThreeHumpCamel",
-    "SixHumpCamel",
-    "StyblinskiTang",
-    "Rastrigin",
-    "Ackley",
-    "RippleBowl",
-    "CustomSurface",
-    "parse_formula",
-    "FormulaError",
-    "StochasticGradient",
+    # schedulers, their pure curves and the LR range test; loss surfaces and formulas
+    *_SCHEDULES,
+    *_SURFACES,
 ]

@@ -46,6 +46,9 @@ from optim_core.schedules.warmup import WarmupCosine, WarmupPolynomial, warmup_c
 # Modules holding registry entries (INFOS), in the order the app lists them.
 SCHEDULE_MODULES: tuple[str, ...] = ("decay", "lambdas", "cosine", "cyclic", "warmup", "plateau", "compose")
 
+# The public names, re-exported by optim_core. The app's and the engine's tools (the
+# batched plateau stepper, the "copy as PyTorch" builders, the benchmark) are imported
+# from here by name but are not part of the API.
 __all__: list[str] = [
     "LRScheduler",
     "DividesByZeroError",
@@ -83,15 +86,9 @@ __all__: list[str] = [
     "warmup_cosine",
     "warmup_polynomial",
     "plateau_lr",
-    "plateau_init",
-    "plateau_step",
     "sequential_lr",
     "chained_lr",
-    # tools
+    # the LR range test
     "lr_range_test",
-    # the "copy as PyTorch" code builders
-    "torch_snippet",
-    "kwargs_text",
     "LRRangeTestResult",
-    "bench_schedules",
 ]
