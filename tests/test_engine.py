@@ -9,6 +9,7 @@ import optim_core
 from optim_core import registry
 from optim_core.analysis import convergence_map, empirical_max_stable_lr, quadratic_stability, sensitivity_map
 from optim_core.engine import LIMITS, RunSpec, run_trajectories
+from tests.asserts import assert_same
 
 
 class Quadratic:
@@ -76,7 +77,7 @@ def test_engine_equals_class_for_every_optimizer(name):
     tr = run_trajectories(surface, [RunSpec(name, hp)], starts, 40)
     for m, start in enumerate(starts):
         ref = _class_path(surface, name, hp, start, 40)
-        np.testing.assert_allclose(tr.positions[0, m], ref, rtol=1e-12, atol=1e-14)
+        assert_same(tr.positions[0, m], ref, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -159,7 +160,7 @@ def test_clip_norm_equals_clip_grad_norm_then_step():
         g = surface.grad(p)
         g = g * min(1.0, 1.0 / (np.linalg.norm(g) + 1e-6))
         p = p - 0.05 * g
-        np.testing.assert_allclose(tr.positions[0, 0, t + 1], p, rtol=1e-12)
+        assert_same(tr.positions[0, 0, t + 1], p, rtol=1e-12)
     raw = tr.raw_grads[0, 0]
     assert np.all(np.linalg.norm(tr.grads[0, 0], axis=-1) <= 1.0 + 1e-12)
     assert np.linalg.norm(raw[0]) > 1.0
@@ -202,7 +203,7 @@ def test_lookahead_sync_every_k_steps():
         if t % k == 0:
             slow = slow + alpha * (fast - slow)
             fast = slow
-        np.testing.assert_allclose(tr.positions[0, 0, t], fast, rtol=1e-12)
+        assert_same(tr.positions[0, 0, t], fast, rtol=1e-12)
 
 
 def test_quadratic_stability_theory_matches_the_engine():
@@ -313,8 +314,8 @@ def test_scheduled_run_equals_optimizer_plus_torch_style_scheduler():
     path, lrs = _class_loop_with_scheduler(
         surface, optim_core.SGD, {"lr": 0.1, "momentum": 0.9},
         lambda o: optim_core.OneCycleLR(o, max_lr=0.1, total_steps=steps, pct_start=0.25), [2.0, 1.0], steps)
-    np.testing.assert_allclose(tr.lrs[0, 0], lrs, rtol=1e-12)
-    np.testing.assert_allclose(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
+    assert_same(tr.lrs[0, 0], lrs, rtol=1e-12)
+    assert_same(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
 
 
 def test_plateau_schedule_reacts_to_each_runs_own_loss():
@@ -329,8 +330,8 @@ def test_plateau_schedule_reacts_to_each_runs_own_loss():
         path, lrs = _class_loop_with_scheduler(
             surface, optim_core.SGD, {"lr": lr0}, lambda o: optim_core.ReduceLROnPlateau(o, **params),
             [2.0, 1.0], steps, metric=True)
-        np.testing.assert_allclose(tr.lrs[k, 0], lrs, rtol=1e-12)
-        np.testing.assert_allclose(tr.positions[k, 0], path, rtol=1e-12, atol=1e-15)
+        assert_same(tr.lrs[k, 0], lrs, rtol=1e-12)
+        assert_same(tr.positions[k, 0], path, rtol=1e-12, atol=1e-15)
     assert tr.lrs[0, 0, -1] < 0.199  # it did reduce
 
 
@@ -342,7 +343,7 @@ def test_adam_one_cycle_cycles_beta1():
     path, lrs = _class_loop_with_scheduler(
         surface, optim_core.Adam, {"lr": 0.05},
         lambda o: optim_core.OneCycleLR(o, max_lr=0.05, total_steps=steps), [2.0, 1.0], steps)
-    np.testing.assert_allclose(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
+    assert_same(tr.positions[0, 0], path, rtol=1e-10, atol=1e-13)
 
 
 def test_engine_checks_relations_between_hyperparameters_like_the_class():

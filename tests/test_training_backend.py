@@ -114,8 +114,8 @@ def test_adapter_equals_torch_optim_float64(name, data, float64_default):
     r = race(data, T.RunConfig(name, hp), T.RunConfig(name, hp, backend="torch"), dtype="float64", batch_size=64)
     r.train(50)
     ours, theirs = r.runs
-    np.testing.assert_allclose(ours.adapter.flat, theirs.adapter.flat, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-9)
+    assert_same(ours.adapter.flat, theirs.adapter.flat, rtol=1e-9, atol=1e-12)
+    assert_same(np.asarray(ours.history["loss"]), np.asarray(theirs.history["loss"]), rtol=1e-9)
     assert ours.adapter.flat.dtype == np.float64
 
 
@@ -125,8 +125,8 @@ def test_adapter_equals_torch_optim_float32(name, hp, data):
     r.train(50)
     ours, theirs = r.runs
     assert ours.adapter.flat.dtype == np.float32
-    np.testing.assert_allclose(ours.adapter.flat, theirs.adapter.flat, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours.evals["test_loss"], theirs.evals["test_loss"], rtol=1e-5)
+    assert_same(ours.adapter.flat, theirs.adapter.flat, rtol=1e-5, atol=1e-5)
+    assert_same(np.asarray(ours.evals["test_loss"]), np.asarray(theirs.evals["test_loss"]), rtol=1e-5)
 
 
 def test_same_seed_same_run(data):
