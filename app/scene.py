@@ -699,11 +699,6 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
         batch_size=int(_get(state, K + "batch", d.batch_size)), seed=int(_get(state, K + "seed", d.seed)))
 
 
-def hyper_names() -> frozenset[str]:
-    """Every hyperparameter name of every registered optimizer (the run widgets' key suffixes)."""
-    return frozenset(h.name for info in registry.optimizers().values() for h in info.hypers)
-
-
 def _non_default(optimizer: str, hypers: Mapping[str, Any]) -> dict[str, Any]:
     """Only the hyperparameters that differ from the registry: equal scenes compare equal."""
     out = {}

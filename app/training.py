@@ -24,7 +24,6 @@ or a cached resource. It is not meant to be pickled (the shared views would beco
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import os
@@ -494,18 +493,6 @@ def _clip_with_optim_core(run: Run, max_norm: float) -> None:
     clip_grad_norm_(run.adapter.params, max_norm)
 
 
-def _clip_with_torch(run: Run, max_norm: float) -> None:
-    _torch().nn.utils.clip_grad_norm_(run.adapter.tensors, max_norm)
-
-
-def _clip_function():
-    try:
-        importlib.import_module("optim_core.clip").clip_grad_norm_  # noqa: B018
-    except (ImportError, AttributeError):
-        return _clip_with_torch
-    return _clip_with_optim_core
-
-
 class Race:
     """Several runs trained side by side from the same initialization on the same batches.
 
@@ -558,7 +545,6 @@ class Race:
         self._all_idx = np.arange(n)
         init = init_values(model, self.seed)
         self.runs = [Run(cfg, model, init, dtype, self.seed) for cfg in runs]
-        self._clip = _clip_function()
         for run in self.runs:
             if record_batches:
                 run.batch_log = []
@@ -597,7 +583,7 @@ class Race:
                     continue
                 k = run.accumulate
                 c0 = run.step * k
-                run.train_step([self._batch(c0 + j) for j in range(k)], self._clip)
+                run.train_step([self._batch(c0 + j) for j in range(k)], _clip_with_optim_core)
                 if run.step % self.eval_every == 0 and not run.diverged:
                     run.evaluate(self._eval_data)
             if len(self._batches) > 256:

@@ -1015,10 +1015,8 @@ class Formula:
     """
 
     def __init__(self, source: str, tree: _Ast, graph: _Graph, root: _Node):
-        self.source = source
         self.text = _to_text(tree)
         self.latex = _to_latex(tree)
-        self._tree = tree
         try:
             fx, fy = graph.diff(root, "x"), graph.diff(root, "y")
             fxx, fxy, fyy = graph.diff(fx, "x"), graph.diff(fx, "y"), graph.diff(fy, "y")
@@ -1026,8 +1024,6 @@ class Formula:
             raise FormulaError(f"cannot differentiate: {err}", None, source) from None
         if len(graph.table) > MAX_DERIVED_NODES:
             raise FormulaError(f"formula too complex to differentiate ({len(graph.table)} nodes)", None, source)
-        self.variables = tuple(v for v in VARIABLES if any(n.op == v for n in _postorder([root])))
-        self.is_constant = root.is_const
         self._value = _Program([root])
         self._vg = _Program([root, fx, fy])
         self._hess = _Program([fxx, fxy, fyy])

@@ -42,9 +42,6 @@ class LRRangeTestResult:
     suggested_lr: float | None
     suggested_index: int | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 def _params_of(optimizer) -> list:
     seen, out = set(), []
