@@ -528,19 +528,17 @@ def schedule_key(i: int, param: str) -> str:
     return f"{K}r{i}_s_{param}"
 
 
-# Schedule parameters that mean "the length of the run": by default, the race's own length.
-_LENGTH_PARAMS = frozenset({"T_max", "total_iters", "total_steps"})
-
-
 def schedule_param_default(h, steps: int, info=None) -> Any:
     """A schedule parameter's default; length parameters default to the number of steps raced.
 
-    A warm-up schedule's ``total_steps`` (``info``'s, when given) lies past its default
-    warm-up, so that the decay has a step of its own (WarmupPolynomial refuses less).
+    The length parameters are those declared with a length role (``run_length`` or
+    ``phase_length``, :data:`optim_core.registry.LENGTH_ROLES`). A warm-up schedule's
+    ``total_steps`` (``info``'s, when given) lies past its default warm-up, so that the
+    decay has a step of its own (WarmupPolynomial refuses less).
     """
-    if h.name in _LENGTH_PARAMS and h.kind == "int":
+    if h.role in registry.LENGTH_ROLES and h.kind == "int":
         n = int(steps)
-        if h.name == "total_steps" and info is not None and "warmup_steps" in info.defaults():
+        if h.role == "run_length" and info is not None and "warmup_steps" in info.defaults():
             n = max(n, int(info.defaults()["warmup_steps"]) + 1)
         lo = int(h.low) if h.low is not None else 1
         hi = int(h.high) if h.high is not None else max(lo, n)

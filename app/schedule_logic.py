@@ -5,9 +5,10 @@ Nothing here imports streamlit, and torch only inside :func:`mlp_range_test`. Th
 (``app/views/schedules.py``) lays out widgets and calls these functions; every refusal is
 a :class:`ScheduleError` whose message the page shows with ``st.error``.
 
-Lengths that mean "the whole run" (CosineAnnealingLR's ``T_max``, PolynomialLR's
-``total_iters``, the warm-up schedules' ``total_steps``, SequentialLR's ``T_max`` after
-its warm-up) follow the page's number of steps, so the default curves span the run.
+Lengths that mean "the whole run" (the parameters declared with the role ``run_length``:
+CosineAnnealingLR's ``T_max``, PolynomialLR's ``total_iters``, the warm-up schedules'
+``total_steps``, SequentialLR's ``T_max`` after its warm-up) follow the page's number of
+steps, so the default curves span the run.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "COMBINATORS",
     "Composition",
     "composition_parts_default",
+    "decay_length_param",
     "RunResult",
     "run_hypers",
     "run_schedule",
@@ -150,21 +152,18 @@ def _clamp(h: Hyper, v: int) -> int:
 
 
 def length_values(name: str, n_steps: int, params: Mapping[str, Any] | None = None) -> dict[str, int]:
-    """The parameters of ``name`` that follow the number of steps, at ``n_steps``."""
+    """The parameters of ``name`` that follow the number of steps, at ``n_steps``: its ``run_length``."""
     info = registry.get_schedule(name)
-    hypers = {h.name: h for h in info.params}
+    h = info.with_role("run_length")
+    if h is None:
+        return {}
     params = {**info.defaults(), **dict(params or {})}
     n = int(n_steps)
-    want: dict[str, int] = {}
-    if name == "CosineAnnealingLR":
-        want["T_max"] = n
-    elif name == "PolynomialLR":
-        want["total_iters"] = n
-    elif name in ("WarmupCosine", "WarmupPolynomial"):
-        want["total_steps"] = max(n, int(params["warmup_steps"]) + 1)  # the decay needs a step of its own
-    elif name == "SequentialLR":
-        want["T_max"] = max(1, n - int(params["warmup_iters"]))
-    return {k: _clamp(hypers[k], v) for k, v in want.items()}
+    if "warmup_steps" in info.defaults():  # WarmupCosine/-Polynomial: total_steps counts the warm-up,
+        n = max(n, int(params["warmup_steps"]) + 1)  # and the decay needs a step of its own
+    elif "warmup_iters" in info.defaults():  # SequentialLR: T_max counts the steps after the warm-up
+        n = max(1, n - int(params["warmup_iters"]))
+    return {h.name: _clamp(h, n)}
 
 
 def param_default(name: str, h: Hyper, n_steps: int) -> Any:
@@ -229,9 +228,9 @@ def schedule_curve(name: str, n_steps: int, base_lr: float, params: Mapping[str,
 
 
 def momentum_key(optimizer: str) -> str | None:
-    """The optimizer's hyperparameter a cycling schedule moves: ``momentum``, ``beta1`` or none."""
-    names = {h.name for h in registry.get_optimizer(optimizer).hypers}
-    return "momentum" if "momentum" in names else ("beta1" if "beta1" in names else None)
+    """The optimizer's hyperparameter a cycling schedule moves (its ``cycled_momentum``): ``momentum``, ``beta1`` or none."""
+    h = registry.get_optimizer(optimizer).with_role("cycled_momentum")
+    return None if h is None else h.name
 
 
 def effective_params(name: str, params: Mapping[str, Any], optimizer: str) -> tuple[dict[str, Any], str]:
@@ -267,11 +266,14 @@ def _torch_kwargs(optimizer: str, hypers: Mapping[str, Any]) -> str:
 
 
 def _momentum_expr(torch_optimizer: str) -> str | None:
-    if torch_optimizer in ("SGD", "RMSprop"):
-        return 'optimizer.param_groups[0]["momentum"]'
-    if torch_optimizer in ("Adam", "AdamW", "NAdam", "RAdam", "Adamax"):
-        return 'optimizer.param_groups[0]["betas"][0]'
-    return None
+    """Where torch keeps the optimizer's cycled momentum: ``["momentum"]``, ``["betas"][0]`` or nowhere."""
+    key = momentum_key(torch_optimizer)
+    if key is None:
+        return None
+    for packed, parts in registry.get_optimizer(torch_optimizer).cls.packed.items():
+        if key in parts:
+            return f'optimizer.param_groups[0]["{packed}"][{parts.index(key)}]'
+    return f'optimizer.param_groups[0]["{key}"]'
 
 
 def _swap_optimizer(code: str, optimizer: str, base_lr: float, hypers: Mapping[str, Any]) -> str:
@@ -316,12 +318,23 @@ WARMUPS = ("LinearLR", "ConstantLR")
 DECAYS = ("CosineAnnealingLR", "ExponentialLR", "StepLR", "MultiStepLR", "PolynomialLR", "LinearLR",
           "CosineAnnealingWarmRestarts")
 COMBINATORS = ("SequentialLR", "ChainedScheduler")
-# A decay's length parameter is not a control: it is the steps left after the warm-up (SequentialLR)
-# or the whole run (ChainedScheduler).
-_DECAY_LENGTH = {"CosineAnnealingLR": "T_max", "PolynomialLR": "total_iters", "LinearLR": "total_iters"}
 # Registry defaults describe each class alone; as a decay, LinearLR goes down, not up.
 _DECAY_DEFAULTS = {"LinearLR": {"start_factor": 1.0, "end_factor": 0.0}}
-_WARMUP_LENGTH = "total_iters"
+
+
+def decay_length_param(name: str) -> str | None:
+    """The decay's length parameter (its ``run_length`` or ``phase_length``), or None.
+
+    It is not a control: it is the steps left after the warm-up (SequentialLR) or the
+    whole run (ChainedScheduler).
+    """
+    h = registry.get_schedule(name).length_param()
+    return None if h is None else h.name
+
+
+def _warmup_length(name: str) -> str:
+    """The warm-up's length parameter (its ``phase_length``)."""
+    return registry.get_schedule(name).with_role("phase_length").name
 
 
 def composition_parts_default(role: str, name: str) -> dict[str, Any]:
@@ -335,7 +348,7 @@ def composition_parts_default(role: str, name: str) -> dict[str, Any]:
 
 def decay_controls(name: str) -> list[Hyper]:
     """The decay's parameters shown as controls (its length is derived, not chosen)."""
-    skip = _DECAY_LENGTH.get(name)
+    skip = decay_length_param(name)
     return [h for h in registry.get_schedule(name).params if h.name != skip]
 
 
@@ -367,7 +380,7 @@ class Composition:
 
     @property
     def warmup_steps(self) -> int:
-        return int(dict(self.warmup_params)[_WARMUP_LENGTH])
+        return int(dict(self.warmup_params)[_warmup_length(self.warmup)])
 
     @property
     def decay_length(self) -> int:
@@ -380,7 +393,7 @@ class Composition:
         """``[(warm-up, torch kwargs), (decay, torch kwargs)]`` as torch's classes take them."""
         wp = dict(self.warmup_params)
         dp = dict(self.decay_params)
-        length = _DECAY_LENGTH.get(self.decay)
+        length = decay_length_param(self.decay)
         if length:
             dp[length] = self.decay_length
         if self.decay == "MultiStepLR":

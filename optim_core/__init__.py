@@ -2,7 +2,8 @@
 
 The optimizers and schedulers follow torch.optim's API and numbers; every one is also a
 pure function on broadcasting arrays, which the trajectory engine calls directly. The
-registry (:mod:`optim_core.registry`) describes them all for the app and the tests.
+registry (:mod:`optim_core.registry`, with the entry types of :mod:`optim_core.entries`)
+describes them all for the app and the tests.
 
 ``__all__`` is the public API: the shell and the optimizers listed here, and the public
 lists of :mod:`optim_core.schedules` and :mod:`optim_core.surfaces`. Tools of the app and

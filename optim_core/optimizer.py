@@ -18,7 +18,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core import registry
+from optim_core.entries import Hyper, OptimizerInfo
 
 __all__ = [
     "Parameter",
@@ -218,16 +219,31 @@ def _chunkable(param: np.ndarray, grad: np.ndarray, state: dict) -> bool:
     return all(a.flags.c_contiguous for a in arrays) and grad.shape == param.shape
 
 
+class _RegistryEntry:
+    """``cls.info``: the registry entry naming ``cls`` (or its nearest registered base class).
+
+    Looked up by class in :func:`optim_core.registry.optimizer_of_class` (cached there),
+    so the entry, declared once in the optimizer's module, never writes to its class.
+    """
+
+    def __get__(self, obj, owner) -> OptimizerInfo:
+        try:
+            return registry.optimizer_of_class(owner)
+        except LookupError as exc:
+            raise AttributeError(str(exc)) from None
+
+
 class Optimizer:
     """Base class with the torch.optim API over a registered kernel.
 
-    Subclasses set nothing but their registry entry (``INFO`` binds ``cls.info``) and,
-    where torch checks relations between hyperparameters, :meth:`check_relations`.
+    Subclasses set nothing but, where torch checks relations between hyperparameters,
+    :meth:`check_relations`; their kernel and hyperparameters come from their registry
+    entry (``INFO`` in their module, whose ``cls`` names them), as ``cls.info``.
     Hyperparameters are read from ``param_groups`` at every step, so a scheduler or a
     user may change ``group["lr"]`` between steps.
     """
 
-    info: OptimizerInfo
+    info: OptimizerInfo = _RegistryEntry()  # type: ignore[assignment]
     # Keyword tuples torch exposes as one argument, unpacked into kernel names.
     packed: Mapping[str, tuple[str, ...]] = {"betas": ("beta1", "beta2")}
 

@@ -2,18 +2,27 @@
 
 The app builds its controls, theory panels and "copy as PyTorch" snippets from these
 entries, and the tests build their tables from them. Each entry is declared next to the
-code it describes (``INFO = OptimizerInfo(...)`` in the optimizer's own module); this
-file only lists the modules, so adding an optimizer is its own file plus one line in
-``_OPTIMIZER_MODULES``.
+code it describes (``INFO = OptimizerInfo(...)``, or ``INFOS = [...]``, in its own
+module) with the types of :mod:`optim_core.entries`; this file lists the modules, once,
+so adding an optimizer is its own file plus one line in ``_OPTIMIZER_MODULES`` (a
+schedule or a surface: a line in ``_SCHEDULE_MODULES`` or ``_SURFACE_MODULES``, when it
+lives in a new module).
+
+Only :mod:`optim_core.entries` is imported here at module level; the modules holding
+entries are imported the first time a collection is asked for, and they import the entry
+types from :mod:`optim_core.entries`, never from here.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+from optim_core.entries import LENGTH_ROLES, ROLES, Hyper, OptimizerInfo, ScheduleInfo, SurfaceInfo
 
 __all__ = [
+    "ROLES",
+    "LENGTH_ROLES",
     "Hyper",
     "OptimizerInfo",
     "ScheduleInfo",
@@ -24,132 +33,10 @@ __all__ = [
     "get_optimizer",
     "get_schedule",
     "get_surface",
+    "optimizer_of_class",
 ]
 
-
-@dataclass(frozen=True)
-class Hyper:
-    """One hyperparameter: how it is named, bounded and shown.
-
-    ``name`` is the keyword the pure update function takes (``beta1``, not ``betas``);
-    the torch-shaped classes pack ``beta1``/``beta2`` into ``betas`` themselves.
-    ``kind`` is ``"float"``, ``"int"``, ``"bool"`` or ``"choice"``. Only ``float`` and
-    ``int`` hyperparameters may be arrays (a sweep); ``bool`` and ``choice`` select a
-    code path and are therefore the same for every trajectory of one engine group.
-    ``low``/``high``/``log`` describe the slider; ``valid`` is the interval the value
-    must lie in, written like ``"[0, 1)"`` or ``"(0, inf)"`` (empty: any finite value).
-    """
-
-    name: str
-    default: Any
-    kind: str = "float"
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple = ()
-    label: str = ""
-    help: str = ""
-    valid: str = ""
-
-    @property
-    def sweepable(self) -> bool:
-        return self.kind in ("float", "int")
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
-
-
-@dataclass(frozen=True)
-class OptimizerInfo:
-    """What the app and the tests need to know about one optimizer.
-
-    ``update(param, grad, state, step, *, batch_ndim=0, **hypers)`` is the pure
-    in-place kernel and ``init_state(param, **hypers)`` builds its state; the class
-    ``cls`` wraps both with the torch.optim API. ``state_bytes(shape, itemsize,
-    **hypers)`` gives the bytes of optimizer state kept for one tensor of that shape.
-    ``runs_on_floats``: ``update`` and ``init_state`` also take one coordinate as Python
-    floats (scalar hyperparameters, float state buffers); ``update`` then returns the new
-    param and stores new buffers in ``state``, bit for bit as on a float64 array.
-    """
-
-    name: str
-    cls: type
-    update: Callable[..., None]
-    init_state: Callable[..., dict]
-    hypers: tuple[Hyper, ...]
-    latex: str
-    state_bytes: Callable[..., float]
-    state_note: str
-    paper: str
-    summary: str
-    family: str = "adaptive"
-    elementwise: bool = True
-    needs_hessian: bool = False
-    runs_on_floats: bool = False
-
-    def __post_init__(self):
-        # The class reads its kernel and hyperparameters from its entry.
-        self.cls.info = self
-
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.hypers}
-
-    def hyper(self, name: str) -> Hyper:
-        for h in self.hypers:
-            if h.name == name:
-                return h
-        raise KeyError(f"{self.name} has no hyperparameter {name!r}")
-
-    def state_bytes_per_param(self, itemsize: int = 4, shape: Sequence[int] | None = None, **hypers) -> float:
-        """Bytes of state per parameter for a tensor of ``shape`` (default: a 4096x4096 matrix)."""
-        shape = tuple(shape) if shape is not None else (4096, 4096)
-        n = 1
-        for s in shape:
-            n *= s
-        return self.state_bytes(shape, itemsize, **{**self.defaults(), **hypers}) / n
-
-
-@dataclass(frozen=True)
-class ScheduleInfo:
-    """A learning-rate schedule: its pure curve function and how to present it.
-
-    ``curve(n_steps, base_lr, **params)`` returns a dict of arrays with at least ``"lr"``
-    (and ``"momentum"`` for schedules that cycle it), one value per step.
-    """
-
-    name: str
-    curve: Callable[..., Mapping[str, Any]]
-    params: tuple[Hyper, ...]
-    latex: str
-    summary: str
-    pytorch: Callable[..., str]
-    cls: type | None = None
-    cycles_momentum: bool = False
-    needs_metric: bool = False
-
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.params}
-
-
-@dataclass(frozen=True)
-class SurfaceInfo:
-    """A 2D loss surface: a factory for the surface object and how to present it."""
-
-    name: str
-    factory: Callable[..., Any]
-    params: tuple[Hyper, ...] = ()
-    note: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.params}
-
-    def make(self, **params):
-        return self.factory(**{**self.defaults(), **params})
-
-
-# One line per optimizer module; each module defines ``INFO``.
+# One line per module holding entries (``INFO`` or ``INFOS``), in the order the app lists them.
 _OPTIMIZER_MODULES = (
     "sgd",
     "adagrad",
@@ -166,8 +53,11 @@ _OPTIMIZER_MODULES = (
     "sophia",
     "adam8bit",
 )
+_SCHEDULE_MODULES = ("decay", "lambdas", "cosine", "cyclic", "warmup", "plateau", "compose")
+_SURFACE_MODULES = ("quadratic", "saddles", "plateau", "benchmarks", "multimodal")
 
 _cache: dict[str, dict[str, Any]] = {}
+_by_class: dict[type, OptimizerInfo] = {}
 
 
 def _collect(kind: str, modules: Sequence[str], package: str) -> dict[str, Any]:
@@ -189,16 +79,12 @@ def optimizers() -> dict[str, OptimizerInfo]:
 
 def schedules() -> dict[str, ScheduleInfo]:
     """Every registered schedule, by name."""
-    from optim_core.schedules import SCHEDULE_MODULES
-
-    return _collect("schedules", SCHEDULE_MODULES, "optim_core.schedules")
+    return _collect("schedules", _SCHEDULE_MODULES, "optim_core.schedules")
 
 
 def surfaces() -> dict[str, SurfaceInfo]:
     """Every registered loss surface, by name."""
-    from optim_core.surfaces import SURFACE_MODULES
-
-    return _collect("surfaces", SURFACE_MODULES, "optim_core.surfaces")
+    return _collect("surfaces", _SURFACE_MODULES, "optim_core.surfaces")
 
 
 def _get(table: Mapping[str, Any], name: str, what: str):
@@ -218,3 +104,22 @@ def get_schedule(name: str) -> ScheduleInfo:
 
 def get_surface(name: str) -> SurfaceInfo:
     return _get(surfaces(), name, "surface")
+
+
+def optimizer_of_class(cls: type) -> OptimizerInfo:
+    """The entry whose ``cls`` is ``cls`` or its nearest registered base class (what ``cls.info`` gives).
+
+    A subclass of a registered optimizer shares its entry; a class with no registered
+    class in its MRO raises ``LookupError``. Answers are cached per class.
+    """
+    try:
+        return _by_class[cls]
+    except KeyError:
+        pass
+    own = {info.cls: info for info in optimizers().values()}
+    for klass in cls.__mro__:
+        if klass in own:
+            _by_class[cls] = own[klass]
+            return own[klass]
+    raise LookupError(f"{cls.__name__} is not a registered optimizer class (nor a subclass of one); "
+                      "register its module in optim_core.registry._OPTIMIZER_MODULES")

@@ -457,8 +457,8 @@ with tabs[2]:
             st.info(f"{run.optimizer} has fewer than two numeric hyperparameters to sweep.")
         else:
             labels_h = {h.name: h.display for h in floats}
-            second = next((n for n in ("momentum", "beta1", "alpha", "rho", "beta2") if n in names and n != "lr"),
-                          names[1])
+            preferred = [h.name for h in floats if h.role == "cycled_momentum"] + ["alpha", "rho", "beta2"]
+            second = next((n for n in preferred if n in names and n != "lr"), names[1])
             c1, c2, c3 = st.columns(3)
             for key in ("pg_sens_x", "pg_sens_y"):
                 if ss.get(key) not in names:

@@ -247,8 +247,7 @@ def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> No
     except L.ScheduleError as exc:
         st.error(f"⚠️ {exc}")
     else:
-        derived = [f"{k} = {v}" for k, v in comp.parts()[1][1].items()
-                   if k in ("T_max", "total_iters") and decay in ("CosineAnnealingLR", "PolynomialLR", "LinearLR")]
+        derived = [f"{k} = {v}" for k, v in comp.parts()[1][1].items() if k == L.decay_length_param(decay)]
         if derived:
             where = "the steps after the warm-up" if combinator == "SequentialLR" else "the whole run"
             c3.caption(f"{', '.join(derived)} ({where}).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optim_core.registry import Hyper
+from optim_core.entries import Hyper
 
 
 def lr(default: float, low: float = 1e-5, high: float = 1.0) -> Hyper:
@@ -12,7 +12,8 @@ def lr(default: float, low: float = 1e-5, high: float = 1.0) -> Hyper:
 
 def beta1(default: float = 0.9, label: str = "β₁") -> Hyper:
     return Hyper("beta1", default, low=0.0, high=0.999, label=label,
-                 help="Decay of the running mean of gradients (first moment).", valid="[0, 1)")
+                 help="Decay of the running mean of gradients (first moment).", valid="[0, 1)",
+                 role="cycled_momentum")
 
 
 def beta2(default: float = 0.999, label: str = "β₂") -> Hyper:
@@ -33,7 +34,8 @@ def weight_decay(default: float = 0.0, high: float = 0.5, label: str = "weight d
 
 def momentum(default: float = 0.0, label: str = "momentum μ") -> Hyper:
     return Hyper("momentum", default, low=0.0, high=0.999, label=label,
-                 help="Fraction of the previous velocity kept at each step.", valid="[0, inf)")
+                 help="Fraction of the previous velocity kept at each step.", valid="[0, inf)",
+                 role="cycled_momentum")
 
 
 def flag(name: str, default: bool, label: str, help: str) -> Hyper:

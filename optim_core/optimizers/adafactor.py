@@ -8,7 +8,7 @@ import numpy as np
 
 from optim_core.optimizer import HyperparameterError, Optimizer, nonzero
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 _SECOND_MOMENT_KEYS = ("exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col")
 
@@ -186,7 +186,7 @@ INFO = OptimizerInfo(
               help="β₂ at step t is 1 - t^c: short memory at first, growing with t.", valid="(-inf, 0]"),
         Hyper("beta1", None, low=0.0, high=0.999, label="β₁",
               help="Momentum on the update; None keeps no first moment (the memory-saving default).",
-              valid="[0, 1)"),
+              valid="[0, 1)", role="cycled_momentum"),
         H.weight_decay(0.0),
         H.flag("scale_parameter", True, "scale by parameter RMS",
                "Multiply the step size by max(ε₂, RMS(θ)): steps relative to the weights' scale."),

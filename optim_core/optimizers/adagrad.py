@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def adagrad_init(param, *, initial_accumulator_value=0.0, **_):

@@ -7,7 +7,7 @@ import math
 
 from optim_core.optimizer import Optimizer, apply_weight_decay, maximum_, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import OptimizerInfo
+from optim_core.entries import OptimizerInfo
 
 
 def adam_init(param, *, amsgrad=False, **_):

@@ -43,7 +43,7 @@ import numpy as np
 
 from optim_core.optimizer import Optimizer, Parameter, apply_update, nonzero
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
 _F32 = np.float32

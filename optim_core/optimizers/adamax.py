@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optim_core.optimizer import Optimizer, elementwise_bytes, l2_grad, maximum_, zeros_like
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import OptimizerInfo
+from optim_core.entries import OptimizerInfo
 
 
 def adamax_init(param, **_):

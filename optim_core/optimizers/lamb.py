@@ -6,7 +6,7 @@ import numpy as np
 
 from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import OptimizerInfo
+from optim_core.entries import OptimizerInfo
 
 
 def norm_per_problem(x: np.ndarray, batch_ndim: int = 0) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from optim_core.optimizer import Optimizer, nonzero
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.lamb import norm_per_problem, trust_ratio
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def lars_init(param, *, momentum=0.9, **_):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optim_core.optimizer import Optimizer, elementwise_bytes, nonzero, sign, zeros_like
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def lion_init(param, **_):
@@ -50,7 +50,8 @@ INFO = OptimizerInfo(
     hypers=(
         H.lr(1e-4, low=1e-6, high=1e-1),
         Hyper("beta1", 0.9, low=0.0, high=0.999, label="β₁ (step)",
-              help="Weight of the old momentum in the direction whose sign is taken this step.", valid="[0, 1)"),
+              help="Weight of the old momentum in the direction whose sign is taken this step.", valid="[0, 1)",
+              role="cycled_momentum"),
         Hyper("beta2", 0.99, low=0.5, high=0.9999, label="β₂ (memory)",
               help="Decay of the momentum that is kept between steps (longer memory than β₁).", valid="[0, 1)"),
         H.weight_decay(0.0, high=2.0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optim_core.optimizer import Optimizer, apply_weight_decay, elementwise_bytes, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.adam import update_moments
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def nadam_init(param, **_):

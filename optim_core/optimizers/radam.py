@@ -7,7 +7,7 @@ import numpy as np
 from optim_core.optimizer import Optimizer, apply_weight_decay, elementwise_bytes, sqrt, zeros_like
 from optim_core.optimizers import _hypers as H
 from optim_core.optimizers.adam import update_moments
-from optim_core.registry import OptimizerInfo
+from optim_core.entries import OptimizerInfo
 
 
 def radam_init(param, **_):

@@ -8,7 +8,7 @@ import numpy as np
 
 from optim_core.optimizer import Optimizer, l2_grad, sqrt, sqrt_, zeros_like
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def _uses_momentum(momentum) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 
 from optim_core.optimizer import HyperparameterError, Optimizer, clone, l2_grad, nonzero
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def sgd_init(param, *, momentum=0.0, **_):

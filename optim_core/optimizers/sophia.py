@@ -19,7 +19,7 @@ import numpy as np
 
 from optim_core.optimizer import Optimizer, Parameter, elementwise_bytes, nonzero
 from optim_core.optimizers import _hypers as H
-from optim_core.registry import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo
 
 
 def sophia_init(param, **_):

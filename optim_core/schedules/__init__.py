@@ -43,9 +43,6 @@ from optim_core.schedules.lr_finder import LRRangeTestResult, lr_range_test
 from optim_core.schedules.plateau import ReduceLROnPlateau, plateau_init, plateau_lr, plateau_step
 from optim_core.schedules.warmup import WarmupCosine, WarmupPolynomial, warmup_cosine, warmup_polynomial
 
-# Modules holding registry entries (INFOS), in the order the app lists them.
-SCHEDULE_MODULES: tuple[str, ...] = ("decay", "lambdas", "cosine", "cyclic", "warmup", "plateau", "compose")
-
 # The public names, re-exported by optim_core. The app's and the engine's tools (the
 # batched plateau stepper, the "copy as PyTorch" builders, the benchmark) are imported
 # from here by name but are not part of the API.

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules import cosine, decay, lambdas, warmup
 from optim_core.schedules._base import LRScheduler, check_int, check_steps, fmt, ratio_curve, torch_snippet
 
@@ -334,7 +334,7 @@ INFOS = [
         params=(
             *_warmup_hypers(),
             Hyper("T_max", 900, kind="int", low=1, high=20000, label="T_max",
-                  help="Length of the cosine decay after the warm-up.", valid="[1, inf)"),
+                  help="Length of the cosine decay after the warm-up.", valid="[1, inf)", role="run_length"),
             Hyper("eta_min", 0.0, low=0.0, high=0.1, label="η_min", help="Floor of the cosine.", valid="[0, inf)"),
         ),
         latex=r"\eta_t = \begin{cases} \text{LinearLR}(t) & t < W \\ \text{CosineAnnealingLR}(t - W) & t \ge W"

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
     check_int,
@@ -251,7 +251,8 @@ INFOS = [
         curve=cosine_annealing_lr,
         params=(
             Hyper("T_max", 1000, kind="int", low=1, high=20000, label="T_max",
-                  help="Steps from the full lr to η_min (past it the lr climbs back).", valid="[1, inf)"),
+                  help="Steps from the full lr to η_min (past it the lr climbs back).", valid="[1, inf)",
+                  role="run_length"),
             _ETA_MIN,
         ),
         latex=r"\eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})\left(1 + \cos\frac{\pi t}{T_{max}}\right)",

@@ -14,7 +14,7 @@ from collections import Counter
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     DividesByZeroError,
     MultiplicativeScheduler,
@@ -392,7 +392,7 @@ INFOS = [
             Hyper("factor", 1.0 / 3, low=0.01, high=1.0, label="factor",
                   help="Fraction of the lr used during the first total_iters steps.", valid="(0, 1]"),
             Hyper("total_iters", 100, kind="int", low=1, high=5000, label="total iters",
-                  help="Steps at the reduced lr.", valid="[1, inf)"),
+                  help="Steps at the reduced lr.", valid="[1, inf)", role="phase_length"),
         ),
         latex=r"\eta_t = \eta_0 \cdot \begin{cases} f & t < T \\ 1 & t \ge T \end{cases}",
         summary="A crude warm-up: a few steps at a fraction of the lr, usually chained with a decay.",
@@ -408,7 +408,7 @@ INFOS = [
             Hyper("end_factor", 1.0, low=0.0, high=1.0, label="end factor",
                   help="Fraction of the lr from total_iters on.", valid="[0, 1]"),
             Hyper("total_iters", 100, kind="int", low=1, high=5000, label="total iters",
-                  help="Length of the linear ramp.", valid="[1, inf)"),
+                  help="Length of the linear ramp.", valid="[1, inf)", role="phase_length"),
         ),
         latex=r"\eta_t = \eta_0\left(f_0 + (f_1 - f_0)\,\frac{\min(t, T)}{T}\right)",
         summary="Linear warm-up (start_factor < 1 → 1) before a decay in a SequentialLR, or a linear decay to end_factor.",
@@ -420,7 +420,7 @@ INFOS = [
         curve=polynomial_lr,
         params=(
             Hyper("total_iters", 1000, kind="int", low=1, high=20000, label="total iters",
-                  help="Step at which the lr reaches 0 (and stays there).", valid="[1, inf)"),
+                  help="Step at which the lr reaches 0 (and stays there).", valid="[1, inf)", role="run_length"),
             Hyper("power", 1.0, low=0.1, high=5.0, label="power p",
                   help="1 is a linear decay; larger powers drop faster early.", valid="[0, inf)"),
         ),

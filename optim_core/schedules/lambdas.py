@@ -13,7 +13,7 @@ import types
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
     call_per_step,

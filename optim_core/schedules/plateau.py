@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     EPOCH_DEPRECATION_WARNING,
     LRScheduler,

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from optim_core.registry import Hyper, ScheduleInfo
+from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     DividesByZeroError,
     LRScheduler,
@@ -230,7 +230,7 @@ def _warmup_hypers():
               help="Steps of linear warm-up from 0 to the peak lr.", valid="[0, inf)"),
         Hyper("total_steps", 1000, kind="int", low=1, high=20000, label="total steps",
               help="Step at which the decay reaches its floor (set it to the run's length: past it the cosine "
-                   "goes on, the polynomial holds its end lr).", valid="[1, inf)"),
+                   "goes on, the polynomial holds its end lr).", valid="[1, inf)", role="run_length"),
     )
 
 

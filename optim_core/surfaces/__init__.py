@@ -2,8 +2,8 @@
 
 Every surface subclasses :class:`~optim_core.surfaces.base.Surface` (value, exact gradient
 and Hessian, vectorized over ``(..., 2)`` arrays) and is registered next to its code with a
-``SurfaceInfo``; ``optim_core.registry.surfaces()`` collects them in the order of
-``SURFACE_MODULES`` (teaching order). :class:`CustomSurface` builds one from a typed
+``SurfaceInfo``; ``optim_core.registry.surfaces()`` collects them in the order of its
+module list (teaching order). :class:`CustomSurface` builds one from a typed
 formula (:mod:`optim_core.formula`) and is not registered: the app constructs it directly.
 """
 
@@ -24,9 +24,6 @@ from optim_core.surfaces.multimodal import (
 from optim_core.surfaces.plateau import PlateauCliff
 from optim_core.surfaces.quadratic import Booth, Matyas, Quadratic, QuadraticBowl, Ravine, RotatedRavine
 from optim_core.surfaces.saddles import MonkeySaddle, Saddle
-
-# One line per module; each defines INFOS. The registry keeps this order.
-SURFACE_MODULES: tuple[str, ...] = ("quadratic", "saddles", "plateau", "benchmarks", "multimodal")
 
 __all__ = [
     "Surface",

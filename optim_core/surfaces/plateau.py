@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optim_core.registry import Hyper, SurfaceInfo
+from optim_core.entries import Hyper, SurfaceInfo
 from optim_core.surfaces.base import Surface
 
 __all__ = ["PlateauCliff"]

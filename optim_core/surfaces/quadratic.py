@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from optim_core.registry import Hyper, SurfaceInfo
+from optim_core.entries import Hyper, SurfaceInfo
 from optim_core.surfaces.base import Surface
 
 __all__ = ["Quadratic", "QuadraticBowl", "Ravine", "RotatedRavine", "Booth", "Matyas"]

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from optim_core.registry import SurfaceInfo
+from optim_core.entries import SurfaceInfo
 from optim_core.surfaces.base import Surface
 
 __all__ = ["Saddle", "MonkeySaddle"]
