@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import optim_core
-from optim_core import engine, registry
+from optim_core import _engine_floats, registry
 from optim_core.engine import RunSpec, run_trajectories
 from optim_core.stochastic import StochasticGradient
 from optim_core.surfaces.custom import CustomSurface
@@ -36,11 +36,11 @@ FLAGS = {
 def _both(monkeypatch, *args, **kwargs):
     """The same request on the float path and on the array path."""
     calls = []
-    real = engine._run_on_floats
-    monkeypatch.setattr(engine, "_run_on_floats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = _engine_floats.step_on_floats
+    monkeypatch.setattr(_engine_floats, "step_on_floats", lambda *a, **k: calls.append(1) or real(*a, **k))
     on_floats = run_trajectories(*args, **kwargs)
     assert calls, "the float path was not taken"
-    monkeypatch.setattr(engine, "FLOAT_PATH_MAX_ROWS", 0)
+    monkeypatch.setattr(_engine_floats, "FLOAT_PATH_MAX_ROWS", 0)
     on_arrays = run_trajectories(*args, **kwargs)
     assert len(calls) == 1, "the float path was taken though switched off"
     monkeypatch.undo()
@@ -170,8 +170,8 @@ def test_what_the_float_path_leaves_to_arrays(monkeypatch, case):
     elif case == "lamb":
         spec = RunSpec("LAMB", {"lr": 0.01})
     elif case == "many rows":
-        starts = np.random.default_rng(0).uniform(-1, 1, (engine.FLOAT_PATH_MAX_ROWS + 1, 2))
-    monkeypatch.setattr(engine, "_run_on_floats", lambda *a, **k: pytest.fail("took the float path"))
+        starts = np.random.default_rng(0).uniform(-1, 1, (_engine_floats.FLOAT_PATH_MAX_ROWS + 1, 2))
+    monkeypatch.setattr(_engine_floats, "step_on_floats", lambda *a, **k: pytest.fail("took the float path"))
     run_trajectories(surface, [spec], starts, 20, **kwargs)
 
 
