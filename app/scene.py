@@ -388,55 +388,25 @@ def compute(scene: Scene) -> Result:
     own = any(r.start is not None for r in scene.runs)
     starts = np.array([[r.start if r.start is not None else start] for r in scene.runs], dtype=np.float64)
     specs = [_spec(r, lab) for r, lab in zip(scene.runs, res.labels)]
-    # Runs with their own mini-batch size meet a different gradient oracle: one engine call per size.
+    # Runs with their own mini-batch size meet a different gradient oracle: one oracle per
+    # size, shared by the runs of that size (the engine calls each once per step).
     batches = [r.batch or scene.batch_size for r in scene.runs]
-    parts = []
     try:
-        for b in sorted(set(batches)):
-            idx = [i for i, bb in enumerate(batches) if bb == b]
-            oracle = _oracle(surface, scene, b)
-            sub_starts = starts[idx] if own or len(set(batches)) > 1 else starts[0]
-            parts.append((idx, run_trajectories(surface, [specs[i] for i in idx], sub_starts, scene.steps,
-                                                oracle=oracle, record="full")))
+        by_batch = {b: _oracle(surface, scene, b) for b in sorted(set(batches))}
+        traj = run_trajectories(surface, specs, starts if own else starts[0], scene.steps,
+                                oracle=[by_batch[b] for b in batches], record="full")
     except ImportError as exc:
         res.errors.append(f"Gradient noise is not available yet ({exc}); set the noise to 0.")
         return res
     except (ValueError, ArithmeticError) as exc:
         res.errors.append(f"The engine refused this race: {exc}")
         return res
-    traj = parts[0][1] if len(parts) == 1 else _merge(parts, len(specs))
     res.traj = traj
     res.stability = stability_info(surface, scene)
     res.notes = divergence_notes(scene, surface, traj, res.labels, res.stability)
     if scene.stochastic and getattr(surface, "global_min_value", 0) == -math.inf:
         res.warnings.append("This surface has no bottom: noise only decides how fast runs leave.")
     return res
-
-
-def _merge(parts: list[tuple[list[int], Trajectories]], k_total: int) -> Trajectories:
-    """One Trajectories from several engine calls over disjoint runs (original run order)."""
-    order = np.empty(k_total, dtype=np.int64)
-    pos = 0
-    for idx, _ in parts:
-        order[idx] = np.arange(pos, pos + len(idx))
-        pos += len(idx)
-    first = parts[0][1]
-
-    def cat(name):
-        arrays = [getattr(t, name) for _, t in parts]
-        if arrays[0] is None:
-            return None
-        arrays = [np.broadcast_to(a, (len(i), *a.shape[1:])) if name == "starts" else a
-                  for a, (i, _) in zip(arrays, parts)]
-        return np.concatenate(arrays, axis=0)[order]
-
-    fields = ("starts", "positions", "losses", "grads", "raw_grads", "updates", "lrs", "final_positions",
-              "final_losses", "diverged_step", "diverged_reason", "steps_to_threshold", "path_length")
-    merged = {name: cat(name) for name in fields}
-    specs = [s for _, t in parts for s in t.specs]
-    states = [s for _, t in parts for s in t.states]
-    return Trajectories(specs=[specs[j] for j in order], states=[states[j] for j in order], steps=first.steps,
-                        threshold=first.threshold, minima=first.minima, **merged)
 
 
 def stability_info(surface, scene: Scene) -> dict | None:
