@@ -8,18 +8,18 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from app.bench_playground import bench_playground
+    from app.playground.bench import bench_playground
 
     print("# Playground: new inputs -> finished figure (engine + frames + serialization)")
     for key, value in bench_playground().items():
         print(f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}")
     print("\n# Live Training")
-    from app.training import torch_available
+    from app.training.backend import torch_available
 
     if not torch_available():
         print("- torch is not installed: pip install -e \".[torch]\"")
         return
-    from app.bench_training import main as training_main
+    from app.training.bench import main as training_main
 
     training_main()
 

@@ -23,7 +23,7 @@ __all__ = ["FLOAT_PATH_MAX_ROWS", "fits_floats", "step_on_floats"]
 # 4 + 2 trajectories per group (1 group: 6; the default scene's 6 groups: 16), never above
 # this cap. Re-measured when the engine was split into phases, on the Playground's default
 # scene (6 optimizers x 1 start x 500 steps, everything recorded; 80 interleaved runs):
-# app.scene.compute took 6.0 ms median (5.8 best) with the float path, 16.7 ms (16.6)
+# app.playground.scene.compute took 6.0 ms median (5.8 best) with the float path, 16.7 ms (16.6)
 # without; the engine call alone 6.4 ms (6.2) against 18.2 ms (18.1). 0 switches it off.
 FLOAT_PATH_MAX_ROWS = 16
 

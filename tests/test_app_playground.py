@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import figures as F
-from app import scene as S
+from app.playground import figures as F
+from app.playground import scene as S
 from optim_core import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

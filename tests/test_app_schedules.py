@@ -16,8 +16,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import optim_core
-from app import schedule_logic as L
-from app.figures import decode_array
+from app.schedules import logic as L
+from app.playground.figures import decode_array
 from optim_core import registry
 from optim_core.engine import RunSpec, run_trajectories
 from optim_core.schedules import chained_lr, plateau_lr, sequential_lr

@@ -2,7 +2,7 @@
 
 import math
 
-from app.controls import hyper_options, nearest_option, snap
+from app.ui.controls import hyper_options, nearest_option, snap
 from optim_core import registry
 
 

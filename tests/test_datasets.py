@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
+from app.training.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
 
 
 @pytest.mark.parametrize("name", list(DATASETS))

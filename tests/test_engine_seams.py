@@ -70,7 +70,7 @@ def _check_mixed_equals_alone(surface, specs, starts, steps, oracles, **kwargs):
 
 
 def test_the_playgrounds_race_with_one_batch_size_per_run():
-    # What app.scene.compute asks: six runs, one start each, a mini-batch size per run
+    # What app.playground.scene.compute asks: six runs, one start each, a mini-batch size per run
     # (None: the full batch, the exact gradient), everything recorded.
     surface = registry.get_surface("Rosenbrock").make()
     b4, b8, b16 = (StochasticGradient(surface, batch_size=b, seed=7) for b in (4, 8, 16))

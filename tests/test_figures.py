@@ -12,8 +12,8 @@ import plotly.io as pio
 import pytest
 from PIL import Image
 
-from app import figures as F
-from app import scene as S
+from app.playground import figures as F
+from app.playground import scene as S
 from optim_core import registry
 
 

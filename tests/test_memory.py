@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import memory as M
+from app.memory import model as M
 from optim_core import registry
 
 

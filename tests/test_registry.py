@@ -201,8 +201,8 @@ def test_role_lookups():
 
 
 def test_the_app_reads_the_roles():
-    from app import schedule_logic as L
-    from app import scene as S
+    from app.schedules import logic as L
+    from app.playground import scene as S
 
     for name in registry.optimizers():
         assert L.momentum_key(name) == CYCLED_MOMENTUM.get(name)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from app import inspector as I
-from app import scene as S
+from app.playground import inspector as I
+from app.playground import scene as S
 from optim_core import registry
 from optim_core.engine import LIMITS
 

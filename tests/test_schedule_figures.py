@@ -10,9 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from app import figures as F
-from app import schedule_figures as SF
-from app.theme import FONT_SIZE, TITLE_SIZE
+from app.playground import figures as F
+from app.schedules import figures as SF
+from app.ui.theme import FONT_SIZE, TITLE_SIZE
 
 N = 200
 T = np.arange(N)

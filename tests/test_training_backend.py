@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from app import training as T
-from app.datasets import make_dataset, train_test_split
+from app.training import backend as T
+from app.training.datasets import make_dataset, train_test_split
 from optim_core import registry
 from tests.asserts import assert_same
 
@@ -50,7 +50,7 @@ TORCH_TWINS = [name for name in registry.optimizers() if T.torch_optimizer_class
 
 
 def test_importing_the_backend_does_not_import_torch():
-    code = "import sys, app.training, app.datasets, app.memory; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, app.training.backend, app.training.datasets, app.memory.model; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
@@ -314,7 +314,7 @@ def test_model_spec_validation():
 
 
 def test_bench_training_measures_every_optimizer():
-    from app import bench_training
+    from app.training import bench as bench_training
 
     res = bench_training.bench_training(seconds=0.02, warmup=2, repeats=1)
     assert set(registry.optimizers()) <= set(res)

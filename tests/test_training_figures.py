@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from app import training as T
-from app import training_figures as TF
-from app.datasets import make_dataset, train_test_split
-from app.theme import FONT_SIZE
+from app.training import backend as T
+from app.training import figures as TF
+from app.training.datasets import make_dataset, train_test_split
+from app.ui.theme import FONT_SIZE
 
 pytestmark = pytest.mark.skipif(not T.torch_available(), reason="the Live Training backend needs the torch extra")
 

@@ -2,7 +2,7 @@
 
 The page only lays out widgets and pictures; the training lives in :mod:`app.training`
 (torch, imported only here and only when this page runs) and the data in
-:mod:`app.datasets`. Per-user state (the race, running or paused) is in
+:mod:`app.training.datasets`. Per-user state (the race, running or paused) is in
 ``st.session_state``; the live part is a fragment that reruns every few tenths of a
 second while running and not at all while paused.
 """
@@ -15,12 +15,12 @@ import threading
 import numpy as np
 import streamlit as st
 
-from app.controls import fmt, hyper_options, snap
+from app.ui.controls import fmt, hyper_options, snap
 
-from app import training as T
-from app import training_figures as TF
-from app.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
-from app.theme import run_color
+from app.training import backend as T
+from app.training import figures as TF
+from app.training.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
+from app.ui.theme import run_color
 from optim_core import registry
 
 # The browser, not Python, limits the redraw rate (a few per second for these figures, less on
@@ -71,7 +71,7 @@ def _fallback(h) -> float:
 
 def hyper_widget(h, key: str, default, container=None):
     """One widget for a registry ``Hyper``: floats on a select slider over the shared nice values
-    (:func:`app.controls.hyper_options`), ints on an int slider, bools as toggles, choices in a select box.
+    (:func:`app.ui.controls.hyper_options`), ints on an int slider, bools as toggles, choices in a select box.
     A float whose default is None gets a toggle first ("set β₁"); off means None."""
     c = container or st
     label, help_ = h.display, h.help or None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import memory as M
-from app.theme import base_layout, run_color
+from app.memory import model as M
+from app.ui.theme import base_layout, run_color
 from optim_core import registry
 
 UNITS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}

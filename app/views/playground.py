@@ -1,7 +1,7 @@
 """Playground: animated optimizer races on 2D loss surfaces, every hyperparameter a slider.
 
-The page only lays out widgets and calls :mod:`app.scene` (what is raced, presets,
-validation, messages), :mod:`app.figures` (pure figure builders) and :mod:`app.inspector`.
+The page only lays out widgets and calls :mod:`app.playground.scene` (what is raced, presets,
+validation, messages), :mod:`app.playground.figures` (pure figure builders) and :mod:`app.playground.inspector`.
 Every control is bound to the URL (``bind="query-params"``), so a link reproduces the
 scene; presets and clicks set widgets through ``st.session_state`` before they are drawn.
 """
@@ -14,11 +14,11 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from app import figures as F
-from app import inspector as I
-from app import scene as S
-from app.widgets import fit_stored
-from app.theme import run_color
+from app.playground import figures as F
+from app.playground import inspector as I
+from app.playground import scene as S
+from app.ui.widgets import fit_stored
+from app.ui.theme import run_color
 from optim_core import registry
 from optim_core.engine import LIMITS
 

@@ -1,7 +1,7 @@
 """📉 Schedules: learning-rate schedules side by side, composed, driving a run, and the LR range test.
 
-The page lays out widgets and calls :mod:`app.schedule_logic` (parameters, compositions,
-torch code, runs, range tests) and :mod:`app.schedule_figures` / :mod:`app.figures`
+The page lays out widgets and calls :mod:`app.schedules.logic` (parameters, compositions,
+torch code, runs, range tests) and :mod:`app.schedules.figures` / :mod:`app.playground.figures`
 (pure figure builders). Every value widget has an ``sc_`` key bound to the URL; buttons
 and charts set other widgets only through ``st.session_state`` before they are drawn.
 """
@@ -12,11 +12,11 @@ import math
 
 import streamlit as st
 
-from app import figures as F
-from app import schedule_figures as SF
-from app import schedule_logic as L
-from app.widgets import fit_stored
-from app.theme import FONT_SIZE, RUN_COLORS, run_color
+from app.playground import figures as F
+from app.schedules import figures as SF
+from app.schedules import logic as L
+from app.ui.widgets import fit_stored
+from app.ui.theme import FONT_SIZE, RUN_COLORS, run_color
 from optim_core import registry
 
 Q = "query-params"
@@ -365,13 +365,13 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
     n_test = c4.slider("steps", 20, 300, 100, step=10, key="sc_rt_n", bind=Q)
     result, where, loss_label = None, "", "loss"
     if target == "MLP":
-        from app import training
+        from app.training import backend as training
 
         if not training.torch_available():
             st.info("📦 The MLP test needs PyTorch, an optional extra: `pip install -e \".[torch]\"`, then "
                     "restart the app. The loss-surface test works without it.")
         else:
-            from app.datasets import DATASET_LABELS, DATASETS
+            from app.training.datasets import DATASET_LABELS, DATASETS
 
             names = list(DATASETS)
             if ss.get("sc_rt_data") not in names:

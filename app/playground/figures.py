@@ -3,7 +3,7 @@
 The landscape is a PNG drawn with NumPy + Pillow and placed in ``layout.images`` (layer
 below), not a contour trace: plotly.js drops a contour trace as soon as an animated figure
 plays (plotly.js issue 4491), while a layout image stays. Light banded colors with thin
-darker iso-lines leave the saturated run colors (:mod:`app.theme`) readable on a projector.
+darker iso-lines leave the saturated run colors (:mod:`app.ui.theme`) readable on a projector.
 
 The race animation's frames update only the trajectory traces, with float32 arrays, at
 most ``max_frames`` frames; a frame's trail holds *every* step up to its own, so a
@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
-from app.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
+from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
 
 # st.plotly_chart serializes every figure with plotly.io.to_json: orjson (a declared
 # dependency) does it ~2.4x faster than the standard json module. plotly's "auto" would

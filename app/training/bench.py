@@ -1,8 +1,8 @@
-"""How fast the Live Training backend steps: ``python -m app.bench_training``.
+"""How fast the Live Training backend steps: ``python -m app.training.bench``.
 
 The setup the page is sized for: a 2-32-32-2 tanh MLP on 512 two-moons points, full
 batch, one torch thread, evaluated on 128 test points every 10 steps (as the page does).
-Each optimizer trains alone through :class:`app.training.Race`, so the number includes
+Each optimizer trains alone through :class:`app.training.backend.Race`, so the number includes
 everything a live step costs (forward, backward, the gradient and weight norms, the
 history), not only the optimizer's update. The goal is >= 1,000 steps/s per optimizer.
 """
@@ -39,8 +39,8 @@ def bench_training(seconds: float = 0.25, warmup: int = 50, repeats: int = 3) ->
     best window is the one least disturbed by other processes."""
     from optim_core import registry
 
-    from app.datasets import make_dataset
-    from app.training import ModelSpec, Race, RunConfig, torch_available
+    from app.training.datasets import make_dataset
+    from app.training.backend import ModelSpec, Race, RunConfig, torch_available
 
     if not torch_available():
         raise RuntimeError("bench_training needs torch: pip install -e '.[torch]'")

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from app.controls import fmt, hyper_options, snap
-from app.theme import run_color
+from app.ui.controls import fmt, hyper_options, snap
+from app.ui.theme import run_color
 from optim_core import registry
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
 from optim_core.optimizer import check_hyper

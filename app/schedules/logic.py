@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from app import scene as S
+from app.playground import scene as S
 from optim_core import registry
 from optim_core.registry import Hyper
 from optim_core.schedules import chained_lr, kwargs_text, sequential_lr, torch_snippet
@@ -112,7 +112,7 @@ def choice_value(h: Hyper, label: Any) -> Any:
 
 
 def float_options(h: Hyper) -> tuple:
-    """A float slider's values: the Playground's (:func:`app.scene.hyper_options`), with the registry's
+    """A float slider's values: the Playground's (:func:`app.playground.scene.hyper_options`), with the registry's
     default exactly (1/3, not its 10-digit rounding), so the default curve is the registry's."""
     opts = S.hyper_options(h)
     d = h.default
@@ -609,11 +609,11 @@ def mlp_range_test(optimizer: str, dataset: str = "moons", start_lr: float = 1e-
                    num_steps: int = 100, seed: int = 0):
     """The LR range test with ``optimizer`` on Live Training's MLP (full-batch cross-entropy).
 
-    Needs torch (check :func:`app.training.torch_available` first). The model is built by
-    :func:`app.training.build_mlp` in float64; its weights are optim_core Parameters and
+    Needs torch (check :func:`app.training.backend.torch_available` first). The model is built by
+    :func:`app.training.backend.build_mlp` in float64; its weights are optim_core Parameters and
     the closure copies them into the model, backpropagates and copies the gradients back.
     """
-    from app import datasets, training
+    from app.training import backend as training, datasets
 
     torch = training._torch()
     spec = training.ModelSpec()

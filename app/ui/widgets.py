@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.controls import nearest_option
+from app.ui.controls import nearest_option
 
 
 def fit_stored(key: str, options, log: bool = False) -> None:

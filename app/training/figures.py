@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from app.theme import LINE_WIDTH, base_layout, run_color
+from app.ui.theme import LINE_WIDTH, base_layout, run_color
 
 __all__ = ["boundary_figure", "curves_figure", "diagnostics_figure", "run_title"]
 

@@ -5,9 +5,9 @@
   at one step, ReduceLROnPlateau's reductions as ▼ and milestones as dotted lines.
 * :func:`range_test_figure`: the LR range test, loss against lr on a log axis, the
   smoothed loss and the suggested lr.
-* :func:`mark_reductions`: ▼ marks on an existing loss figure (``app.figures.loss_figure``).
+* :func:`mark_reductions`: ▼ marks on an existing loss figure (``app.playground.figures.loss_figure``).
 
-Every figure starts from :func:`app.theme.base_layout` (the theme's font sizes) and labels
+Every figure starts from :func:`app.ui.theme.base_layout` (the theme's font sizes) and labels
 use Unicode (η, β₁), since Streamlit does not render LaTeX inside Plotly.
 Curves are sent as float64 arrays, so a chart's numbers are the schedule's numbers.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
+from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
 
 __all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "REDUCTION_COLOR", "LR_LABEL",
            "MOMENTUM_LABEL"]

@@ -1,6 +1,6 @@
 """How long the Playground takes from new inputs to a finished, serialized race figure.
 
-``python -m app.bench_playground`` prints the median over a few repeats for the default
+``python -m app.playground.bench`` prints the median over a few repeats for the default
 scene (six optimizers x 500 steps on Rosenbrock): the engine run, the figure with its
 animation frames, and the serialization Streamlit performs (``Figure.to_dict()`` then
 ``plotly.io.to_json``), plus the payload size. The landscape PNG is cached per surface by
@@ -19,8 +19,8 @@ def bench_playground(repeats: int = 5) -> dict:
     """Median timings (ms) and payload size (bytes) of one Playground update for the default scene."""
     import plotly.io as pio
 
-    from app import figures as F
-    from app import scene as S
+    from app.playground import figures as F
+    from app.playground import scene as S
 
     scene = S.DEFAULT_SCENE
     surface = S.make_surface(scene)
