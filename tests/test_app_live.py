@@ -127,6 +127,21 @@ def test_clipping_accumulation_and_schedule_are_per_run():
 
 
 @needs_torch
+def test_every_schedule_and_choice_parameter_can_be_set():
+    """Every schedule a run can use draws its parameters, choices such as MultiStepLR's milestones too."""
+    sched = [n for n, s in registry.schedules().items() if not s.needs_metric]
+    at = open_page(lt_n_runs=1, lt_run0_opt="Adam8bit")
+    assert at.selectbox(key="lt_run0_Adam8bit_block_size").value == 256
+    for name in sched:
+        at.selectbox(key="lt_run0_sched").select(name).run()
+        assert not at.exception, (name, at.exception)
+        assert race(at).runs[0].config.schedule == name
+    at.selectbox(key="lt_run0_sched").select("MultiStepLR").run()
+    at.selectbox(key="lt_run0_sched_MultiStepLR_milestones").select((500, 750)).run()
+    assert race(at).runs[0].config.schedule_params["milestones"] == (500, 750)
+
+
+@needs_torch
 def test_changing_a_setting_restarts_the_race():
     at = open_page()
     click(at, "lt_step")

@@ -16,8 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import optim_core
-from app.schedules import logic as L
 from app.playground.figures import decode_array
+from app.schedules import logic as L
+from app.ui.controls import fmt, snap
 from optim_core import registry
 from optim_core.engine import RunSpec, run_trajectories
 from optim_core.schedules import chained_lr, plateau_lr, sequential_lr
@@ -274,7 +275,7 @@ def test_apply_to_a_run_and_the_scrubber_moves_every_marker_together():
         assert any(sh.get("x0") == s for sh in loss["layout"]["shapes"])
         np.testing.assert_allclose(ys(loss["data"][0]), ref.losses[0, 0], rtol=1e-5, atol=1e-12)
         seen[s] = (xs(mark).tolist(), ys(mark).tolist())
-        assert [m.value for m in at.metric][:2] == [str(s), L.fmt(float(f"{cosine[s]:.4g}"))]
+        assert [m.value for m in at.metric][:2] == [str(s), fmt(float(f"{cosine[s]:.4g}"))]
     assert seen[100] != seen[700]
     # The schedule helps here: the constant lr keeps rattling, the cosine settles.
     assert ref.final_losses[0, 0] < 1e-6 < ref.final_losses[1, 0]
@@ -347,12 +348,12 @@ def test_range_test_on_the_surface_and_use_this_lr():
     np.testing.assert_allclose(ys(tr["smoothed loss"]), ref.smoothed, rtol=1e-12)
     star = next(t for name, t in tr.items() if name.startswith("suggested η"))
     assert xs(star).tolist() == [ref.suggested_lr]
-    snapped = L.snap_lr(ref.suggested_lr)
+    snapped = snap(ref.suggested_lr, L.LR_HYPER)
     at.button(key="sc_rt_use").click()
     run(at)
     assert at.session_state["sc_lr"] == snapped != LR
     assert at.select_slider(key="sc_lr").value == snapped
-    assert any(L.fmt(snapped) in s.value for s in at.success)
+    assert any(fmt(snapped) in s.value for s in at.success)
     # The run now starts from the new base lr.
     open_tab(at, TAB_RUN)
     lr_fig = chart(at, "sc_run_lr")

@@ -9,6 +9,7 @@ import pytest
 
 from app.playground import inspector as I
 from app.playground import scene as S
+from app.ui.controls import fmt, hyper_options, snap
 from optim_core import registry
 from optim_core.engine import LIMITS
 
@@ -157,15 +158,15 @@ def test_hyper_options_are_sorted_bounded_and_contain_the_default():
         for h in S.shown_hypers(info.name):
             if h.kind != "float":
                 continue
-            opts = [o for o in S.hyper_options(h) if o is not None]
+            opts = [o for o in hyper_options(h) if o is not None]
             assert opts == sorted(opts) and len(set(opts)) == len(opts)
             if h.low is not None:
                 assert opts[0] >= h.low - 1e-12 and opts[-1] <= h.high + 1e-12
             if h.default is not None:
-                assert S.snap(h, h.default) == pytest.approx(h.default)
+                assert snap(h.default, h) == pytest.approx(h.default)
             for o in opts:
-                assert S.snap(h, o) == o
-            assert len({S.fmt(o) for o in opts}) == len(opts)  # the URL/format labels are unique
+                assert snap(o, h) == o
+            assert len({fmt(o) for o in opts}) == len(opts)  # the URL/format labels are unique
 
 
 def test_labels_are_unique_and_readable():
@@ -265,7 +266,7 @@ def test_sensitivity_sweeps_use_slider_values():
             if h.kind != "float" or h.low is None:
                 continue
             vals = S.sweep_values(h, h.default, 21)
-            opts = set(S.hyper_options(h))
+            opts = set(hyper_options(h))
             assert 2 <= len(vals) <= 21 and np.all(np.diff(vals) > 0)
             assert all(float(v) in opts for v in vals), (info.name, h.name)
     lr = registry.get_optimizer("SGD").hyper("lr")

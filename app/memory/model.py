@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from app.ui.controls import fmt
+
 __all__ = [
     "GB",
     "GIB",
@@ -87,10 +89,6 @@ def _state_per_param(info, itemsize: int, side: int, hypers: Mapping[str, Any]) 
     return info.state_bytes(shape, itemsize, **{**info.defaults(), **hypers}) / math.prod(shape)
 
 
-def _fmt_value(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def optimizer_variants(names: Iterable[str] | None = None, variants: bool = True) -> list[OptimizerVariant]:
     """Every registry optimizer (or those in ``names``) at its defaults, each followed by the
     settings that change its memory: a bool flipped (AMSGrad, centered) or a float that
@@ -123,7 +121,7 @@ def optimizer_variants(names: Iterable[str] | None = None, variants: bool = True
             except Exception:  # a combination the formula does not take: not a memory variant
                 continue
             if changed:
-                setting = h.display if h.kind == "bool" else f"{h.display} = {_fmt_value(value)}"
+                setting = h.display if h.kind == "bool" else f"{h.display} = {fmt(value)}"
                 rows.append(OptimizerVariant(f"{name} ({setting})", name, {h.name: value}))
     return rows
 
@@ -177,7 +175,7 @@ def format_count(n: float) -> str:
     """``10e9`` → ``"10B"``, ``25.6e6`` → ``"25.6M"``, ``1250`` → ``"1,250"``."""
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
         if n >= scale:
-            return f"{n / scale:.3g}{suffix}"
+            return f"{fmt(n / scale, 3)}{suffix}"
     return f"{n:,.0f}"
 
 
@@ -187,17 +185,17 @@ def format_gb(n_bytes: float) -> str:
     if gb >= 100:
         return f"{gb:,.0f} GB"
     if gb >= 0.1:
-        return f"{gb:.3g} GB"
+        return f"{fmt(gb, 3)} GB"
     if n_bytes >= 1e6:
-        return f"{n_bytes / 1e6:.3g} MB"
-    return f"{n_bytes / 1e3:.3g} kB"
+        return f"{fmt(n_bytes / 1e6, 3)} MB"
+    return f"{fmt(n_bytes / 1e3, 3)} kB"
 
 
 def _buffers(k: float) -> str:
     if abs(k - round(k)) < 1e-4:
         k = int(round(k))
         return "no buffer" if k == 0 else f"{k} buffer{'s' if k != 1 else ''} the size of the parameters"
-    return f"{k:.2g}× the parameters' size"
+    return f"{fmt(k, 2)}× the parameters' size"
 
 
 def course_sentence(n_params: float, dtype: str = "float32", optimizer: str = "Adam",

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
+from app.ui.controls import fmt
 from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
 
 # st.plotly_chart serializes every figure with plotly.io.to_json: orjson (a declared
@@ -106,27 +107,15 @@ class Landscape:
             vals = list(range(math.ceil(self.lo), math.floor(self.hi) + 1))
             step = max(1, math.ceil(len(vals) / 6))
             vals = vals[::step]
-            return [float(v) for v in vals], [_short(10.0**v) for v in vals]
+            return [float(v) for v in vals], [fmt(10.0**v, 4, power=True) for v in vals]
         vals = _nice_ticks(self.lo, self.hi, 6)
-        return vals, [_short(v) for v in vals]
+        return vals, [fmt(v, 4, power=True) for v in vals]
 
     @property
     def scale_title(self) -> str:
         if self.log and self.offset != 0:
             return "loss − min"
         return "loss"
-
-
-def _short(v: float) -> str:
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e5:
-        return f"{v:.4g}"
-    e = int(math.floor(math.log10(a)))
-    m = v / 10.0**e
-    sup = str(e).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    return f"10{sup}" if abs(m - 1) < 1e-9 else f"{m:.2g}·10{sup}"
 
 
 def _nice_ticks(lo: float, hi: float, n: int) -> list[float]:
@@ -717,10 +706,6 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
     return fig
 
 
-def _cell_labels(values) -> list[str]:
-    return [f"{float(v):.3g}" for v in values]
-
-
 def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "", current: tuple | None = None,
                            height: int = 560) -> go.Figure:
     """Final loss over a grid of two hyperparameters (log color); ✕ marks diverged cells; an
@@ -765,9 +750,9 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text=x_label), tickvals=list(range(0, nx, step_x)),
-                   ticktext=_cell_labels(xv[::step_x]), showgrid=False, zeroline=False),
+                   ticktext=[fmt(v, 3) for v in xv[::step_x]], showgrid=False, zeroline=False),
         yaxis=dict(title=dict(text=y_label), tickvals=list(range(0, ny, step_y)),
-                   ticktext=_cell_labels(yv[::step_y]), showgrid=False, zeroline=False),
+                   ticktext=[fmt(v, 3) for v in yv[::step_y]], showgrid=False, zeroline=False),
         margin=dict(l=80, r=20, t=60, b=70), clickmode="event+select", dragmode=False))
     return fig
 

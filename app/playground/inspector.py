@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from app.ui.controls import fmt
 from optim_core import registry
 
 __all__ = ["StepView", "inspect_step", "vec", "num"]
@@ -160,7 +161,7 @@ def inspect_step(traj, k: int, step: int, m: int = 0, label: str | None = None) 
         return view
     if spec.lookahead is not None and s % int(spec.lookahead[0]) == 0:
         view.notes.append("Lookahead synchronised at this step: after the optimizer's step the weights were pulled "
-                          f"back towards the slow weights (α = {spec.lookahead[1]:g}), so θₛ differs from the rule's result.")
+                          f"back towards the slow weights (α = {fmt(spec.lookahead[1])}), so θₛ differs from the rule's result.")
     if not np.allclose(raw, g, equal_nan=True):
         view.notes.append("The gradient was clipped before the optimizer saw it.")
     if spec.schedule is not None:

@@ -37,14 +37,13 @@ __all__ = [
     "DEFAULT_SCENE",
     "make_surface",
     "compute",
-    "hyper_options",
-    "snap",
     "shown_hypers",
     "scene_from_state",
     "state_from_scene",
     "run_keys",
     "run_label",
-    "fmt",
+    "default_run",
+    "available_schedules",
 ]
 
 CUSTOM = "Custom formula…"
@@ -315,7 +314,7 @@ def validate(scene: Scene) -> list[str]:
     if scene.batch_size < 0 or any(r.batch < 0 for r in scene.runs):
         errors.append("Batch sizes must be positive (0 means the full batch).")
     known = registry.optimizers()
-    schedules = _schedules()
+    schedules = available_schedules()
     for i, run in enumerate(scene.runs):
         who = f"Run {i + 1} ({run.optimizer})"
         if run.optimizer not in known:
@@ -343,7 +342,8 @@ def validate(scene: Scene) -> list[str]:
     return errors
 
 
-def _schedules() -> dict:
+def available_schedules() -> dict:
+    """The registry's schedules; empty while the schedules package cannot be loaded."""
     try:
         return registry.schedules()
     except Exception:  # the schedules package may be mid-edit; runs without schedules still work
@@ -510,9 +510,7 @@ def schedule_param_default(h, steps: int, info=None) -> Any:
         n = int(steps)
         if h.role == "run_length" and info is not None and "warmup_steps" in info.defaults():
             n = max(n, int(info.defaults()["warmup_steps"]) + 1)
-        lo = int(h.low) if h.low is not None else 1
-        hi = int(h.high) if h.high is not None else max(lo, n)
-        return int(min(max(n, lo), hi))
+        return snap(n, h)
     return h.default
 
 
@@ -520,14 +518,15 @@ def surface_param_key(name: str) -> str:
     return f"{K}sp_{name}"
 
 
-def _default_run(i: int) -> RunConfig:
+def default_run(i: int) -> RunConfig:
+    """Run ``i`` of the default scene (an Adam run past its last one): what a new run starts from."""
     return DEFAULT_SCENE.runs[i] if i < len(DEFAULT_SCENE.runs) else RunConfig("Adam", color=run_color(i))
 
 
 def run_hyper_default(i: int, optimizer: str, h) -> Any:
     """The widget default of run ``i``'s hyperparameter ``h``: the default scene's value if that
     run uses the same optimizer there, else the registry default."""
-    base = _default_run(i)
+    base = default_run(i)
     if base.optimizer == optimizer:
         return base.hyper_dict().get(h.name, h.default)
     return h.default
@@ -540,8 +539,9 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         surface = make_surface(scene)
     except SceneError:
         pass
-    st: dict[str, Any] = {K + "surface": scene.surface, K + "steps": _nearest(STEP_OPTIONS, scene.steps),
-                          K + "noise": _nearest(NOISE_OPTIONS, scene.noise), K + "batch": _nearest(BATCH_OPTIONS, scene.batch_size),
+    st: dict[str, Any] = {K + "surface": scene.surface, K + "steps": snap(scene.steps, STEP_OPTIONS),
+                          K + "noise": snap(scene.noise, NOISE_OPTIONS),
+                          K + "batch": snap(scene.batch_size, BATCH_OPTIONS),
                           K + "seed": int(scene.seed), K + "nruns": len(scene.runs)}
     if scene.is_custom:
         st[K + "formula"] = scene.formula
@@ -552,23 +552,23 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         if info is not None:
             values = {**info.defaults(), **dict(scene.surface_params)}
             for h in info.params:
-                st[surface_param_key(h.name)] = snap(h, values[h.name])
+                st[surface_param_key(h.name)] = snap(values[h.name], h)
     start = scene.start if scene.start is not None else (default_start(surface) if surface is not None else (0.0, 0.0))
     st[K + "x0"], st[K + "y0"] = float(start[0]), float(start[1])
-    schedules = _schedules()
+    schedules = available_schedules()
     for i, run in enumerate(scene.runs):
         keys = run_keys(i, run.optimizer)
         st[keys["opt"]] = run.optimizer
         hp = run.hyper_dict()
         for h in shown_hypers(run.optimizer):
-            st[keys["h_" + h.name]] = snap(h, hp[h.name])
+            st[keys["h_" + h.name]] = snap(hp[h.name], h)
         st[keys["sched"]] = run.schedule or "none"
         if run.schedule and run.schedule in schedules:
             sp = {h.name: schedule_param_default(h, scene.steps, schedules[run.schedule])
                   for h in schedules[run.schedule].params}
             sp.update(dict(run.schedule_params))
             for h in schedules[run.schedule].params:
-                st[schedule_key(i, h.name)] = snap(h, sp[h.name])
+                st[schedule_key(i, h.name)] = snap(sp[h.name], h)
         if run.clip_norm is not None:
             st[keys["clip"]], st[keys["clipv"]] = "norm", float(run.clip_norm)
         elif run.clip_value is not None:
@@ -578,7 +578,7 @@ def state_from_scene(scene: Scene) -> dict[str, Any]:
         st[keys["la"]] = run.lookahead is not None
         k, alpha = run.lookahead or (5, 0.5)
         st[keys["lak"]], st[keys["laa"]] = int(k), float(alpha)
-        st[keys["batch"]] = _nearest(BATCH_OPTIONS, run.batch)
+        st[keys["batch"]] = snap(run.batch, BATCH_OPTIONS)
         st[keys["own"]] = run.start is not None
         rs = run.start or start
         st[keys["x0"]], st[keys["y0"]] = float(rs[0]), float(rs[1])
@@ -592,11 +592,6 @@ def _color(value: Any, fallback: str) -> str:
     if len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
         return text.upper()
     return fallback
-
-
-def _nearest(options: Sequence, value: Any) -> Any:
-    """The option a select-slider would show for ``value``."""
-    return min(options, key=lambda o: abs(float(o) - float(value)))
 
 
 def _get(state: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -626,10 +621,10 @@ def scene_from_state(state: Mapping[str, Any]) -> Scene:
         start = (float(state[K + "x0"]), float(state[K + "y0"]))
     n = int(_get(state, K + "nruns", len(d.runs)))
     n = max(1, min(MAX_RUNS, n))
-    schedules = _schedules()
+    schedules = available_schedules()
     runs = []
     for i in range(n):
-        base = _default_run(i)
+        base = default_run(i)
         keys = run_keys(i)
         opt = str(_get(state, keys["opt"], base.optimizer))
         if opt not in registry.optimizers():

@@ -22,6 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.ui.controls import fmt
 from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
 
 __all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "REDUCTION_COLOR", "LR_LABEL",
@@ -49,12 +50,6 @@ class LRCurve:
 
 def _f64(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
-
-
-def _fmt(v: float) -> str:
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.2e}"
 
 
 def lr_figure(
@@ -235,12 +230,12 @@ def range_test_figure(
     if suggested_lr is not None and suggested_index is not None and 0 <= int(suggested_index) < len(lrs):
         k = int(suggested_index)
         fig.add_trace(go.Scatter(
-            x=lrs[k:k + 1], y=smoothed[k:k + 1], mode="markers", name=f"suggested η ≈ {_fmt(suggested_lr)}",
+            x=lrs[k:k + 1], y=smoothed[k:k + 1], mode="markers", name=f"suggested η ≈ {fmt(suggested_lr, 3)}",
             marker=dict(symbol="star", size=MARKER_SIZE + 12, color=SUGGESTED_COLOR, line=dict(color="white", width=2)),
             hovertemplate="steepest descent<br>η = %{x:.3g}<extra></extra>"))
         _log_vline(fig, float(suggested_lr), SUGGESTED_COLOR, "dash")
     if current_lr is not None and current_lr > 0:
-        _log_vline(fig, float(current_lr), "#777", "dot", text=f"base lr {_fmt(current_lr)}")
+        _log_vline(fig, float(current_lr), "#777", "dot", text=f"base lr {fmt(current_lr, 3)}")
     finite = losses[np.isfinite(losses)]
     if log_y is None:
         log_y = finite.size > 0 and float(finite.min()) > 0 and float(finite.max()) > 100 * float(finite.min())

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from app.playground import scene as S
+from app.ui.controls import fmt, snap
 from optim_core import registry
 from optim_core.registry import Hyper
 from optim_core.schedules import chained_lr, kwargs_text, sequential_lr, torch_snippet
@@ -31,15 +32,7 @@ __all__ = [
     "DEFAULT_STEPS",
     "DEFAULT_LR",
     "LR_HYPER",
-    "lr_options",
-    "snap_lr",
-    "fmt",
-    "choice_label",
-    "choice_options",
     "choice_value",
-    "control_kind",
-    "float_options",
-    "snap_float",
     "length_values",
     "param_default",
     "schedule_params",
@@ -57,7 +50,7 @@ __all__ = [
     "RunResult",
     "run_hypers",
     "run_schedule",
-    "playground_state",
+    "playground_scene",
     "surface_range_test",
     "mlp_range_test",
     "range_test_start",
@@ -71,18 +64,10 @@ class ScheduleError(ValueError):
 STEP_OPTIONS: tuple[int, ...] = S.STEP_OPTIONS  # the Playground's, so a hand-off keeps the length
 DEFAULT_STEPS = 1000
 DEFAULT_LR = 0.1
-LR_HYPER = Hyper("lr", DEFAULT_LR, low=1e-5, high=10.0, log=True, label="base lr η₀")
-fmt = S.fmt
-
-
-def lr_options() -> tuple[float, ...]:
-    """The base-lr slider's values: 1-1.5-2-2.5-3-4-5-6-7-8 per decade from 1e-5 to 10."""
-    return S.hyper_options(LR_HYPER)
-
-
-def snap_lr(value: float) -> float:
-    """``value`` moved onto the nearest base-lr option (in log distance)."""
-    return float(S.snap(LR_HYPER, float(value)))
+# The base lr's slider: 1-1.5-2-2.5-3-4-5-6-7-8 per decade from 1e-5 to 10.
+LR_HYPER = Hyper("lr", DEFAULT_LR, low=1e-5, high=10.0, log=True, label="base lr η₀",
+                 help="The lr every schedule starts from (OneCycleLR: its peak; CyclicLR: its floor). "
+                      "The LR range test can set it.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -90,65 +75,14 @@ def snap_lr(value: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def choice_label(value: Any) -> str:
-    """A choice as the user reads it: ``(300, 600)`` → ``"300, 600"``."""
-    if isinstance(value, (tuple, list)):
-        return ", ".join(choice_label(v) for v in value)
-    return str(value)
-
-
-def choice_options(h: Hyper) -> list[str]:
-    return [choice_label(c) for c in h.choices]
-
-
 def choice_value(h: Hyper, label: Any) -> Any:
     """The choice whose label is ``label`` (a value that is already a choice is kept)."""
     if label in h.choices:
         return label
     for c in h.choices:
-        if choice_label(c) == str(label):
+        if fmt(c) == str(label):
             return c
-    raise ScheduleError(f"{h.display}: {label!r} is not one of {', '.join(choice_options(h))}")
-
-
-def float_options(h: Hyper) -> tuple:
-    """A float slider's values: the Playground's (:func:`app.playground.scene.hyper_options`), with the registry's
-    default exactly (1/3, not its 10-digit rounding), so the default curve is the registry's."""
-    opts = S.hyper_options(h)
-    d = h.default
-    if not isinstance(d, float) or d in opts:
-        return opts
-    rounded = float(f"{d:.10g}")
-    return tuple(sorted({o for o in opts if o != rounded} | {d}))
-
-
-def snap_float(h: Hyper, value: Any) -> Any:
-    """``value`` moved onto the nearest of :func:`float_options` (log distance for log sliders)."""
-    opts = [o for o in float_options(h) if o is not None]
-    if value is None or not opts:
-        return value
-    v = float(value)
-    if h.log and v > 0:
-        return min(opts, key=lambda o: abs(math.log(o) - math.log(v)) if o > 0 else math.inf)
-    return min(opts, key=lambda o: abs(o - v))
-
-
-def control_kind(h: Hyper) -> str:
-    """Which widget shows ``h``: ``toggle``, ``selectbox``, ``slider`` or ``number`` (ints), ``select_slider``."""
-    if h.kind == "bool":
-        return "toggle"
-    if h.kind == "choice":
-        return "selectbox"
-    if h.kind == "int":
-        lo, hi = int(h.low or 0), int(h.high or 0)
-        return "slider" if hi - lo <= 500 else "number"
-    return "select_slider"
-
-
-def _clamp(h: Hyper, v: int) -> int:
-    lo = int(h.low) if h.low is not None else 1
-    hi = int(h.high) if h.high is not None else max(lo, v)
-    return int(min(max(v, lo), hi))
+    raise ScheduleError(f"{h.display}: {label!r} is not one of {', '.join(fmt(c) for c in h.choices)}")
 
 
 def length_values(name: str, n_steps: int, params: Mapping[str, Any] | None = None) -> dict[str, int]:
@@ -163,7 +97,7 @@ def length_values(name: str, n_steps: int, params: Mapping[str, Any] | None = No
         n = max(n, int(params["warmup_steps"]) + 1)  # and the decay needs a step of its own
     elif "warmup_iters" in info.defaults():  # SequentialLR: T_max counts the steps after the warm-up
         n = max(1, n - int(params["warmup_iters"]))
-    return {h.name: _clamp(h, n)}
+    return {h.name: snap(n, h)}
 
 
 def param_default(name: str, h: Hyper, n_steps: int) -> Any:
@@ -535,19 +469,16 @@ def run_schedule(surface_name: str, optimizer: str, base_lr: float, schedule: st
     return RunResult(traj, [s.label for s in specs], lrs, mom, red.astype(np.int64), notes)
 
 
-def playground_state(surface_name: str, optimizer: str, base_lr: float, schedule: str, params: Mapping[str, Any],
-                     steps: int) -> dict[str, Any]:
-    """The Playground's widget values for this run (its documented keys, via ``scene.state_from_scene``)."""
+def playground_scene(surface_name: str, optimizer: str, base_lr: float, schedule: str, params: Mapping[str, Any],
+                     steps: int) -> S.Scene:
+    """This run as a Playground scene (to open with :func:`app.playground.handoff.queue_scene`)."""
     info = registry.get_schedule(schedule)
     if info.needs_metric:
         raise ScheduleError(f"The Playground's runs cannot use {schedule}: it needs a metric to react to.")
     params, _ = effective_params(schedule, params, optimizer)
     hp = {k: v for k, v in run_hypers(optimizer, base_lr).items()}
     run = S.RunConfig.make(optimizer, hp, schedule=schedule, schedule_params=params)
-    scene = S.Scene.make(surface_name, (run,), steps=int(steps))
-    state = S.state_from_scene(scene)
-    state["_pg_preset"] = None
-    return state
+    return S.Scene.make(surface_name, (run,), steps=int(steps))
 
 
 # ---------------------------------------------------------------------------------------
@@ -615,7 +546,7 @@ def mlp_range_test(optimizer: str, dataset: str = "moons", start_lr: float = 1e-
     """
     from app.training import backend as training, datasets
 
-    torch = training._torch()
+    torch = training.import_torch()
     spec = training.ModelSpec()
     try:
         X, y = datasets.make_dataset(dataset, n=512, seed=seed)

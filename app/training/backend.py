@@ -37,6 +37,7 @@ __all__ = [
     "DISABLE_ENV",
     "ACTIVATIONS",
     "BACKENDS",
+    "import_torch",
     "torch_available",
     "torch_optimizer_class",
     "torch_backend_available",
@@ -63,7 +64,7 @@ WIDTH_RANGE = (2, 64)
 
 
 # -- torch, lazily ---------------------------------------------------------------------
-def _torch():
+def import_torch():
     """Import torch (once per process, single-threaded: fastest for models this small)."""
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         raise ImportError(f"torch disabled by {DISABLE_ENV}")
@@ -79,7 +80,7 @@ def _torch():
 def torch_available() -> bool:
     """Whether torch can be imported (and is not disabled by ``OPTEX_DISABLE_TORCH=1``)."""
     try:
-        _torch()
+        import_torch()
     except Exception:  # ImportError, or a broken install raising anything at import
         return False
     return True
@@ -93,13 +94,13 @@ def torch_optimizer_class(name: str):
     """
     from optim_core import registry
 
-    torch = _torch()
+    torch = import_torch()
     cls = getattr(torch.optim, name, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         return None
     info = registry.get_optimizer(name)
     accepted = set(inspect.signature(cls.__init__).parameters)
-    if set(info.cls._public_defaults()) - accepted:
+    if set(info.cls.keywords()) - accepted:
         return None
     return cls
 
@@ -169,7 +170,7 @@ def _torch_dtype(torch, dtype: str):
 
 def build_mlp(spec: ModelSpec, seed: int = 0, dtype: str = "float32"):
     """A ``torch.nn.Sequential`` MLP for ``spec``, initialized by :func:`init_values`."""
-    torch = _torch()
+    torch = import_torch()
     tdtype = _torch_dtype(torch, dtype)
     layers = []
     sizes = spec.sizes
@@ -199,7 +200,7 @@ class ParameterAdapter:
     def __init__(self, model):
         import optim_core
 
-        torch = _torch()
+        torch = import_torch()
         self.tensors = list(model.parameters())
         self.names = [name for name, _ in model.named_parameters()]
         dtypes = {t.dtype for t in self.tensors}
@@ -334,7 +335,7 @@ class Run:
     def __init__(self, config: RunConfig, spec: ModelSpec, init: Sequence[np.ndarray], dtype: str, seed: int):
         from optim_core import registry
 
-        torch = _torch()
+        torch = import_torch()
         self.config = config
         self.info = registry.get_optimizer(config.optimizer)
         if config.backend not in BACKENDS:
@@ -406,7 +407,7 @@ class Run:
 
     # -- one step ---------------------------------------------------------------------------
     def train_step(self, micro_batches, clip_fn) -> None:
-        torch = _torch()
+        torch = import_torch()
         F = torch.nn.functional
         a = self.adapter
         a.zero_grad()
@@ -438,7 +439,7 @@ class Run:
 
     def _refresh_hessian(self, micro_batches) -> None:
         """Sophia's Gauss-Newton-Bartlett estimate: B·ĝ⊙ĝ for labels sampled from the model."""
-        torch = _torch()
+        torch = import_torch()
         F = torch.nn.functional
         xb = micro_batches[0][0]
         self.adapter.zero_grad()
@@ -450,7 +451,7 @@ class Run:
         self.optimizer.update_hessian(batch_size=len(p1))
 
     def evaluate(self, data) -> None:
-        torch = _torch()
+        torch = import_torch()
         F = torch.nn.functional
         out = [float(self.step)]
         with torch.no_grad():
@@ -518,7 +519,7 @@ class Race:
         eval_every: int = 10,
         record_batches: bool = False,
     ):
-        torch = _torch()
+        torch = import_torch()
         if not runs:
             raise ValueError("a race needs at least one run")
         if len(X_train) < 1 or len(X_test) < 1:
@@ -568,7 +569,7 @@ class Race:
             return self._Xt, self._yt, self._all_idx
         b = self._batches.get(c)
         if b is None:
-            torch = _torch()
+            torch = import_torch()
             idx = self.batch_indices(c)
             t_idx = torch.from_numpy(idx)
             b = self._batches[c] = (self._Xt[t_idx], self._yt[t_idx], idx)
@@ -616,7 +617,7 @@ class Race:
         Returns ``{"x": (n,), "y": (n,), "prob": (n, n) float32}`` with ``prob[j, i]`` at
         ``(x[i], y[j])``, ready for a heatmap.
         """
-        torch = _torch()
+        torch = import_torch()
         run = self.runs[run] if isinstance(run, int) else run
         x0, x1, y0, y1 = self.bounds()
         xs = np.linspace(x0, x1, n)

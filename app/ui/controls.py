@@ -1,9 +1,10 @@
-"""The values a registry-driven control offers, shared by every page.
+"""The values a control offers, snapping a value onto them, and writing numbers: shared by every page.
 
 A hyperparameter's slider offers "nice" values: 1-1.5-2-...-8 per decade on a log scale
 (lr, ε), a round step plus the decay rates' 0.9/0.99/0.999 on a linear one. Presets,
-URLs and sensitivity-map clicks snap onto the same values, so whatever sets a widget
-lands on a value the widget can show. Pure: no streamlit import.
+URLs and sensitivity-map clicks snap onto the same values (:func:`snap`), so whatever sets
+a widget lands on a value the widget can show. :func:`fmt` writes those values (slider labels,
+URL values, captions) and the numbers in figure labels. Pure: no streamlit import.
 """
 
 from __future__ import annotations
@@ -14,21 +15,41 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fmt", "hyper_options", "snap", "nearest_option"]
+__all__ = ["fmt", "hyper_options", "snap"]
 
 _LR_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 _NEAR_ONE = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def fmt(v: Any) -> str:
-    """A number as a teacher would write it: 0.001, 0.3, 1e-05, 2000."""
+def fmt(v: Any, digits: int | None = None, *, power: bool = False) -> str:
+    """A value as a teacher would write it: 0.001, 0.3, 1e-05, 2000; None → "auto", a bool → on/off,
+    text as it is, a tuple or list as its items joined by ", " (MultiStepLR's milestones → "300, 600").
+
+    The labels of select sliders are these strings, and so are their values in a URL: what
+    ``fmt`` writes for an option must not change, or links shared before stop working.
+
+    ``digits``: rounded to that many significant digits first (a computed lr, not a slider's value).
+    ``power``: an axis tick: only 10⁻³ ≤ |v| < 10⁴ in digits, else m·10ⁿ ("10⁻⁵", "2.5·10⁶").
+    """
     if v is None:
         return "auto"
     if isinstance(v, (bool, np.bool_)):
         return "on" if v else "off"
     if isinstance(v, str):
         return v
+    if isinstance(v, (tuple, list)):
+        return ", ".join(fmt(x, digits, power=power) for x in v)
     v = float(v)
+    if not math.isfinite(v):
+        return f"{v:g}"
+    if power and v != 0 and not 1e-3 <= abs(v) < 1e4:
+        e = math.floor(math.log10(abs(v)))
+        m = v / 10.0**e
+        sup = str(e).translate(_SUPERSCRIPT)
+        return f"10{sup}" if abs(m - 1) < 1e-9 else f"{m:.2g}·10{sup}"
+    if digits is not None:
+        v = float(f"{v:.{int(digits)}g}")
     if v == 0:
         return "0"
     if v.is_integer() and abs(v) < 1e6:
@@ -48,12 +69,15 @@ def _round(v: float) -> float:
 
 
 @functools.lru_cache(maxsize=512)
-def hyper_options(h) -> tuple:
+def hyper_options(h, exact_default: bool = False) -> tuple:
     """The values a select-slider for ``h`` offers (sorted; the default always included).
 
     Log-scaled hyperparameters (lr, ε) get 1-1.5-2-2.5-3-4-5-6-7-8 per decade over
     ``[low, high]``; linear ones a nice step plus the values near 1 that decay rates
     need (0.9, 0.99, 0.999) and small values near 0 (weight decay 1e-4 .. 5e-2).
+    A default of None is offered first ("auto"). The default is rounded to 10 digits
+    like the other values; ``exact_default`` offers it exactly instead (ConstantLR's
+    factor 1/3, so the Schedules page's default curve is the registry's).
     """
     lo = h.low if h.low is not None else 0.0
     hi = h.high if h.high is not None else 1.0
@@ -79,41 +103,62 @@ def hyper_options(h) -> tuple:
                     v = _round(m * 10.0**e)
                     if v < step:
                         vals.add(v)
-    if isinstance(h.default, (int, float)) and not isinstance(h.default, bool):
-        vals.add(_round(float(h.default)))
+    d = h.default
+    if isinstance(d, (int, float)) and not isinstance(d, bool):
+        rounded = _round(float(d))
+        if exact_default and isinstance(d, float) and rounded != d:
+            vals.discard(rounded)
+            vals.add(d)
+        else:
+            vals.add(rounded)
     out = sorted(vals)
-    return tuple([None] + out) if h.default is None else tuple(out)
+    return tuple([None] + out) if d is None else tuple(out)
 
 
-def snap(h, value: Any) -> Any:
-    """``value`` moved onto the nearest of :func:`hyper_options` (log distance for log sliders)."""
-    if h.kind in ("bool", "choice") or value is None:
-        return value
-    if h.kind == "int":
-        return int(round(float(value)))
-    opts = [o for o in hyper_options(h) if o is not None]
-    v = float(value)
-    if h.log and v > 0:
-        return min(opts, key=lambda o: abs(math.log(o) - math.log(v)) if o > 0 else math.inf)
-    return min(opts, key=lambda o: abs(o - v))
+def snap(value: Any, options: Any, *, log: bool = False, exact_default: bool = False) -> Any:
+    """The option a control shows for ``value``: the nearest of ``options`` (by ratio with
+    ``log``, where ``value`` is positive); None when ``value`` is no number (garbage from a URL).
 
-
-def nearest_option(value: Any, options, log: bool = False) -> Any:
-    """``value`` moved onto the nearest of ``options`` (on a log scale with ``log`` where both
-    are positive); None when ``value`` is not a number (e.g. garbage from a URL)."""
+    ``options`` is one of
+      - a sequence of values (a select slider's): an option equal to ``value`` is itself;
+      - a ``range(lo, hi + 1)`` (an int slider's): ``value`` rounded and clamped into it;
+      - a registry ``Hyper``: its slider's values (:func:`hyper_options`, by ratio if it is
+        log-scaled); an int's value rounded into ``[low, high]``, a bool's or a choice's kept.
+    """
+    if hasattr(options, "kind"):  # a registry Hyper
+        h = options
+        if h.kind in ("bool", "choice") or value is None:
+            return value
+        if h.kind == "int":
+            lo = int(h.low) if h.low is not None else -math.inf
+            hi = int(h.high) if h.high is not None else math.inf
+            v = _number(value)
+            return None if v is None else int(min(max(round(v), lo), hi))
+        options, log = hyper_options(h, exact_default), h.log
+    if isinstance(options, range) and options.step == 1:  # an int slider's values
+        v = _number(value)
+        return None if v is None or not options else int(min(max(round(v), options[0]), options[-1]))
+    options = list(options)
     if value in options:
-        return value
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(v):
+        return options[options.index(value)]
+    v = _number(value)
+    if v is None:
         return None
     candidates = [o for o in options if o is not None]
 
     def distance(o):
-        if log and v > 0 and float(o) > 0:
-            return abs(math.log(float(o)) - math.log(v))
-        return abs(float(o) - v)
+        o = float(o)
+        if log and v > 0:
+            return abs(math.log(o) - math.log(v)) if o > 0 else math.inf
+        return abs(o - v)
 
-    return min(candidates, key=distance)
+    return min(candidates, key=distance) if candidates else None
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (a string from a URL may hold anything)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None

@@ -1,19 +1,156 @@
-"""Streamlit helpers shared by the pages' URL-bound widgets."""
+"""The widget-and-state layer every page draws with.
+
+:func:`hyper_widget` turns a registry ``Hyper`` into the right Streamlit widget, bound to the
+URL (Playground, Schedules) or remembered across pages (Live Training); :func:`fit_stored` and
+:func:`fit_choice` move a value stored for a widget (by a URL, a preset, a click, an older
+range) onto what the widget can show before it is drawn; :class:`Remembered` keeps a page's
+unbound widget values while another page runs.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import streamlit as st
 
-from app.ui.controls import nearest_option
+from app.ui.controls import fmt, hyper_options, snap
+
+__all__ = ["Q", "Remembered", "fit_choice", "fit_stored", "hyper_widget"]
+
+Q = "query-params"  # bind=Q: the widget's key is its URL parameter
 
 
 def fit_stored(key: str, options, log: bool = False) -> None:
     """Move a stored widget value (from a URL, a preset or an older range) onto the widget's
-    options, or drop it so the widget starts from its default."""
+    options (:func:`app.ui.controls.snap`: a select slider's values, or a ``range`` for an int
+    slider), or drop it so the widget starts from its default."""
     ss = st.session_state
-    if key in ss and ss[key] not in options:
-        value = nearest_option(ss[key], options, log=log)
-        if value is None:
-            del ss[key]
+    if key not in ss:
+        return
+    current = ss[key]
+    if isinstance(options, range):
+        if type(current) is int and current in options:
+            return
+    elif current in options:
+        return
+    value = snap(current, options, log=log)
+    if value is None:
+        del ss[key]
+    else:
+        ss[key] = value
+
+
+def fit_choice(key: str, options: Sequence, relabel: bool = False) -> None:
+    """Drop a stored choice that is not one of ``options`` (an old URL, a renamed entry), so the
+    widget starts from its default; from a multiselect, drop only the unknown entries. With
+    ``relabel``, the options are :func:`fmt` labels and a stored choice becomes its label."""
+    ss = st.session_state
+    if key not in ss:
+        return
+    current = ss[key]
+    if current in options:
+        return
+    if isinstance(current, list):  # a multiselect's
+        kept = [v for v in current if v in options]
+        if kept != current:
+            ss[key] = kept
+    else:
+        try:
+            label = fmt(current) if relabel else None
+        except (TypeError, ValueError):
+            label = None
+        if relabel and label in options:
+            ss[key] = label
         else:
-            ss[key] = value
+            del ss[key]
+
+
+class Remembered:
+    """A page's widgets that are not bound to the URL, given their first value through
+    ``st.session_state`` (never also through ``value=``) and kept while another page runs:
+    Streamlit forgets a page's widget values when the user switches pages.
+
+    Per script run: :meth:`restore` first, :meth:`seed` for each widget key, :meth:`save` after
+    the last widget.
+    """
+
+    def __init__(self, store: str) -> None:
+        self.store = store  # the session key holding the saved values
+        self.keys: list[str] = []
+
+    def restore(self) -> None:
+        ss = st.session_state
+        for k, v in ss.get(self.store, {}).items():
+            if k not in ss:
+                ss[k] = v
+
+    def seed(self, key: str, value: Any) -> str:
+        """``key``, after giving its widget ``value`` unless it already has one; it will be saved."""
+        if key not in st.session_state:
+            st.session_state[key] = value
+        self.keys.append(key)
+        return key
+
+    def save(self) -> None:
+        ss = st.session_state
+        ss[self.store] = {k: ss[k] for k in self.keys if k in ss}
+
+
+def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = None, container=None,
+                 labels: bool = False, number_above: int | None = None, exact_default: bool = False,
+                 set_toggle: bool = False) -> Any:
+    """The widget for a registry ``Hyper`` (label, help and bounds from the registry); returns its value.
+
+    bool → toggle; choice → select box; int → slider over ``[low, high]``; float → select slider over
+    :func:`app.ui.controls.hyper_options`, written by :func:`app.ui.controls.fmt`. A stored value the
+    widget cannot show is moved onto its options first (:func:`fit_stored`, :func:`fit_choice`).
+
+    What differs between pages:
+      remember: None: bound to the URL (``key`` is its parameter, ``default`` its value when the URL has
+        none). A :class:`Remembered`: not bound; ``default`` is its first value, given and kept by it.
+      container: where to draw it (default: the current container).
+      labels: a choice's options are :func:`fmt` labels and the value is the label ("300, 600").
+      number_above: an int whose range spans more than this gets a number input instead of a slider.
+      exact_default: a float offers its default exactly (``hyper_options(..., exact_default=True)``).
+      set_toggle: a float whose default is None gets a "set …" toggle (off: None) instead of an
+        "auto" option on its slider.
+    """
+    c = container or st
+    label, help_ = h.display, h.help or None
+
+    def draw(widget, label, *args, key=key, value=None, index=None, **kw):
+        """Bound: the default through ``value=`` (``index=`` for a select box); else seeded by ``remember``."""
+        if remember is not None:
+            return widget(label, *args, key=remember.seed(key, value), help=help_, **kw)
+        if index is not None:
+            kw["index"] = index
+        else:
+            kw["value"] = value
+        return widget(label, *args, key=key, bind=Q, help=help_, **kw)
+
+    if h.kind == "bool":
+        return draw(c.toggle, label, value=bool(default))
+    if h.kind == "choice":
+        if not h.choices:
+            return default
+        options = [fmt(v) for v in h.choices] if labels else list(h.choices)
+        value = fmt(default) if labels else default
+        fit_choice(key, options, relabel=labels)
+        return draw(c.selectbox, label, options, value=value,
+                    index=options.index(value) if value in options else 0)
+    if h.kind == "int":
+        lo = int(h.low) if h.low is not None else 0
+        hi = int(h.high) if h.high is not None else int(max(10, 2 * default))
+        fit_stored(key, range(lo, hi + 1))
+        value = snap(default, range(lo, hi + 1))
+        if number_above is not None and hi - lo > number_above:
+            return int(draw(c.number_input, label, min_value=lo, max_value=hi, value=value, step=1))
+        return int(draw(c.slider, label, lo, hi, value=value, step=1))
+    options = hyper_options(h, exact_default)
+    if default is None and set_toggle:
+        if not draw(c.toggle, f"set {label}", key=key + "_on", value=False):
+            return None
+        options = tuple(o for o in options if o is not None)
+        default = options[len(options) // 2] if h.log else snap(min(max(0.9, h.low), h.high), options)
+    fit_stored(key, options, log=h.log)
+    return draw(c.select_slider, label, options=options, value=snap(default, options, log=h.log), format_func=fmt)

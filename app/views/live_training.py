@@ -15,12 +15,12 @@ import threading
 import numpy as np
 import streamlit as st
 
-from app.ui.controls import fmt, hyper_options, snap
-
 from app.training import backend as T
 from app.training import figures as TF
 from app.training.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
+from app.ui.controls import fmt
 from app.ui.theme import run_color
+from app.ui.widgets import Remembered, hyper_widget
 from optim_core import registry
 
 # The browser, not Python, limits the redraw rate (a few per second for these figures, less on
@@ -51,49 +51,11 @@ LIVE_DEFAULTS = {
 DEFAULT_RUNS = ("Adam", "SGD", "AdamW", "RMSprop")
 BUTTONS = ("lt_start", "lt_pause", "lt_step", "lt_reset")
 
-_widget_keys: list[str] = []  # the value widgets drawn in this script run (saved across pages)
-
-
-# -- widgets built from registry entries ------------------------------------------------------
-def _init(key: str, value) -> str:
-    """Give a widget its first value through session_state (never also through value=)."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-    _widget_keys.append(key)
-    return key
-
-
-def _fallback(h) -> float:
-    """A starting value for a float hyperparameter whose default is None (Adafactor's lr, β₁)."""
-    options = [o for o in hyper_options(h) if o is not None]
-    return options[len(options) // 2] if h.log else snap(h, min(max(0.9, h.low), h.high))
-
-
-def hyper_widget(h, key: str, default, container=None):
-    """One widget for a registry ``Hyper``: floats on a select slider over the shared nice values
-    (:func:`app.ui.controls.hyper_options`), ints on an int slider, bools as toggles, choices in a select box.
-    A float whose default is None gets a toggle first ("set β₁"); off means None."""
-    c = container or st
-    label, help_ = h.display, h.help or None
-    if h.kind == "bool":
-        return c.toggle(label, key=_init(key, bool(default)), help=help_)
-    if h.kind == "choice":
-        if not h.choices:
-            return default
-        return c.selectbox(label, list(h.choices), key=_init(key, default), format_func=fmt, help=help_)
-    if h.kind == "int":
-        if h.low is None or h.high is None:
-            return int(c.number_input(label, step=1, key=_init(key, int(default)), help=help_))
-        return int(c.slider(label, int(h.low), int(h.high), step=1, key=_init(key, int(default)), help=help_))
-    if h.low is None or h.high is None:
-        return float(c.number_input(label, key=_init(key, float(default or 0.0)), format="%g", help=help_))
-    if default is None:
-        if not c.toggle(f"set {label}", key=_init(key + "_on", False), help=help_):
-            return None
-        default = _fallback(h)
-    # The Playground's values for the same hyperparameter, so presets and pages agree.
-    options = [o for o in hyper_options(h) if o is not None]
-    return c.select_slider(label, options, key=_init(key, snap(h, default)), format_func=fmt, help=help_)
+# The value widgets drawn in this script run, not bound to the URL: kept while another page runs.
+KEPT = Remembered("_lt_saved")
+# How this page draws a registry hyperparameter (app.ui.widgets.hyper_widget): unbound, and a float
+# whose default is None (Adafactor's lr, β₁) gets a "set β₁" toggle; off means None.
+CONTROLS = dict(remember=KEPT, set_toggle=True)
 
 
 def run_controls(i: int, names: list[str]) -> T.RunConfig:
@@ -102,10 +64,10 @@ def run_controls(i: int, names: list[str]) -> T.RunConfig:
     default_opt = DEFAULT_RUNS[i] if DEFAULT_RUNS[i] in names else names[i % len(names)]
     color = run_color(i)
     st.markdown(f"<span style='color:{color};font-size:1.6em'>■</span> **Run {i + 1}**", unsafe_allow_html=True)
-    opt = st.selectbox("Optimizer", names, key=_init(f"lt_run{i}_opt", default_opt), label_visibility="collapsed")
+    opt = st.selectbox("Optimizer", names, key=KEPT.seed(f"lt_run{i}_opt", default_opt), label_visibility="collapsed")
     info = registry.get_optimizer(opt)
     if T.torch_backend_available(opt):
-        backend = st.radio("Stepped by", list(T.BACKENDS), key=_init(f"lt_run{i}_backend", "optim_core"),
+        backend = st.radio("Stepped by", list(T.BACKENDS), key=KEPT.seed(f"lt_run{i}_backend", "optim_core"),
                            format_func=T.BACKENDS.get, horizontal=True)
     else:
         backend = "optim_core"
@@ -115,30 +77,30 @@ def run_controls(i: int, names: list[str]) -> T.RunConfig:
     hypers = {}
     for h in shown:
         if h.name == "lr":
-            hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name])
+            hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name], **CONTROLS)
     rest = [h for h in shown if h.name != "lr"]
     if rest:
         with st.expander("⚙️ Hyperparameters"):
             for h in rest:
-                hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name])
+                hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name], **CONTROLS)
     cfg = T.RunConfig(opt, hypers, backend=backend)
     with st.expander("🧰 Schedule, clipping, accumulation"):
         sched_names = [n for n, sch in registry.schedules().items() if not sch.needs_metric]
-        sched = st.selectbox("LR schedule", ["none", *sched_names], key=_init(f"lt_run{i}_sched", "none"),
+        sched = st.selectbox("LR schedule", ["none", *sched_names], key=KEPT.seed(f"lt_run{i}_sched", "none"),
                              help="Sets the lr before each step from the schedule's curve, starting at the lr above.")
         if sched != "none":
             sinfo = registry.get_schedule(sched)
             cfg.schedule = sched
             cfg.schedule_steps = int(st.number_input(
-                "Schedule length (steps)", 10, 100_000, step=100, key=_init(f"lt_run{i}_sched_steps", 1000),
+                "Schedule length (steps)", 10, 100_000, step=100, key=KEPT.seed(f"lt_run{i}_sched_steps", 1000),
                 help="The curve is computed for this many steps; after them the last lr is kept."))
-            cfg.schedule_params = {h.name: hyper_widget(h, f"lt_run{i}_sched_{sched}_{h.name}", h.default)
+            cfg.schedule_params = {h.name: hyper_widget(h, f"lt_run{i}_sched_{sched}_{h.name}", h.default, **CONTROLS)
                                    for h in sinfo.params}
-        if st.toggle("Clip the gradient norm", key=_init(f"lt_run{i}_clip_on", False)):
+        if st.toggle("Clip the gradient norm", key=KEPT.seed(f"lt_run{i}_clip_on", False)):
             cfg.clip_norm = float(st.select_slider("max norm", CLIP_NORMS, format_func=fmt,
-                                                   key=_init(f"lt_run{i}_clip", 1.0)))
+                                                   key=KEPT.seed(f"lt_run{i}_clip", 1.0)))
         cfg.accumulate = int(st.slider(
-            "Accumulate micro-batches", 1, 8, key=_init(f"lt_run{i}_accum", 1),
+            "Accumulate micro-batches", 1, 8, key=KEPT.seed(f"lt_run{i}_accum", 1),
             help="Sum the gradients of k mini-batches (each loss divided by k) before one step: the step of a "
                  "k× larger batch, with the memory of one."))
     return cfg
@@ -187,10 +149,7 @@ if not T.torch_available():
     st.caption("Every other page of Optimizer Explorer works without PyTorch.")
     st.stop()
 
-# Streamlit forgets a page's widget values when another page runs: put them back.
-for _k, _v in st.session_state.get("_lt_saved", {}).items():
-    if _k not in st.session_state:
-        st.session_state[_k] = _v
+KEPT.restore()
 st.session_state.setdefault("_lt_running", False)
 # A click while the fragment trains starts a new script run before the old one reaches its next
 # st.* call, so two threads of this session can hold the race at once: one trains or draws at a time.
@@ -204,33 +163,35 @@ st.caption(
 # Sidebar: the problem and the training loop, shared by every run.
 with st.sidebar:
     st.header("🗂️ Data")
-    dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get, key=_init("lt_dataset", "moons"))
-    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=_init("lt_noise", 0.15))
+    dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get,
+                           key=KEPT.seed("lt_dataset", "moons"))
+    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", 0.15))
     n_points = st.select_slider("Points (80% train, 20% test)", [64, 128, 256, 512, 1024, 2048],
-                                key=_init("lt_n", 512))
-    seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1, key=_init("lt_seed", 0)))
+                                key=KEPT.seed("lt_n", 512))
+    seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1,
+                               key=KEPT.seed("lt_seed", 0)))
     st.header("🕸️ Model")
-    layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS, key=_init("lt_layers", 2))
-    width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=_init("lt_width", 32), disabled=layers == 0)
+    layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS, key=KEPT.seed("lt_layers", 2))
+    width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=KEPT.seed("lt_width", 32), disabled=layers == 0)
     activation = st.selectbox("Activation", list(T.ACTIVATIONS), format_func=T.ACTIVATIONS.get,
-                              key=_init("lt_act", "tanh"), disabled=layers == 0)
+                              key=KEPT.seed("lt_act", "tanh"), disabled=layers == 0)
     st.header("🏋️ Training")
-    batch = st.select_slider("Batch size", BATCH_OPTIONS, key=_init("lt_batch", "full"),
+    batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", "full"),
                              format_func=lambda b: "full batch" if b == "full" else str(b))
     st.header("⏱️ Live")
     spr = int(st.select_slider("Steps per redraw (and per 👣 Step)", [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
-                               key=_init("lt_spr", 100)))
-    redraw = float(st.select_slider("Redraw every (seconds)", REDRAW_OPTIONS, key=_init("lt_redraw", 0.5),
+                               key=KEPT.seed("lt_spr", 100)))
+    redraw = float(st.select_slider("Redraw every (seconds)", REDRAW_OPTIONS, key=KEPT.seed("lt_redraw", 0.5),
                                     help="Shorter looks smoother if the computer keeps up; on a slow machine the "
                                          "picture lags behind the training."))
     stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
-                                        key=_init("lt_stop_epochs", 0)))
+                                        key=KEPT.seed("lt_stop_epochs", 0)))
 
 # The live view comes first so the boundaries are on screen when a class watches; the run
 # settings it depends on are declared below it and drawn under it.
 live_area = st.container()
 names = list(registry.optimizers())
-n_runs = int(st.segmented_control("Runs", list(range(1, MAX_RUNS + 1)), key=_init("lt_n_runs", 2)) or 1)
+n_runs = int(st.segmented_control("Runs", list(range(1, MAX_RUNS + 1)), key=KEPT.seed("lt_n_runs", 2)) or 1)
 configs = []
 for i, col in enumerate(st.columns(n_runs)):
     with col, st.container(border=True):
@@ -242,7 +203,7 @@ b2.button("✋ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
 b3.button("👣 Step", key="lt_step", on_click=_on_step, width="stretch")
 b4.button("🔄 Reset", key="lt_reset", on_click=_on_reset, width="stretch")
 
-st.session_state["_lt_saved"] = {k: st.session_state[k] for k in _widget_keys if k in st.session_state}
+KEPT.save()
 
 spec = T.ModelSpec(layers, width if layers else T.WIDTH_RANGE[0], activation)
 batch_size = None if batch == "full" else int(batch)

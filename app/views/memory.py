@@ -7,6 +7,7 @@ import streamlit as st
 
 from app.memory import model as M
 from app.ui.theme import base_layout, run_color
+from app.ui.widgets import Remembered, fit_choice
 from optim_core import registry
 
 UNITS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
@@ -74,19 +75,18 @@ st.caption(
     "GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = 1.074 GB)."
 )
 
-# Streamlit forgets a page's widget values when another page runs: put them back.
-for _k, _v in st.session_state.get("_mem_saved", {}).items():
-    if _k not in st.session_state:
-        st.session_state[_k] = _v
+# The widgets are not bound to the URL: their values are kept while another page runs.
+KEPT = Remembered("_mem_saved")
+KEPT.restore()
 if "mem_preset" not in st.session_state:
     st.session_state["mem_preset"] = M.DEFAULT_PRESET
     _apply_preset()
 all_names = list(registry.optimizers())
-for _k, _v in (("mem_count", 10.0), ("mem_unit", "billion"), ("mem_side", M.DEFAULT_SIDE), ("mem_dtype", "float32"),
-               ("mem_optimizers", all_names), ("mem_variants", True), ("mem_barmode", "stacked")):
-    st.session_state.setdefault(_k, _v)
-if any(name not in all_names for name in st.session_state["mem_optimizers"]):
-    st.session_state["mem_optimizers"] = [n for n in st.session_state["mem_optimizers"] if n in all_names]
+for _k, _v in (("mem_preset", M.DEFAULT_PRESET), ("mem_count", 10.0), ("mem_unit", "billion"),
+               ("mem_side", M.DEFAULT_SIDE), ("mem_dtype", "float32"), ("mem_optimizers", all_names),
+               ("mem_variants", True), ("mem_barmode", "stacked")):
+    KEPT.seed(_k, _v)
+fit_choice("mem_optimizers", all_names)
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 c1.selectbox("Model", [*M.PRESETS, CUSTOM], key="mem_preset", on_change=_apply_preset,
@@ -113,12 +113,7 @@ with st.expander("📐 Assumptions"):
         "master weights are not counted."
     )
 
-st.session_state["_mem_saved"] = {
-    k: st.session_state[k]
-    for k in ("mem_preset", "mem_count", "mem_unit", "mem_dtype", "mem_optimizers", "mem_variants", "mem_barmode",
-              "mem_side")
-    if k in st.session_state
-}
+KEPT.save()
 
 n_params = float(st.session_state["mem_count"]) * UNITS[st.session_state["mem_unit"]]
 dtype = st.session_state["mem_dtype"]

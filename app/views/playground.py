@@ -3,7 +3,8 @@
 The page only lays out widgets and calls :mod:`app.playground.scene` (what is raced, presets,
 validation, messages), :mod:`app.playground.figures` (pure figure builders) and :mod:`app.playground.inspector`.
 Every control is bound to the URL (``bind="query-params"``), so a link reproduces the
-scene; presets and clicks set widgets through ``st.session_state`` before they are drawn.
+scene; presets, clicks and other pages queue widget values through :mod:`app.playground.handoff`,
+applied at the top of the next run, before any widget is drawn.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import numpy as np
 import streamlit as st
 
 from app.playground import figures as F
+from app.playground import handoff
 from app.playground import inspector as I
 from app.playground import scene as S
-from app.ui.widgets import fit_stored
+from app.ui.controls import fmt, snap
 from app.ui.theme import run_color
+from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 from optim_core.engine import LIMITS
 
-Q = "query-params"
 ss = st.session_state
-PENDING = "_pg_pending"  # widget values to apply at the top of the next run (clicks on charts)
 SEEN = "_pg_seen"  # selections already applied, so one click is applied once
 
 
@@ -73,15 +74,7 @@ def _stability_sweep(key: str, _surface, lrs, beta: float, start, steps: int):
 
 
 def _load_preset(key: str) -> None:
-    preset = S.PRESETS[key]
-    ss.update(S.state_from_scene(preset.scene))
-    ss["_pg_preset"] = key
-
-
-def _apply_pending() -> None:
-    pending = ss.pop(PENDING, None)
-    if pending:
-        ss.update(pending)
+    handoff.queue_scene(ss, S.PRESETS[key].scene, lesson=key)
 
 
 def _reset_run_hypers(i: int) -> None:
@@ -92,7 +85,7 @@ def _reset_run_hypers(i: int) -> None:
     if opt not in registry.optimizers():
         return
     for h in S.shown_hypers(opt):
-        ss[f"pg_r{i}_{h.name}"] = S.snap(h, S.run_hyper_default(i, opt, h))
+        ss[f"pg_r{i}_{h.name}"] = snap(S.run_hyper_default(i, opt, h), h)
 
 
 def _on_surface_change() -> None:
@@ -105,29 +98,6 @@ def _on_surface_change() -> None:
         pass
 
 
-def hyper_widget(h, key: str, default) -> None:
-    label = h.display
-    if h.kind == "bool":
-        st.toggle(label, value=bool(default), key=key, bind=Q, help=h.help or None)
-    elif h.kind == "choice":
-        choices = list(h.choices)
-        if key in ss and ss[key] not in choices:
-            del ss[key]
-        st.selectbox(label, choices, index=choices.index(default) if default in choices else 0, key=key, bind=Q,
-                     help=h.help or None)
-    elif h.kind == "int":
-        lo, hi = int(h.low if h.low is not None else 0), int(h.high if h.high is not None else max(10, 2 * default))
-        if key in ss:
-            ss[key] = int(min(max(int(ss[key]), lo), hi))
-        st.slider(label, lo, hi, int(min(max(int(default), lo), hi)), key=key, bind=Q, help=h.help or None)
-    else:
-        options = S.hyper_options(h)
-        fit_stored(key, options)
-        st.select_slider(label, options=options, value=S.snap(h, default), format_func=S.fmt, key=key, bind=Q,
-                         help=h.help or None)
-
-
-
 def runs_editor() -> None:
     """The runs: how many, and one expander per run with every hyperparameter from the registry."""
     c1, c2 = st.columns(2)
@@ -137,9 +107,8 @@ def runs_editor() -> None:
     n_runs = int(min(max(int(ss.get("pg_nruns", DEFAULT["pg_nruns"])), 1), S.MAX_RUNS))
     for i in range(n_runs):
         keys = S.run_keys(i)
-        base = S._default_run(i)
-        if ss.get(keys["opt"]) not in OPTIMIZERS:
-            ss.pop(keys["opt"], None)
+        base = S.default_run(i)
+        fit_choice(keys["opt"], OPTIMIZERS)
         opt_now = ss.get(keys["opt"], base.optimizer)
         with st.expander(f"Run {i + 1} · {opt_now}", expanded=False, key=f"pg_r{i}_box"):
             st.color_picker("color", value=run_color(i), key=keys["color"], bind=Q,
@@ -149,8 +118,7 @@ def runs_editor() -> None:
             for h in S.shown_hypers(opt):
                 hyper_widget(h, f"pg_r{i}_{h.name}", S.run_hyper_default(i, opt, h))
             sched_names = ["none"] + [n for n, si in SCHEDULES.items() if not si.needs_metric]
-            if ss.get(keys["sched"]) not in sched_names:
-                ss.pop(keys["sched"], None)
+            fit_choice(keys["sched"], sched_names)
             sched = st.selectbox("lr schedule", sched_names, key=keys["sched"], bind=Q,
                                  help="The schedule's curve replaces the constant lr; its base lr is η above.")
             if sched != "none":
@@ -164,7 +132,7 @@ def runs_editor() -> None:
             if clip in ("norm", "value"):
                 options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
                 fit_stored(keys["clipv"], options)
-                st.select_slider("clip at", options=options, value=1.0, format_func=S.fmt, key=keys["clipv"],
+                st.select_slider("clip at", options=options, value=1.0, format_func=fmt, key=keys["clipv"],
                                  bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
             if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
                          help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
@@ -187,13 +155,13 @@ def runs_editor() -> None:
 
 if "_pg_init" not in ss:
     ss["_pg_init"] = True
-    ss.setdefault("_pg_preset", S.GALLERY[0].key)
-_apply_pending()
+    ss.setdefault(handoff.LESSON, S.GALLERY[0].key)
+handoff.apply_queued(ss)
 
 DEFAULT = S.state_from_scene(S.DEFAULT_SCENE)
 SURFACES = list(registry.surfaces())
 OPTIMIZERS = list(registry.optimizers())
-SCHEDULES = S._schedules()
+SCHEDULES = S.available_schedules()
 
 # ---- sidebar: gallery, surface, start, steps, noise -----------------------------------
 with st.sidebar:
@@ -205,8 +173,7 @@ with st.sidebar:
 
     st.header("⛰️ Surface")
     surface_choices = SURFACES + [S.CUSTOM]
-    if ss.get("pg_surface") not in surface_choices:
-        ss.pop("pg_surface", None)
+    fit_choice("pg_surface", surface_choices)
     surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(DEFAULT["pg_surface"]),
                                 key="pg_surface", bind=Q, on_change=_on_surface_change)
     if surface_name == S.CUSTOM:
@@ -237,7 +204,7 @@ with st.sidebar:
 
     st.header("🎲 Noise")
     fit_stored("pg_noise", S.NOISE_OPTIONS)
-    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=DEFAULT["pg_noise"], format_func=S.fmt,
+    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=DEFAULT["pg_noise"], format_func=fmt,
                      key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
     fit_stored("pg_batch", S.BATCH_OPTIONS)
     st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=DEFAULT["pg_batch"],
@@ -262,7 +229,7 @@ except (ValueError, TypeError, KeyError) as exc:
     st.stop()
 
 
-preset_key = ss.get("_pg_preset")
+preset_key = ss.get(handoff.LESSON)
 if preset_key in S.PRESETS and S.canonical(S.PRESETS[preset_key].scene) == scene:
     p = S.PRESETS[preset_key]
     lesson.info(f"**{p.icon} {p.title}.** {p.note}")
@@ -286,8 +253,7 @@ colors = [r.color or run_color(i) for i, r in enumerate(scene.runs)]
 T = int(tr.steps)
 title = getattr(surface, "title", "") or getattr(surface, "name", "")
 
-if "pg_step" in ss:
-    ss["pg_step"] = int(min(max(int(ss["pg_step"]), 1), T))
+fit_stored("pg_step", range(1, T + 1))
 inspect_default = 1
 
 right_a, right_b = st.columns([1, 1], gap="medium")
@@ -312,7 +278,7 @@ with left:
             if ss.get(SEEN) != sig:
                 ss[SEEN] = sig
                 x, y = float(points[0]["x"]), float(points[0]["y"])
-                ss[PENDING] = {"pg_x0": round(x, 2), "pg_y0": round(y, 2)}
+                handoff.queue_values(ss, {"pg_x0": round(x, 2), "pg_y0": round(y, 2)})
                 st.rerun()
         st.caption("▶ plays the race from step 0; drag the step slider to scrub. Click the map to start there.")
 
@@ -347,8 +313,7 @@ c1, c2 = st.columns([3, 2])
 step = c1.slider("inspect step", 1, T, inspect_default, key="pg_step", bind=Q,
                  help="Step s takes each run from θₛ₋₁ to θₛ; the map and the loss chart mark it.")
 run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
-if "pg_insp" in ss:
-    ss["pg_insp"] = int(min(max(int(ss["pg_insp"]), 0), len(labels) - 1))
+fit_stored("pg_insp", range(len(labels)))
 k_insp = c2.selectbox("run", list(range(len(labels))), format_func=lambda k: run_names[k], key="pg_insp", bind=Q)
 view_k = I.inspect_step(tr, int(k_insp), int(step), label=labels[int(k_insp)])
 if view_k.diverged:
@@ -381,8 +346,7 @@ tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)
 
 def _analysis_run() -> int:
     names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
-    if "pg_an_run" in ss:
-        ss["pg_an_run"] = int(min(max(int(ss["pg_an_run"]), 0), len(labels) - 1))
+    fit_stored("pg_an_run", range(len(labels)))
     return int(st.selectbox("run to analyse", list(range(len(labels))), format_func=lambda k: names[k],
                             key="pg_an_run", bind=Q))
 
@@ -404,7 +368,7 @@ with tabs[0]:
                 per_param = info.state_bytes_per_param(4, **run_hp)
             except (TypeError, ValueError):
                 per_param = info.state_bytes_per_param(4)
-            c2.markdown(f"**Memory.** {info.state_note} (≈ {per_param:g} bytes of state per float32 parameter.)")
+            c2.markdown(f"**Memory.** {info.state_note} (≈ {fmt(per_param)} bytes of state per float32 parameter.)")
             c2.markdown(f"**Paper.** {info.paper}")
         scheds = sorted({r.schedule for r in scene.runs if r.schedule})
         for name in scheds:
@@ -461,8 +425,7 @@ with tabs[2]:
             second = next((n for n in preferred if n in names and n != "lr"), names[1])
             c1, c2, c3 = st.columns(3)
             for key in ("pg_sens_x", "pg_sens_y"):
-                if ss.get(key) not in names:
-                    ss.pop(key, None)
+                fit_choice(key, names)
             xp = c1.selectbox("x axis", names, index=names.index("lr") if "lr" in names else 0,
                               format_func=labels_h.get, key="pg_sens_x", bind=Q)
             yp = c2.selectbox("y axis", names, index=names.index(second), format_func=labels_h.get, key="pg_sens_y",
@@ -503,7 +466,7 @@ with tabs[2]:
                             xv, yv = (float(v) for v in pts[0]["customdata"][:2])
                             hx = next(h for h in floats if h.name == xp)
                             hy = next(h for h in floats if h.name == yp)
-                            ss[PENDING] = {f"pg_r{k}_{xp}": S.snap(hx, xv), f"pg_r{k}_{yp}": S.snap(hy, yv)}
+                            handoff.queue_values(ss, {f"pg_r{k}_{xp}": snap(xv, hx), f"pg_r{k}_{yp}": snap(yv, hy)})
                             st.rerun()
                     st.caption("Dark red ✕: diverged. The framed cell is the run's current setting; click another "
                                "cell to race it.")
@@ -523,12 +486,12 @@ if has_stability:
                 st.error(f"The stability theory could not be computed: {exc}")
                 st.stop()
             st.markdown(
-                f"On a quadratic with curvatures μ = {S.fmt(mu)} … L = {S.fmt(L)} (κ = {S.fmt(round(L / mu, 4))}), "
-                f"gradient descent converges only for **η < 2/L = {S.fmt(round(2 / L, 5))}** and heavy-ball "
-                f"momentum β = {S.fmt(beta)} for **η < 2(1+β)/L = {S.fmt(round(2 * (1 + beta) / L, 5))}**. "
-                f"The fastest plain step is η = 2/(L+μ) = {S.fmt(round(theory['gd_optimal_lr'], 5))}; Polyak's best "
-                f"momentum is β = {S.fmt(round(theory['optimal_momentum'], 4))} with "
-                f"η = {S.fmt(round(theory['optimal_momentum_lr'], 5))}.")
+                f"On a quadratic with curvatures μ = {fmt(mu)} … L = {fmt(L)} (κ = {fmt(round(L / mu, 4))}), "
+                f"gradient descent converges only for **η < 2/L = {fmt(round(2 / L, 5))}** and heavy-ball "
+                f"momentum β = {fmt(beta)} for **η < 2(1+β)/L = {fmt(round(2 * (1 + beta) / L, 5))}**. "
+                f"The fastest plain step is η = 2/(L+μ) = {fmt(round(theory['gd_optimal_lr'], 5))}; Polyak's best "
+                f"momentum is β = {fmt(round(theory['optimal_momentum'], 4))} with "
+                f"η = {fmt(round(theory['optimal_momentum_lr'], 5))}.")
             st.latex(r"\text{GD: } e_{t+1} = (1-\eta\lambda)\,e_t \;\Rightarrow\; |1-\eta L|<1 \iff \eta<\tfrac{2}{L}"
                      r"\qquad \text{heavy ball: } \eta < \tfrac{2(1+\beta)}{L}")
             lrs = np.geomspace(2 / L / 30, 2 * (1 + beta) / L * 2.5, 41)
@@ -537,9 +500,9 @@ if has_stability:
             fl, dv = _stability_sweep(repr((scene.surface, scene.surface_params, beta, tuple(start), steps_s)),
                                       surface, lrs, beta, start, steps_s)
             fig_s = F.stability_figure(
-                lrs, {"gradient descent": fl[0], f"heavy ball β = {S.fmt(beta)}": fl[1]},
-                {"gradient descent": dv[0], f"heavy ball β = {S.fmt(beta)}": dv[1]},
+                lrs, {"gradient descent": fl[0], f"heavy ball β = {fmt(beta)}": fl[1]},
+                {"gradient descent": dv[0], f"heavy ball β = {fmt(beta)}": dv[1]},
                 bounds={"2/L": 2 / L, "2(1+β)/L": 2 * (1 + beta) / L},
-                colors={"gradient descent": run_color(0), f"heavy ball β = {S.fmt(beta)}": run_color(1)},
+                colors={"gradient descent": run_color(0), f"heavy ball β = {fmt(beta)}": run_color(1)},
                 title=f"Final loss after {steps_s} steps against η — the dashed lines are the theory's limits")
             st.plotly_chart(fig_s, key="pg_stab", theme=None)

@@ -13,14 +13,19 @@ import math
 import streamlit as st
 
 from app.playground import figures as F
+from app.playground import handoff
 from app.schedules import figures as SF
 from app.schedules import logic as L
-from app.ui.widgets import fit_stored
+from app.ui.controls import fmt, snap
 from app.ui.theme import FONT_SIZE, RUN_COLORS, run_color
+from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
-Q = "query-params"
 ss = st.session_state
+# How this page draws a registry parameter (app.ui.widgets.hyper_widget): choices as their labels
+# ("300, 600"), long int ranges as number inputs, a float's default exactly (ConstantLR's 1/3), so
+# that the default curves are the registry's.
+CONTROLS = dict(labels=True, number_above=500, exact_default=True)
 PENDING = "_sc_pending"  # widget values to apply at the top of the next run (buttons)
 NOTICE = "_sc_notice"  # a message to show once after a button did something
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -71,39 +76,6 @@ def pkey(name: str, param: str) -> str:
     return f"sc_p_{name}_{param}"
 
 
-def param_widget(h, key: str, default) -> None:
-    """One schedule parameter's control, chosen by :func:`schedule_logic.control_kind`."""
-    kind = L.control_kind(h)
-    label, help_ = h.display, (h.help or None)
-    if kind == "toggle":
-        st.toggle(label, value=bool(default), key=key, bind=Q, help=help_)
-    elif kind == "selectbox":
-        options = L.choice_options(h)
-        if key in ss and ss[key] not in options:
-            if L.choice_label(ss[key]) in options:
-                ss[key] = L.choice_label(ss[key])
-            else:
-                del ss[key]
-        st.selectbox(label, options, index=options.index(L.choice_label(default)), key=key, bind=Q, help=help_)
-    elif kind in ("slider", "number"):
-        lo, hi = int(h.low if h.low is not None else 0), int(h.high if h.high is not None else max(10, 2 * default))
-        if key in ss:
-            try:
-                ss[key] = int(min(max(int(ss[key]), lo), hi))
-            except (TypeError, ValueError):
-                del ss[key]
-        value = int(min(max(int(default), lo), hi))
-        if kind == "slider":
-            st.slider(label, lo, hi, value, key=key, bind=Q, help=help_)
-        else:
-            st.number_input(label, min_value=lo, max_value=hi, value=value, step=1, key=key, bind=Q, help=help_)
-    else:
-        options = L.float_options(h)
-        fit_stored(key, options, log=True)
-        st.select_slider(label, options=options, value=L.snap_float(h, default), format_func=L.fmt, key=key, bind=Q,
-                         help=help_)
-
-
 def schedule_controls(name: str, n_steps: int, columns: int = 3) -> dict:
     """Draw ``name``'s parameters in a grid of columns; return their values (choices as labels)."""
     info = registry.get_schedule(name)
@@ -112,7 +84,7 @@ def schedule_controls(name: str, n_steps: int, columns: int = 3) -> dict:
     for i, h in enumerate(info.params):
         key = pkey(name, h.name)
         with cols[i % columns]:
-            param_widget(h, key, L.param_default(name, h, n_steps))
+            hyper_widget(h, key, L.param_default(name, h, n_steps), **CONTROLS)
         values[h.name] = ss.get(key)
     return values
 
@@ -129,18 +101,6 @@ def _follow_steps() -> None:
             current = {}
         for param, value in L.length_values(name, n, current).items():
             ss[pkey(name, param)] = value
-
-
-def _clamp_key(key: str, lo: int, hi: int) -> None:
-    """Keep an int widget's stored value inside a range that may have shrunk (fewer steps)."""
-    if key in ss:
-        try:
-            v = int(min(max(int(ss[key]), lo), hi))
-        except (TypeError, ValueError):
-            del ss[key]
-            return
-        if v != ss[key]:
-            ss[key] = v
 
 
 def _curve_for(name: str, n: int, lr: float, optimizer: str):
@@ -181,13 +141,13 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
             k = len(curves)
             curves.append(SF.LRCurve(name, curve.lr, curve.momentum, tuple(curve.reductions), color=run_color(k),
                                      dash="solid" if k < len(RUN_COLORS) else "dash"))
-        _clamp_key("sc_mark", 0, n_steps - 1)
+        fit_stored("sc_mark", range(n_steps))
         mark = st.slider("read off step", 0, n_steps - 1, n_steps // 2, key="sc_mark", bind=Q,
                          help="Marks this step on every curve; the table lists the lr there.")
         if curves:
             cycling = [c.label for c in curves if c.momentum is not None]
             st.plotly_chart(SF.lr_figure(curves, log_y=log_y, marker_step=mark,
-                                         title=f"Learning rate over {n_steps} steps (base lr {L.fmt(base_lr)})"),
+                                         title=f"Learning rate over {n_steps} steps (base lr {fmt(base_lr)})"),
                             key="sc_chart", theme=None, config=PLOT_CONFIG)
             if cycling:
                 st.caption(f"Lower panel: {', '.join(cycling)} move momentum (SGD, RMSprop) or β₁ (Adam) "
@@ -223,21 +183,19 @@ def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> No
     c1, c2, c3 = st.columns(3)
     combinator = c1.segmented_control("compose with", list(L.COMBINATORS), default="SequentialLR",
                                       required=True, key="sc_cmb", bind=Q)
-    if ss.get("sc_cw") not in L.WARMUPS:
-        ss.pop("sc_cw", None)
+    fit_choice("sc_cw", L.WARMUPS)
     warm = c2.selectbox("warm-up", list(L.WARMUPS), key="sc_cw", bind=Q)
-    if ss.get("sc_cd") not in L.DECAYS:
-        ss.pop("sc_cd", None)
+    fit_choice("sc_cd", L.DECAYS)
     decay = c3.selectbox("decay", list(L.DECAYS), key="sc_cd", bind=Q)
     combinator = combinator or "SequentialLR"
     w_defaults = L.composition_parts_default("warmup", warm)
     d_defaults = L.composition_parts_default("decay", decay)
     with c2:
         for h in registry.get_schedule(warm).params:
-            param_widget(h, f"sc_cw_{warm}_{h.name}", w_defaults[h.name])
+            hyper_widget(h, f"sc_cw_{warm}_{h.name}", w_defaults[h.name], **CONTROLS)
     with c3:
         for h in L.decay_controls(decay):
-            param_widget(h, f"sc_cd_{decay}_{h.name}", d_defaults[h.name])
+            hyper_widget(h, f"sc_cd_{decay}_{h.name}", d_defaults[h.name], **CONTROLS)
     w_values = {h.name: ss.get(f"sc_cw_{warm}_{h.name}") for h in registry.get_schedule(warm).params}
     d_values = {h.name: ss.get(f"sc_cd_{decay}_{h.name}") for h in L.decay_controls(decay)}
     try:
@@ -273,8 +231,7 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         st.info("Pick a schedule in the sidebar first.")
         return
     c1, c2 = st.columns([2, 1])
-    if ss.get("sc_run_sched") not in picked:
-        ss.pop("sc_run_sched", None)
+    fit_choice("sc_run_sched", picked)
     run_name = c1.selectbox("schedule driving the run", picked, key="sc_run_sched", bind=Q,
                             help="Its parameters are the ones set on the Compare tab.")
     const = c2.toggle("also run at a constant lr", value=True, key="sc_run_const", bind=Q)
@@ -291,14 +248,14 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         st.warning(msg)
     tr = res.traj
     T = int(tr.steps)
-    _clamp_key("sc_scrub", 0, T)
+    fit_stored("sc_scrub", range(T + 1))
     s = int(st.slider("step", 0, T, T // 2, key="sc_scrub", bind=Q,
                       help="Moves the marker on the trajectory, the lr curve and the loss curve together. "
                            "η at step t moves θₜ to θₜ₊₁."))
     j = min(s, T - 1)
     m = st.columns(4)
     m[0].metric("step", s)
-    m[1].metric("η in force", L.fmt(float(f"{res.lrs[0, j]:.4g}")))
+    m[1].metric("η in force", fmt(res.lrs[0, j], 4))
     loss_s = float(tr.losses[0, 0, s])
     m[2].metric("loss", f"{loss_s:.4g}" if math.isfinite(loss_s) else "diverged")
     if res.momentum is not None:
@@ -340,12 +297,13 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         if st.button("🏔️ Open this run in the Playground", key="sc_to_pg",
                      help="Sets the Playground's surface, optimizer, lr, schedule and steps to these."):
             try:
-                ss["_pg_pending"] = L.playground_state(surface_name, optimizer, base_lr, run_name, params, n_steps)
+                handoff.queue_scene(ss, L.playground_scene(surface_name, optimizer, base_lr, run_name, params,
+                                                           n_steps))
             except (L.ScheduleError, ValueError, KeyError) as exc:
                 st.error(f"⚠️ {exc}")
             else:
                 # query_params={}: the default (None) refuses to clear this page's URL-bound values.
-                st.switch_page("views/playground.py", query_params={})
+                st.switch_page(handoff.PAGE, query_params={})
 
 
 # ---- LR range test ----------------------------------------------------------------------
@@ -358,10 +316,10 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
     target = c1.segmented_control("test on", ["loss surface", "MLP"], default="loss surface", required=True,
                                   key="sc_rt_target", bind=Q) or "loss surface"
     fit_stored("sc_rt_lo", RT_START, log=True)
-    lo = c2.select_slider("start lr", options=RT_START, value=1e-7, format_func=L.fmt, key="sc_rt_lo", bind=Q)
+    lo = c2.select_slider("start lr", options=RT_START, value=1e-7, format_func=fmt, key="sc_rt_lo", bind=Q)
     fit_stored("sc_rt_hi", RT_END, log=True)
-    hi = c3.select_slider("end lr", options=RT_END, value=10.0, format_func=L.fmt, key="sc_rt_hi", bind=Q)
-    _clamp_key("sc_rt_n", 20, 300)
+    hi = c3.select_slider("end lr", options=RT_END, value=10.0, format_func=fmt, key="sc_rt_hi", bind=Q)
+    fit_stored("sc_rt_n", range(20, 301))
     n_test = c4.slider("steps", 20, 300, 100, step=10, key="sc_rt_n", bind=Q)
     result, where, loss_label = None, "", "loss"
     if target == "MLP":
@@ -374,8 +332,7 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
             from app.training.datasets import DATASET_LABELS, DATASETS
 
             names = list(DATASETS)
-            if ss.get("sc_rt_data") not in names:
-                ss.pop("sc_rt_data", None)
+            fit_choice("sc_rt_data", names)
             data = st.selectbox("dataset", names, format_func=lambda k: DATASET_LABELS.get(k, k), key="sc_rt_data",
                                 bind=Q, help="512 points, full batch; the 2-32-32-2 tanh MLP of Live Training.")
             try:
@@ -397,19 +354,19 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
                                              title=f"LR range test: {where}"),
                         key="sc_rt_chart", theme=None, config=PLOT_CONFIG)
         if result.stopped_early:
-            st.caption(f"Stopped at η = {L.fmt(float(f'{result.lrs[-1]:.3g}'))}: the smoothed loss exceeded "
+            st.caption(f"Stopped at η = {fmt(result.lrs[-1], 3)}: the smoothed loss exceeded "
                        "4× its best.")
         if result.suggested_lr is None:
             st.warning("Too few steps before the loss blew up to suggest an lr: lower the start lr or the end lr.")
         else:
-            snapped = L.snap_lr(result.suggested_lr)
+            snapped = snap(result.suggested_lr, L.LR_HYPER)
             c1, c2 = st.columns([2, 1])
-            c1.markdown(f"**Suggested lr ≈ {L.fmt(float(f'{result.suggested_lr:.3g}'))}** (steepest descent of "
-                        f"the smoothed loss). The base lr slider would take {L.fmt(snapped)}.")
+            c1.markdown(f"**Suggested lr ≈ {fmt(result.suggested_lr, 3)}** (steepest descent of "
+                        f"the smoothed loss). The base lr slider would take {fmt(snapped)}.")
             if c2.button("✅ Use this lr", key="sc_rt_use", type="primary",
                          help="Sets the page's base lr (sidebar) to the suggestion."):
                 ss[PENDING] = {"sc_lr": snapped}
-                ss[NOTICE] = (f"Base lr set to {L.fmt(snapped)}, the range test's suggestion for {where}. "
+                ss[NOTICE] = (f"Base lr set to {fmt(snapped)}, the range test's suggestion for {where}. "
                               "“Apply to a run” now uses it.")
                 st.rerun()
 
@@ -425,28 +382,21 @@ OPTIMIZERS = list(registry.optimizers())
 
 with st.sidebar:
     st.header("📉 Schedules")
-    if "sc_pick" in ss and any(n not in NAMES for n in (ss["sc_pick"] or [])):
-        ss["sc_pick"] = [n for n in ss["sc_pick"] if n in NAMES]
+    fit_choice("sc_pick", NAMES)
     picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
                             help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
     fit_stored("sc_steps", L.STEP_OPTIONS, log=True)
     n_steps = int(st.select_slider("steps", options=L.STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
                                    on_change=_follow_steps,
                                    help="Lengths that mean “the whole run” (T_max, total steps) follow this."))
-    fit_stored("sc_lr", L.lr_options(), log=True)
-    base_lr = float(st.select_slider("base lr η₀", options=L.lr_options(), value=L.DEFAULT_LR, format_func=L.fmt,
-                                     key="sc_lr", bind=Q,
-                                     help="The lr every schedule starts from (OneCycleLR: its peak; CyclicLR: its "
-                                          "floor). The LR range test can set it."))
+    base_lr = float(hyper_widget(L.LR_HYPER, "sc_lr", L.DEFAULT_LR, **CONTROLS))
     log_y = st.toggle("log-scale lr axis", value=False, key="sc_logy", bind=Q,
                       help="Geometric decays become straight lines; zeros are not drawn.")
     st.header("🏃 Run and range test")
-    if ss.get("sc_surface") not in SURFACES:
-        ss.pop("sc_surface", None)
+    fit_choice("sc_surface", SURFACES)
     surface_name = st.selectbox("loss surface", SURFACES, index=SURFACES.index(DEFAULT_SURFACE), key="sc_surface",
                                 bind=Q)
-    if ss.get("sc_opt") not in OPTIMIZERS:
-        ss.pop("sc_opt", None)
+    fit_choice("sc_opt", OPTIMIZERS)
     optimizer = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_OPTIMIZER), key="sc_opt",
                              bind=Q, help="Used by the run, the LR range test and the PyTorch code.")
 
