@@ -105,6 +105,9 @@ class OptimizerInfo:
     ``runs_on_floats``: ``update`` and ``init_state`` also take one coordinate as Python
     floats (scalar hyperparameters, float state buffers); ``update`` then returns the new
     param and stores new buffers in ``state``, bit for bit as on a float64 array.
+    ``torch_twin``: torch.optim has a class of the same name taking the same keywords with the
+    same defaults, so code written for one builds the other (the Schedules page's "copy as
+    PyTorch" builds it by name; Live Training can step it with torch.optim).
     """
 
     name: str
@@ -121,6 +124,7 @@ class OptimizerInfo:
     elementwise: bool = True
     needs_hessian: bool = False
     runs_on_floats: bool = False
+    torch_twin: bool = False
 
     def defaults(self) -> dict[str, Any]:
         return {h.name: h.default for h in self.hypers}
@@ -150,6 +154,9 @@ class ScheduleInfo:
 
     ``curve(n_steps, base_lr, **params)`` returns a dict of arrays with at least ``"lr"``
     (and ``"momentum"`` for schedules that cycle it), one value per step.
+    ``pytorch(base_lr=..., n_steps=..., optimizer=None, hypers=None, **params)`` returns a
+    runnable torch script that builds the optimizer ``optimizer`` (a registry name, with the
+    kernel-named ``hypers``; None: a stand-in) and this schedule, and records ``lrs``.
     """
 
     name: str

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.training import backend as T
+from app.ui.controls import FULL_BATCH, NO_SCHEDULE, schedule_choices
 from optim_core import registry
 
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
@@ -59,6 +60,10 @@ def test_page_draws_the_race_and_steps():
     assert types.count("heatmap") == 2  # one decision boundary per run (two runs by default)
     r = race(at)
     assert r.step == 0
+    # The defaults are declared once: the page's network is ModelSpec()'s, its batch the shared "full batch".
+    assert r.spec == T.ModelSpec() and r.full_batch and at.session_state["lt_batch"] == FULL_BATCH
+    assert [run.config.optimizer for run in r.runs] == ["Adam", "SGD"]
+    assert any("full batch" in m.value for m in at.markdown)
     click(at, "lt_step")
     assert race(at) is r and r.step == 5
     assert all(run.step == 5 for run in r.runs)
@@ -119,6 +124,9 @@ def test_clipping_accumulation_and_schedule_are_per_run():
     click(at, "lt_step")
     tricked, plain = race(at).runs
     assert tricked.config.clip_norm == 0.1 and tricked.accumulate == 2
+    assert race(at).batch_size == 64 and not race(at).full_batch
+    assert at.selectbox(key="lt_run0_sched").options == schedule_choices() and schedule_choices()[0] == NO_SCHEDULE
+    assert "ReduceLROnPlateau" not in schedule_choices()
     assert max(tricked.history["grad_norm_clipped"]) <= 0.1 + 1e-6
     assert tricked.config.schedule == (sched[0] if sched else None)
     assert plain.config.clip_norm is None and plain.accumulate == 1 and plain.config.schedule is None

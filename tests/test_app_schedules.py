@@ -406,10 +406,119 @@ def test_pytorch_code_builds_the_optimizer_and_cycles_what_it_can(optimizer):
         curve = L.schedule_curve(name, 300, 0.05, eff)
         ns = exec_code(code)
         np.testing.assert_allclose(ns["lrs"], curve.lr, rtol=1e-9, atol=1e-15)
-        if optimizer in L.TORCH_OPTIMIZERS:
+        if registry.get_optimizer(optimizer).torch_twin:
             assert f"torch.optim.{optimizer}(" in code
         else:
             assert f"torch.optim has no {optimizer}" in code
         if curve.momentum is not None:
             np.testing.assert_allclose(ns["momenta"], curve.momentum, rtol=1e-9)
         assert bool(note) == (info.cycles_momentum and optimizer == "Adagrad")
+
+
+OPTIMIZERS = list(registry.optimizers())
+
+
+def _check_snippet(code: str, lr: np.ndarray, momentum: np.ndarray | None, torch, what: str) -> None:
+    compile(code, f"<{what}>", "exec")  # valid Python whether or not torch is installed
+    if torch is None:
+        return
+    ns = exec_code(code)
+    np.testing.assert_allclose(ns["lrs"], lr, rtol=1e-9, atol=1e-15, err_msg=what)
+    if momentum is not None:
+        np.testing.assert_allclose(ns["momenta"], momentum, rtol=1e-9, err_msg=what)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_schedule_with_every_optimizer_is_valid_python_and_gives_its_curve(name):
+    # Generated for the chosen optimizer in the first place: the schedule's own builder, given the
+    # optimizer, writes what the page shows; run with torch (when installed) it gives the drawn curve.
+    torch = _torch_or_none()
+    info = registry.get_schedule(name)
+    n, lr = 150, 0.05
+    for optimizer in OPTIMIZERS:
+        params, _ = L.effective_params(name, info.defaults(), optimizer)
+        code = L.pytorch_code(name, info.defaults(), lr, n, optimizer)
+        assert code == info.pytorch(base_lr=lr, n_steps=n, optimizer=optimizer, **params)
+        twin = registry.get_optimizer(optimizer).torch_twin
+        assert (f"optimizer = torch.optim.{optimizer}(model.parameters(), lr=0.05)" in code) == twin, optimizer
+        assert (f"# torch.optim has no {optimizer}:" in code) == (not twin), optimizer
+        curve = L.schedule_curve(name, n, lr, params)
+        _check_snippet(code, curve.lr, curve.momentum if params.get("cycle_momentum") else None, torch,
+                       f"{name} with {optimizer}")
+
+
+@pytest.mark.parametrize("combinator", L.COMBINATORS)
+def test_every_composition_with_every_optimizer_is_valid_python_and_gives_its_curve(combinator):
+    torch = _torch_or_none()
+    run_with = {"SGD", "Adam", "Adagrad", "Lion"}  # momentum, β₁, neither, a stand-in: each path once
+    for warm in L.WARMUPS:
+        for decay in L.DECAYS:
+            comp = L.Composition.make(combinator, warm, {}, decay, {}, 200)
+            lr = comp.curve(0.05).lr
+            for optimizer in OPTIMIZERS:
+                code = comp.pytorch(0.05, optimizer)
+                _check_snippet(code, lr, None, torch if optimizer in run_with else None,
+                               f"{comp.label()} with {optimizer}")
+
+
+def test_the_snippet_builds_the_optimizer_with_its_hyperparameters():
+    code = L.pytorch_code("OneCycleLR", registry.get_schedule("OneCycleLR").defaults(), 0.05, 300, "Adam",
+                          {"beta2": 0.98, "weight_decay": 0.1, "eps": 1e-8})
+    assert "optimizer = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=0.1, betas=[0.9, 0.98])\n" in code
+    assert '    momenta.append(optimizer.param_groups[0]["betas"][0])\n' in code
+    code = L.pytorch_code("StepLR", {"step_size": 30, "gamma": 0.5}, 0.1, 100, "Lion", {"beta1": 0.8})
+    assert code == (
+        "import torch\n\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "# torch.optim has no Lion: SGD stands in below (the schedule's numbers do not depend on the optimizer).\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n"
+        "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30, gamma=0.5)\n"
+        "\n"
+        "lrs = []\n"
+        "for step in range(100):\n"
+        '    lrs.append(optimizer.param_groups[0]["lr"])\n'
+        "    optimizer.step()  # after loss.backward() in a real training loop\n"
+        "    scheduler.step()\n"
+    )
+    code = L.pytorch_code("WarmupCosine", registry.get_schedule("WarmupCosine").defaults(), 0.05, 300, "Sophia")
+    assert ("# torch.optim has no Sophia: AdamW stands in below (the schedule's numbers do not depend on the "
+            "optimizer).\noptimizer = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.01)\n") in code
+    torch = _torch_or_none()
+    if torch is not None:
+        exec_code(code)
+
+
+def test_the_page_patches_no_generated_text():
+    # The code is generated for the chosen optimizer by the builders, not rewritten afterwards:
+    # neither the page nor its logic imports re or calls a string's replace / a pattern's sub.
+    import ast
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for path in ("app/schedules/logic.py", "app/views/schedules.py", "optim_core/schedules/_base.py"):
+        with open(os.path.join(root, path), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert "re" not in [a.name for a in node.names], path
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "re", path
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert node.func.attr not in ("sub", "subn", "replace"), (path, node.lineno)
+
+
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def test_the_steps_a_race_offers_are_declared_once():
+    # app.ui.controls declares them for the Playground and this page, so a hand-off keeps the length.
+    from app.playground import scene as S
+    from app.ui.controls import STEP_OPTIONS
+
+    assert tuple(S.STEP_OPTIONS) == STEP_OPTIONS and L.DEFAULT_STEPS in STEP_OPTIONS
+    at = open_page()
+    assert [int(o) for o in at.select_slider(key="sc_steps").options] == list(STEP_OPTIONS)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.training.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
+from app.training.datasets import (
+    DATASET_LABELS,
+    DATASETS,
+    DEFAULT_DATASET,
+    DEFAULT_NOISE,
+    DEFAULT_POINTS,
+    make_dataset,
+    train_test_split,
+)
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -74,3 +82,13 @@ def test_errors():
     X, y = make_dataset("moons", n=10)
     with pytest.raises(ValueError):
         train_test_split(X, y, test_fraction=1.0)
+
+
+def test_one_table_names_generates_and_labels_every_dataset():
+    assert list(DATASETS) == list(DATASET_LABELS) == ["moons", "circles", "spirals", "xor", "blobs"]
+    assert DEFAULT_DATASET in DATASETS
+    X, y = make_dataset(DEFAULT_DATASET)
+    assert len(y) == DEFAULT_POINTS == 512
+    for name, fn in DATASETS.items():  # the generators' defaults are make_dataset's
+        a, b = fn(), make_dataset(name, n=DEFAULT_POINTS, noise=DEFAULT_NOISE, seed=0)
+        np.testing.assert_array_equal(a[0], b[0])

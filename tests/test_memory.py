@@ -76,7 +76,20 @@ def test_selection_and_presets():
     course = M.PRESETS[M.DEFAULT_PRESET]
     assert course.n_params == 10e9 and course.dtype == "float32"
     for p in M.PRESETS.values():
-        assert p.n_params > 0 and p.side >= 1
+        assert isinstance(p, M.ModelPreset) and p.n_params > 0 and p.side >= 1
+
+
+def test_the_live_training_preset_is_the_live_training_network():
+    from app.training.backend import ModelSpec
+
+    spec = ModelSpec()
+    mlp = M.PRESETS["Live Training MLP (1,218)"]  # the label the page has always shown
+    assert (mlp.n_params, mlp.side) == (spec.n_params, spec.width) == (1218, 32)
+    assert mlp.note == "The 2-32-32-2 network of the Live Training page."
+
+
+def test_dtype_sizes_are_written_from_the_table():
+    assert M.dtype_sizes_text() == "bfloat16/float16: 2 bytes, float32: 4, float64: 8"
 
 
 def test_formatting():

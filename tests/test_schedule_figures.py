@@ -185,3 +185,28 @@ def test_mark_reductions_without_visible_steps_adds_nothing(steps):
     n = len(fig.data)
     SF.mark_reductions(fig, steps)
     assert len(fig.data) == n
+
+
+# Files whose colors have not moved into app/ui/theme.py yet (the Playground's): empty this set once they have.
+COLORS_NOT_YET_IN_THEME = {"app/playground/figures.py"}
+
+
+def test_colors_are_named_only_in_the_theme():
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    literal = re.compile(r"#[0-9a-fA-F]{3}\b|#[0-9a-fA-F]{6}\b|rgba?\("
+                         r"|[\"'](white|black|grey|gray|red|blue|Viridis)[\"']")
+    found = []
+    for folder, _, files in os.walk(os.path.join(root, "app")):
+        for name in files:
+            path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+            if not name.endswith(".py") or path == "app/ui/theme.py" or path in COLORS_NOT_YET_IN_THEME:
+                continue
+            with open(os.path.join(root, path), encoding="utf-8") as f:
+                for i, line in enumerate(f, 1):
+                    code = line.split("  # ", 1)[0]  # not a trailing comment
+                    if not code.lstrip().startswith("#") and literal.search(code):
+                        found.append(f"{path}:{i}: {line.strip()}")
+    assert not found, "\n".join(found)

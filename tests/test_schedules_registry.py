@@ -86,6 +86,37 @@ def test_pytorch_snippet_runs_and_gives_the_curve(name, params):
         assert_same(curve["momentum"], np.asarray(namespace["momenta"], dtype=np.float64), rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_pytorch_snippet_builds_the_optimizer_it_is_given(name):
+    # No optimizer: a stand-in (SGD with momentum; AdamW for the transformer warm-ups). A registry
+    # optimizer: torch.optim's twin with its non-default keywords, or the stand-in and a comment
+    # saying so. Every one is valid Python; with torch it gives the curve, momenta included.
+    info = SCHEDULES[name]
+    params = info.defaults()
+    n, base_lr = 120, 0.05
+    stand_in = ("AdamW(model.parameters(), lr=0.05, weight_decay=0.01)" if name.startswith("Warmup")
+                else "SGD(model.parameters(), lr=0.05, momentum=0.9)")
+    stand_in = f"optimizer = torch.optim.{stand_in}\n"
+    assert stand_in in info.pytorch(base_lr=base_lr, n_steps=n, **params)
+    curve = info.curve(n, base_lr, **params)
+    for opt, entry in optim_core.registry.optimizers().items():
+        cycles = info.cycles_momentum and entry.with_role("cycled_momentum") is not None
+        p = {**params, "cycle_momentum": False} if info.cycles_momentum and not cycles else params
+        code = info.pytorch(base_lr=base_lr, n_steps=n, optimizer=opt, hypers={}, **p)
+        compile(code, f"<{name} with {opt}>", "exec")
+        if entry.torch_twin:
+            assert f"optimizer = torch.optim.{opt}(model.parameters(), lr=0.05)\n" in code
+        else:
+            assert f"# torch.optim has no {opt}: " in code and stand_in in code
+        if opt in ("SGD", "AdamW", "Adagrad", "Lion"):  # momentum, β₁, neither, a stand-in
+            namespace: dict = {}
+            exec(code, namespace)  # noqa: S102
+            lr = info.curve(n, base_lr, **p)["lr"]
+            assert_same(lr, np.asarray(namespace["lrs"], dtype=np.float64), rtol=1e-9, atol=1e-15)
+            if cycles:
+                assert_same(curve["momentum"], np.asarray(namespace["momenta"], dtype=np.float64), rtol=1e-9)
+
+
 def test_plateau_curve_takes_a_metric_and_reports_reductions():
     info = SCHEDULES["ReduceLROnPlateau"]
     metric = np.r_[np.linspace(1, 0.5, 50), np.full(100, 0.5)]

@@ -58,6 +58,20 @@ def test_torch_twins_include_adam_and_sgd():
     assert {"Adam", "SGD"} <= set(TORCH_TWINS)
 
 
+def test_the_registry_declares_the_torch_twins_the_installed_torch_has():
+    # torch_twin is declared once, in the registry; torch.optim must have each twin, with our keywords
+    # (which the backend checks too), and have no other class of the same name and keywords.
+    import inspect
+
+    torch = T.import_torch()
+    for name, info in registry.optimizers().items():
+        cls = getattr(torch.optim, name, None)
+        same = (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
+                and set(info.cls.keywords()) <= set(inspect.signature(cls.__init__).parameters))
+        assert info.torch_twin == same, name
+        assert (T.torch_optimizer_class(name) is cls) if same else T.torch_optimizer_class(name) is None
+
+
 def test_torch_available_honours_the_env_var_and_a_missing_module(monkeypatch):
     assert T.torch_available()
     monkeypatch.setenv(T.DISABLE_ENV, "1")
@@ -111,7 +125,8 @@ def test_adapter_equals_torch_optim_float64(name, data, float64_default):
     hp = {} if name == "Adadelta" else {"lr": 0.01}
     if "momentum" in registry.get_optimizer(name).defaults():
         hp["momentum"] = 0.9
-    r = race(data, T.RunConfig(name, hp), T.RunConfig(name, hp, backend="torch"), dtype="float64", batch_size=64)
+    r = race(data, T.TrainingRunConfig(name, hp), T.TrainingRunConfig(name, hp, backend="torch"), dtype="float64",
+             batch_size=64)
     r.train(50)
     ours, theirs = r.runs
     assert_same(ours.adapter.flat, theirs.adapter.flat, rtol=1e-9, atol=1e-12)
@@ -121,7 +136,7 @@ def test_adapter_equals_torch_optim_float64(name, data, float64_default):
 
 @pytest.mark.parametrize("name,hp", [("Adam", {"lr": 0.01}), ("SGD", {"lr": 0.1, "momentum": 0.9})])
 def test_adapter_equals_torch_optim_float32(name, hp, data):
-    r = race(data, T.RunConfig(name, hp), T.RunConfig(name, hp, backend="torch"), batch_size=64)
+    r = race(data, T.TrainingRunConfig(name, hp), T.TrainingRunConfig(name, hp, backend="torch"), batch_size=64)
     r.train(50)
     ours, theirs = r.runs
     assert ours.adapter.flat.dtype == np.float32
@@ -130,7 +145,7 @@ def test_adapter_equals_torch_optim_float32(name, hp, data):
 
 
 def test_same_seed_same_run(data):
-    cfg = T.RunConfig("Adam", {"lr": 0.02})
+    cfg = T.TrainingRunConfig("Adam", {"lr": 0.02})
     a, b = race(data, cfg, batch_size=32, seed=5), race(data, cfg, batch_size=32, seed=5)
     a.train(30)
     b.train(30)
@@ -144,9 +159,9 @@ def test_same_seed_same_run(data):
 def test_race_shares_the_initialization_and_the_batches(data):
     r = race(
         data,
-        T.RunConfig("SGD", {"lr": 0.1}),
-        T.RunConfig("Adam", {"lr": 0.01}, backend="torch"),
-        T.RunConfig("Lion", {"lr": 1e-3}, accumulate=2),
+        T.TrainingRunConfig("SGD", {"lr": 0.1}),
+        T.TrainingRunConfig("Adam", {"lr": 0.01}, backend="torch"),
+        T.TrainingRunConfig("Lion", {"lr": 1e-3}, accumulate=2),
         batch_size=48,
         record_batches=True,
     )
@@ -168,7 +183,8 @@ def test_race_shares_the_initialization_and_the_batches(data):
 
 
 def test_clipping_records_the_norm_before_and_after(data):
-    r = race(data, T.RunConfig("SGD", {"lr": 0.5}, clip_norm=0.05), T.RunConfig("SGD", {"lr": 0.5}), batch_size=16)
+    r = race(data, T.TrainingRunConfig("SGD", {"lr": 0.5}, clip_norm=0.05), T.TrainingRunConfig("SGD", {"lr": 0.5}),
+             batch_size=16)
     r.train(40)
     clipped, free = (run.history_arrays() for run in r.runs)
     assert np.all(clipped["grad_norm_clipped"] <= 0.05 + 1e-6)
@@ -181,8 +197,9 @@ def test_clipping_records_the_norm_before_and_after(data):
 @pytest.mark.parametrize("backend", ["optim_core", "torch"])
 def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch(data, backend, float64_default):
     k, b = 4, 16  # 256 training points: 4 epochs in 16 steps, batch boundaries aligned
-    acc = race(data, T.RunConfig("SGD", {"lr": 0.2}, backend=backend, accumulate=k), batch_size=b, dtype="float64")
-    big = race(data, T.RunConfig("SGD", {"lr": 0.2}, backend=backend), batch_size=k * b, dtype="float64")
+    acc = race(data, T.TrainingRunConfig("SGD", {"lr": 0.2}, backend=backend, accumulate=k), batch_size=b,
+               dtype="float64")
+    big = race(data, T.TrainingRunConfig("SGD", {"lr": 0.2}, backend=backend), batch_size=k * b, dtype="float64")
     acc.train(16)
     big.train(16)
     np.testing.assert_allclose(acc.runs[0].adapter.flat, big.runs[0].adapter.flat, rtol=1e-10, atol=1e-12)
@@ -190,7 +207,8 @@ def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch(data, back
 
 
 def test_pause_and_resume_continue_the_same_run(data):
-    cfgs = [T.RunConfig("Adam", {"lr": 0.01}), T.RunConfig("SGD", {"lr": 0.1, "momentum": 0.9}, backend="torch")]
+    cfgs = [T.TrainingRunConfig("Adam", {"lr": 0.01}),
+            T.TrainingRunConfig("SGD", {"lr": 0.1, "momentum": 0.9}, backend="torch")]
     a, b = race(data, *cfgs, batch_size=40), race(data, *cfgs, batch_size=40)
     a.train(10)
     a.train(10)
@@ -202,7 +220,7 @@ def test_pause_and_resume_continue_the_same_run(data):
 
 
 def test_history_and_evaluation_schedule(data):
-    r = race(data, T.RunConfig("Adam", {"lr": 0.02}), eval_every=5)
+    r = race(data, T.TrainingRunConfig("Adam", {"lr": 0.02}), eval_every=5)
     r.train(23)
     r.train(300)  # past the first growth of the history's storage
     run = r.runs[0]
@@ -218,7 +236,7 @@ def test_history_and_evaluation_schedule(data):
 
 @pytest.mark.parametrize("name", list(registry.optimizers()))
 def test_every_registry_optimizer_steps_the_mlp(name, data):
-    r = race(data, T.RunConfig(name), batch_size=64)
+    r = race(data, T.TrainingRunConfig(name), batch_size=64)
     before = r.runs[0].adapter.flat.copy()
     r.train(25)
     run = r.runs[0]
@@ -230,8 +248,8 @@ def test_every_registry_optimizer_steps_the_mlp(name, data):
 
 
 def test_decoupled_weight_decay_shrinks_the_weights(data):
-    r = race(data, T.RunConfig("AdamW", {"lr": 0.01, "weight_decay": 0.0}),
-             T.RunConfig("AdamW", {"lr": 0.01, "weight_decay": 0.5}), batch_size=64)
+    r = race(data, T.TrainingRunConfig("AdamW", {"lr": 0.01, "weight_decay": 0.0}),
+             T.TrainingRunConfig("AdamW", {"lr": 0.01, "weight_decay": 0.5}), batch_size=64)
     r.train(150)
     free, decayed = (run.history["weight_norm"][-1] for run in r.runs)
     assert decayed < free
@@ -241,7 +259,7 @@ def test_schedule_sets_the_lr_every_step_for_both_backends(data):
     # StepLR(step_size=15, gamma=0.5) from lr 0.05 over 40 steps, written out: 0.05 for steps
     # 0-14, 0.025 for 15-29, 0.0125 for 30-39; after schedule_steps the last lr is kept.
     expected = np.array([0.05] * 15 + [0.025] * 15 + [0.0125] * 10 + [0.0125] * 10)
-    cfgs = [T.RunConfig("SGD", {"lr": 0.05}, backend=be, schedule="StepLR",
+    cfgs = [T.TrainingRunConfig("SGD", {"lr": 0.05}, backend=be, schedule="StepLR",
                         schedule_params={"step_size": 15, "gamma": 0.5}, schedule_steps=40) for be in T.BACKENDS]
     r = race(data, *cfgs)
     r.train(50)
@@ -251,18 +269,19 @@ def test_schedule_sets_the_lr_every_step_for_both_backends(data):
 
 
 def test_a_callable_schedule_and_momentum_cycling(data):
-    r = race(data, T.RunConfig("SGD", {"lr": 0.1}, schedule=lambda n, lr: lr * np.linspace(1, 0, n), schedule_steps=11))
+    r = race(data, T.TrainingRunConfig("SGD", {"lr": 0.1}, schedule=lambda n, lr: lr * np.linspace(1, 0, n),
+                                       schedule_steps=11))
     r.train(12)
     np.testing.assert_allclose(r.runs[0].history["lr"], [0.1 * (1 - i / 10) for i in range(11)] + [0.0], atol=1e-12)
     if "OneCycleLR" in registry.schedules():
-        r = race(data, T.RunConfig("Adam", {"lr": 0.01}, schedule="OneCycleLR", schedule_steps=20))
+        r = race(data, T.TrainingRunConfig("Adam", {"lr": 0.01}, schedule="OneCycleLR", schedule_steps=20))
         r.train(5)
         assert r.runs[0].optimizer.param_groups[0]["betas"][0] != 0.9  # β₁ follows the cycled momentum
 
 
 def test_divergence_stops_the_run_not_the_race(data):
-    r = race(data, T.RunConfig("SGD", {"lr": 10.0, "momentum": 0.999}), T.RunConfig("Adam", {"lr": 0.01}),
-             batch_size=8, model=T.ModelSpec(4, 64, "relu"))
+    r = race(data, T.TrainingRunConfig("SGD", {"lr": 10.0, "momentum": 0.999}),
+             T.TrainingRunConfig("Adam", {"lr": 0.01}), batch_size=8, model=T.ModelSpec(4, 64, "relu"))
     with np.errstate(all="ignore"):
         r.train(100)
     bad, good = r.runs
@@ -274,7 +293,7 @@ def test_divergence_stops_the_run_not_the_race(data):
 
 
 def test_decision_grid_covers_the_data(data):
-    r = race(data, T.RunConfig("Adam", {"lr": 0.05}))
+    r = race(data, T.TrainingRunConfig("Adam", {"lr": 0.05}))
     r.train(100)
     g = r.decision_grid(0, n=50)
     assert g["prob"].shape == (50, 50)
@@ -289,12 +308,12 @@ def test_decision_grid_covers_the_data(data):
 @pytest.mark.parametrize(
     "cfg,match",
     [
-        (T.RunConfig("Lion", backend="torch"), "torch.optim has no Lion"),
-        (T.RunConfig("Adam", {"nonsense": 1.0}), "no hyperparameter"),
-        (T.RunConfig("Adam", {"lr": -1.0}), "Invalid learning rate"),
-        (T.RunConfig("Adam", accumulate=0), "at least 1"),
-        (T.RunConfig("Adam", clip_norm=0.0), "clipping norm"),
-        (T.RunConfig("Adam", backend="jax"), "backend"),
+        (T.TrainingRunConfig("Lion", backend="torch"), "torch.optim has no Lion"),
+        (T.TrainingRunConfig("Adam", {"nonsense": 1.0}), "no hyperparameter"),
+        (T.TrainingRunConfig("Adam", {"lr": -1.0}), "Invalid learning rate"),
+        (T.TrainingRunConfig("Adam", accumulate=0), "at least 1"),
+        (T.TrainingRunConfig("Adam", clip_norm=0.0), "clipping norm"),
+        (T.TrainingRunConfig("Adam", backend="jax"), "backend"),
     ],
 )
 def test_invalid_configurations_raise_value_errors_with_a_reason(cfg, match, data):

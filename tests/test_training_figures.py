@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not T.torch_available(), reason="the Live Traini
 def race():
     X, y = make_dataset("moons", n=128, noise=0.1, seed=0)
     Xtr, ytr, Xte, yte = train_test_split(X, y, test_fraction=0.25, seed=0)
-    runs = [T.RunConfig("Adam", {"lr": 0.01}), T.RunConfig("SGD", {"lr": 0.1}, clip_norm=0.5)]
+    runs = [T.TrainingRunConfig("Adam", {"lr": 0.01}), T.TrainingRunConfig("SGD", {"lr": 0.1}, clip_norm=0.5)]
     r = T.Race(Xtr, ytr, Xte, yte, runs, seed=0)
     r.train(30)
     return r

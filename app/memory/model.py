@@ -6,7 +6,7 @@ each registry entry's ``state_bytes``. Activations, the framework and mixed-prec
 master copies are left out, as in the course's back-of-the-envelope question.
 
 Units: GB are decimal gigabytes (10⁹ bytes), the unit of the course's answer (10B float32
-parameters = 40 GB). Multiply by 0.931 for GiB (2³⁰ bytes).
+parameters = 40 GB). Divide by ``GIB / GB`` (1.074) for GiB (2³⁰ bytes).
 
 The shape assumption: ``state_bytes`` takes one tensor's shape, and only some optimizers
 care about it (Adafactor keeps n + m numbers for an n × m matrix; Adam8bit one scale per
@@ -22,13 +22,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from app.training.backend import ModelSpec
 from app.ui.controls import fmt
 
 __all__ = [
     "GB",
     "GIB",
     "DTYPES",
-    "Preset",
+    "dtype_sizes_text",
+    "ModelPreset",
     "PRESETS",
     "OptimizerVariant",
     "optimizer_variants",
@@ -45,8 +47,17 @@ DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 DEFAULT_SIDE = 4096
 
 
+def dtype_sizes_text() -> str:
+    """The bytes of each dtype, smallest first: ``"bfloat16/float16: 2 bytes, float32: 4, float64: 8"``."""
+    sizes = sorted(set(DTYPES.values()))
+    parts = ["/".join(d for d, b in DTYPES.items() if b == size) + f": {size}" for size in sizes]
+    return parts[0] + " bytes" + "".join(", " + p for p in parts[1:])
+
+
 @dataclass(frozen=True)
-class Preset:
+class ModelPreset:
+    """A familiar model size the page offers. (Not the Playground's gallery presets.)"""
+
     label: str
     n_params: float
     side: int
@@ -54,16 +65,19 @@ class Preset:
     note: str = ""
 
 
-PRESETS: dict[str, Preset] = {
+_MLP = ModelSpec()  # Live Training's default network
+PRESETS: dict[str, ModelPreset] = {
     p.label: p
     for p in (
-        Preset("Live Training MLP (1,218)", 1_218, 32, note="The 2-32-32-2 network of the Live Training page."),
-        Preset("ResNet-50 (25.6M)", 25.6e6, 512, note="Convolution kernels counted as 512-wide matrices."),
-        Preset("BERT-base (110M)", 110e6, 768),
-        Preset("GPT-2 XL (1.5B)", 1.5e9, 1600),
-        Preset("LLaMA-7B (6.7B)", 6.74e9, 4096),
-        Preset("Course example (10B, float32)", 10e9, 4096, note="The course's question: 10B float32 parameters."),
-        Preset("GPT-3 (175B)", 175e9, 12288),
+        ModelPreset(f"Live Training MLP ({_MLP.n_params:,})", _MLP.n_params, _MLP.width,
+                    note=f"The {_MLP.sizes_text} network of the Live Training page."),
+        ModelPreset("ResNet-50 (25.6M)", 25.6e6, 512, note="Convolution kernels counted as 512-wide matrices."),
+        ModelPreset("BERT-base (110M)", 110e6, 768),
+        ModelPreset("GPT-2 XL (1.5B)", 1.5e9, 1600),
+        ModelPreset("LLaMA-7B (6.7B)", 6.74e9, 4096),
+        ModelPreset("Course example (10B, float32)", 10e9, 4096,
+                    note="The course's question: 10B float32 parameters."),
+        ModelPreset("GPT-3 (175B)", 175e9, 12288),
     )
 }
 DEFAULT_PRESET = "Course example (10B, float32)"

@@ -23,16 +23,24 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.ui.controls import fmt
-from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
+from app.ui.theme import (
+    CURSOR_GREY,
+    FONT_SIZE,
+    GUIDE_GREY,
+    LINE_WIDTH,
+    MARK_RED,
+    MARKER_EDGE,
+    MARKER_SIZE,
+    RAW_GREY,
+    TITLE_SIZE,
+    base_layout,
+    run_color,
+)
 
-__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "REDUCTION_COLOR", "LR_LABEL",
-           "MOMENTUM_LABEL"]
+__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "LR_LABEL", "MOMENTUM_LABEL"]
 
 LR_LABEL = "learning rate η"
 MOMENTUM_LABEL = "momentum / β₁"
-REDUCTION_COLOR = "#B00020"
-SUGGESTED_COLOR = "#B00020"
-_MARK_COLOR = "#333333"
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,8 @@ def lr_figure(
             fig.add_trace(go.Scatter(
                 x=np.array(red, dtype=np.int32), y=lr[red], mode="markers", name="ReduceLROnPlateau cut the lr",
                 legendgroup="reductions", showlegend=red_legend,
-                marker=dict(symbol="triangle-down", size=MARKER_SIZE + 4, color=REDUCTION_COLOR,
-                            line=dict(color="white", width=1.5)),
+                marker=dict(symbol="triangle-down", size=MARKER_SIZE + 4, color=MARK_RED,
+                            line=dict(color=MARKER_EDGE, width=1.5)),
                 hovertemplate=f"{c.label}<br>lr cut at step %{{x}} → η = %{{y:.4g}}<extra></extra>"), **rows)
             red_legend = False
         if c.momentum is not None:
@@ -100,7 +108,7 @@ def lr_figure(
                 hovertemplate=f"{c.label}<br>step %{{x}}: {MOMENTUM_LABEL} = %{{y:.4g}}<extra></extra>"),
                 row=2, col=1)
     for m in milestones:
-        fig.add_vline(x=int(m), line=dict(color="#777", width=2, dash="dot"), annotation_text=f"milestone {int(m)}",
+        fig.add_vline(x=int(m), line=dict(color=GUIDE_GREY, width=2, dash="dot"), annotation_text=f"milestone {int(m)}",
                       annotation_position="top right", annotation_font_size=FONT_SIZE - 2)
     if marker_step is not None:
         s = int(marker_step)
@@ -148,14 +156,14 @@ def _add_step_marker(fig: go.Figure, curves: Sequence[LRCurve], s: int, with_mom
     rows = dict(row=1, col=1) if with_mom else {}
     fig.add_trace(go.Scatter(
         x=np.array(xs, dtype=np.int32), y=_f64(ys), mode="markers", name=f"step {s}", showlegend=False, text=texts,
-        marker=dict(size=MARKER_SIZE + 4, color=cols, line=dict(color="white", width=2.5)),
+        marker=dict(size=MARKER_SIZE + 4, color=cols, line=dict(color=MARKER_EDGE, width=2.5)),
         hovertemplate="%{text}<br>step %{x}: η = %{y:.4g}<extra></extra>"), **rows)
     if with_mom and mxs:
         fig.add_trace(go.Scatter(
             x=np.array(mxs, dtype=np.int32), y=_f64(mys), mode="markers", name=f"step {s} · {MOMENTUM_LABEL}",
-            showlegend=False, marker=dict(size=MARKER_SIZE + 2, color=mcols, line=dict(color="white", width=2)),
+            showlegend=False, marker=dict(size=MARKER_SIZE + 2, color=mcols, line=dict(color=MARKER_EDGE, width=2)),
             hovertemplate=f"step %{{x}}: {MOMENTUM_LABEL} = %{{y:.4g}}<extra></extra>"), row=2, col=1)
-    kw = dict(line=dict(color=_MARK_COLOR, width=2, dash="dash"))
+    kw = dict(line=dict(color=CURSOR_GREY, width=2, dash="dash"))
     if with_mom:
         fig.add_vline(x=s, row="all", col=1, **kw)
     else:
@@ -178,8 +186,8 @@ def mark_reductions(fig: go.Figure, steps: Sequence[int], *, trace: int = 0,
         return fig
     fig.add_trace(go.Scatter(
         x=np.asarray(x)[idx].astype(np.int32), y=y[idx], mode="markers", name=name,
-        marker=dict(symbol="triangle-down", size=MARKER_SIZE + 4, color=REDUCTION_COLOR,
-                    line=dict(color="white", width=1.5)),
+        marker=dict(symbol="triangle-down", size=MARKER_SIZE + 4, color=MARK_RED,
+                    line=dict(color=MARKER_EDGE, width=1.5)),
         hovertemplate="lr cut at step %{x}<extra></extra>"))
     return fig
 
@@ -216,7 +224,7 @@ def range_test_figure(
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=lrs, y=losses, mode="lines+markers", name="loss at each step",
-        line=dict(color="#9E9E9E", width=1.5), marker=dict(size=5, color="#9E9E9E"),
+        line=dict(color=RAW_GREY, width=1.5), marker=dict(size=5, color=RAW_GREY),
         hovertemplate="η = %{x:.3g}<br>loss = %{y:.4g}<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=lrs, y=smoothed, mode="lines", name="smoothed loss", line=dict(color=run_color(5), width=LINE_WIDTH + 1),
@@ -225,17 +233,17 @@ def range_test_figure(
         k = int(stop_step)
         fig.add_trace(go.Scatter(
             x=lrs[k:k + 1], y=smoothed[k:k + 1], mode="markers", name="diverged: test stopped",
-            marker=dict(symbol="x", size=MARKER_SIZE + 8, color=REDUCTION_COLOR, line=dict(color="white", width=1)),
+            marker=dict(symbol="x", size=MARKER_SIZE + 8, color=MARK_RED, line=dict(color=MARKER_EDGE, width=1)),
             hovertemplate="stopped: the loss blew up<br>η = %{x:.3g}<extra></extra>"))
     if suggested_lr is not None and suggested_index is not None and 0 <= int(suggested_index) < len(lrs):
         k = int(suggested_index)
         fig.add_trace(go.Scatter(
             x=lrs[k:k + 1], y=smoothed[k:k + 1], mode="markers", name=f"suggested η ≈ {fmt(suggested_lr, 3)}",
-            marker=dict(symbol="star", size=MARKER_SIZE + 12, color=SUGGESTED_COLOR, line=dict(color="white", width=2)),
+            marker=dict(symbol="star", size=MARKER_SIZE + 12, color=MARK_RED, line=dict(color=MARKER_EDGE, width=2)),
             hovertemplate="steepest descent<br>η = %{x:.3g}<extra></extra>"))
-        _log_vline(fig, float(suggested_lr), SUGGESTED_COLOR, "dash")
+        _log_vline(fig, float(suggested_lr), MARK_RED, "dash")
     if current_lr is not None and current_lr > 0:
-        _log_vline(fig, float(current_lr), "#777", "dot", text=f"base lr {fmt(current_lr, 3)}")
+        _log_vline(fig, float(current_lr), GUIDE_GREY, "dot", text=f"base lr {fmt(current_lr, 3)}")
     finite = losses[np.isfinite(losses)]
     if log_y is None:
         log_y = finite.size > 0 and float(finite.min()) > 0 and float(finite.max()) > 100 * float(finite.min())

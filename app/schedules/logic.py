@@ -13,22 +13,23 @@ steps, so the default curves span the run.
 
 from __future__ import annotations
 
+import inspect
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from app.playground import scene as S
+from app.training.datasets import DEFAULT_DATASET, DEFAULT_POINTS
 from app.ui.controls import fmt, snap
 from optim_core import registry
 from optim_core.registry import Hyper
-from optim_core.schedules import chained_lr, kwargs_text, sequential_lr, torch_snippet
+from optim_core.schedules import chained_lr, composition_snippet, lr_range_test, sequential_lr
+from optim_core.schedules import torch_momentum_expr as _momentum_expr  # noqa: F401  (tests/test_registry.py)
 
 __all__ = [
     "ScheduleError",
-    "STEP_OPTIONS",
     "DEFAULT_STEPS",
     "DEFAULT_LR",
     "LR_HYPER",
@@ -54,6 +55,10 @@ __all__ = [
     "surface_range_test",
     "mlp_range_test",
     "range_test_start",
+    "RT_START_LR",
+    "RT_END_LR",
+    "RT_STEPS",
+    "MLP_TEST_POINTS",
 ]
 
 
@@ -61,7 +66,6 @@ class ScheduleError(ValueError):
     """A request the page refuses, with a message for the user."""
 
 
-STEP_OPTIONS: tuple[int, ...] = S.STEP_OPTIONS  # the Playground's, so a hand-off keeps the length
 DEFAULT_STEPS = 1000
 DEFAULT_LR = 0.1
 # The base lr's slider: 1-1.5-2-2.5-3-4-5-6-7-8 per decade from 1e-5 to 10.
@@ -186,62 +190,18 @@ def effective_params(name: str, params: Mapping[str, Any], optimizer: str) -> tu
 # Copy as PyTorch
 # ---------------------------------------------------------------------------------------
 
-# torch.optim classes with the same name and keywords as ours.
-TORCH_OPTIMIZERS = ("SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "RAdam", "Adamax")
-_OPT_LINE = re.compile(r"^optimizer = torch\.optim\.(\w+)\(model\.parameters\(\), lr=[^,)]+(.*)\)$", re.M)
-_MOM_EXPR = re.compile(r'optimizer\.param_groups\[0\]\["(?:momentum|betas)"\](?:\[0\])?')
-
-
-def _torch_kwargs(optimizer: str, hypers: Mapping[str, Any]) -> str:
-    """Keywords of torch's constructor for the non-default hyperparameters (β₁, β₂ → betas)."""
-    cls = registry.get_optimizer(optimizer).cls
-    default = cls.keywords()
-    return kwargs_text({k: v for k, v in cls.keywords(hypers).items() if k != "lr" and v != default[k]})
-
-
-def _momentum_expr(torch_optimizer: str) -> str | None:
-    """Where torch keeps the optimizer's cycled momentum: ``["momentum"]``, ``["betas"][0]`` or nowhere."""
-    key = momentum_key(torch_optimizer)
-    if key is None:
-        return None
-    for packed, parts in registry.get_optimizer(torch_optimizer).cls.packed.items():
-        if key in parts:
-            return f'optimizer.param_groups[0]["{packed}"][{parts.index(key)}]'
-    return f'optimizer.param_groups[0]["{key}"]'
-
-
-def _swap_optimizer(code: str, optimizer: str, base_lr: float, hypers: Mapping[str, Any]) -> str:
-    """Make a registry snippet build ``optimizer`` instead of its stand-in (SGD or AdamW)."""
-    m = _OPT_LINE.search(code)
-    if m is None:  # a snippet of another shape: leave it as it is
-        return code
-    if optimizer not in TORCH_OPTIMIZERS:
-        note = (f"# torch.optim has no {optimizer}: {m.group(1)} stands in below (the schedule's numbers do not "
-                "depend on the optimizer).\n")
-        return code[: m.start()] + note + code[m.start():]
-    kw = _torch_kwargs(optimizer, hypers)
-    line = f"optimizer = torch.optim.{optimizer}(model.parameters(), lr={fmt_py(base_lr)}{', ' + kw if kw else ''})"
-    code = code[: m.start()] + line + code[m.end():]
-    expr = _momentum_expr(optimizer)
-    if expr is not None:
-        code = _MOM_EXPR.sub(expr, code)
-    return code
-
-
-def fmt_py(value: float) -> str:
-    return repr(float(value))
-
-
 def pytorch_code(name: str, params: Mapping[str, Any], base_lr: float, n_steps: int, optimizer: str = "SGD",
                  hypers: Mapping[str, Any] | None = None) -> str:
     """A runnable script that builds ``optimizer`` and the schedule and records ``lrs`` (and ``momenta``).
 
-    Run with torch it gives exactly the curve :func:`schedule_curve` draws.
+    Run with torch it gives exactly the curve :func:`schedule_curve` draws. torch.optim's twin of
+    ``optimizer`` is built with ``hypers``; an optimizer torch.optim lacks gets a stand-in (the
+    schedule's own builder, :attr:`optim_core.registry.ScheduleInfo.pytorch`, says which).
     """
     info = registry.get_schedule(name)
     params, _ = effective_params(name, params, optimizer)
-    code = info.pytorch(base_lr=float(base_lr), n_steps=int(n_steps), **params)
-    return _swap_optimizer(code, optimizer, base_lr, hypers or {})
+    return info.pytorch(base_lr=float(base_lr), n_steps=int(n_steps), optimizer=optimizer, hypers=hypers or {},
+                        **params)
 
 
 # ---------------------------------------------------------------------------------------
@@ -387,16 +347,9 @@ class Composition:
         return ""
 
     def pytorch(self, base_lr: float, optimizer: str = "SGD", hypers: Mapping[str, Any] | None = None) -> str:
-        (wname, wkw), (dname, dkw) = self.parts()
-        lines = (f"warmup = torch.optim.lr_scheduler.{wname}(optimizer, {kwargs_text(wkw)})\n"
-                 f"decay = torch.optim.lr_scheduler.{dname}(optimizer, {kwargs_text(dkw)})\n")
-        if self.combinator == "SequentialLR":
-            lines += ("scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=[warmup, decay], "
-                      f"milestones={self.milestones})")
-        else:
-            lines += "scheduler = torch.optim.lr_scheduler.ChainedScheduler([warmup, decay], optimizer=optimizer)"
-        code = torch_snippet(lines, base_lr=float(base_lr), n_steps=self.n_steps)
-        return _swap_optimizer(code, optimizer, base_lr, hypers or {})
+        """The composition as a runnable torch script that builds ``optimizer`` (as :func:`pytorch_code`)."""
+        return composition_snippet(self.combinator, self.parts(), self.milestones, base_lr=float(base_lr),
+                                   n_steps=self.n_steps, optimizer=optimizer, hypers=hypers or {})
 
 
 # ---------------------------------------------------------------------------------------
@@ -486,6 +439,15 @@ def playground_scene(surface_name: str, optimizer: str, base_lr: float, schedule
 # ---------------------------------------------------------------------------------------
 
 
+# The range test's defaults are lr_range_test's own: the lr grows from RT_START_LR to RT_END_LR over RT_STEPS steps.
+_RT_DEFAULTS = inspect.signature(lr_range_test).parameters
+RT_START_LR: float = _RT_DEFAULTS["start_lr"].default
+RT_END_LR: float = _RT_DEFAULTS["end_lr"].default
+RT_STEPS: int = _RT_DEFAULTS["num_steps"].default
+# The MLP test's data: Live Training's default dataset size, full batch.
+MLP_TEST_POINTS = DEFAULT_POINTS
+
+
 def _optimizer_for_test(optimizer: str, params: list, start_lr: float):
     info = registry.get_optimizer(optimizer)
     hp = run_hypers(optimizer, start_lr)
@@ -496,8 +458,6 @@ def _optimizer_for_test(optimizer: str, params: list, start_lr: float):
 
 
 def _range_test(opt, closure, start_lr, end_lr, num_steps):
-    from optim_core.schedules import lr_range_test
-
     try:
         return lr_range_test(opt, closure, start_lr=float(start_lr), end_lr=float(end_lr), num_steps=int(num_steps))
     except (ValueError, TypeError, ArithmeticError) as exc:
@@ -508,8 +468,8 @@ def range_test_start(surface) -> tuple[float, float]:
     return S.default_start(surface)
 
 
-def surface_range_test(surface_name: str, optimizer: str, start_lr: float = 1e-7, end_lr: float = 10.0,
-                       num_steps: int = 100):
+def surface_range_test(surface_name: str, optimizer: str, start_lr: float = RT_START_LR, end_lr: float = RT_END_LR,
+                       num_steps: int = RT_STEPS):
     """The LR range test with ``optimizer`` on a registered surface, from its first start point.
 
     The loss is ``f − f*`` (the surface's minimum value), so it is positive as the test's
@@ -536,9 +496,10 @@ def surface_range_test(surface_name: str, optimizer: str, start_lr: float = 1e-7
     return _range_test(opt, closure, start_lr, end_lr, num_steps)
 
 
-def mlp_range_test(optimizer: str, dataset: str = "moons", start_lr: float = 1e-7, end_lr: float = 10.0,
-                   num_steps: int = 100, seed: int = 0):
-    """The LR range test with ``optimizer`` on Live Training's MLP (full-batch cross-entropy).
+def mlp_range_test(optimizer: str, dataset: str = DEFAULT_DATASET, start_lr: float = RT_START_LR,
+                   end_lr: float = RT_END_LR, num_steps: int = RT_STEPS, seed: int = 0):
+    """The LR range test with ``optimizer`` on Live Training's default MLP (full-batch cross-entropy on
+    :data:`MLP_TEST_POINTS` points).
 
     Needs torch (check :func:`app.training.backend.torch_available` first). The model is built by
     :func:`app.training.backend.build_mlp` in float64; its weights are optim_core Parameters and
@@ -549,7 +510,7 @@ def mlp_range_test(optimizer: str, dataset: str = "moons", start_lr: float = 1e-
     torch = training.import_torch()
     spec = training.ModelSpec()
     try:
-        X, y = datasets.make_dataset(dataset, n=512, seed=seed)
+        X, y = datasets.make_dataset(dataset, n=MLP_TEST_POINTS, seed=seed)
     except KeyError as exc:
         raise ScheduleError(str(exc).strip("'\"")) from None
     model = training.build_mlp(spec, seed=seed, dtype="float64")

@@ -14,7 +14,7 @@ The pieces, from the bottom up:
   ``Parameter.grad`` a view of the second. So an optim_core kernel updating ``p.data`` in
   place moves the torch model, ``loss.backward()`` accumulates straight into
   ``p.grad``, and the weight and gradient norms are one dot product each.
-* :class:`Race`: several :class:`RunConfig` runs trained side by side from the same
+* :class:`Race`: several :class:`TrainingRunConfig` runs trained side by side from the same
   initial weights on the same sequence of mini-batches, with per-run schedule,
   gradient clipping and accumulation, and a history for the plots.
 
@@ -32,11 +32,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from app.ui.controls import NO_SCHEDULE
+
 __all__ = [
     "INSTALL_HINT",
     "DISABLE_ENV",
     "ACTIVATIONS",
     "BACKENDS",
+    "DEFAULT_BACKEND",
+    "SCHEDULE_STEPS",
+    "MAX_HIDDEN_LAYERS",
+    "WIDTH_RANGE",
     "import_torch",
     "torch_available",
     "torch_optimizer_class",
@@ -45,7 +51,7 @@ __all__ = [
     "init_values",
     "build_mlp",
     "ParameterAdapter",
-    "RunConfig",
+    "TrainingRunConfig",
     "Run",
     "Race",
 ]
@@ -57,8 +63,14 @@ INSTALL_HINT = (
 # Set to 1 to behave as if torch were not installed (tests, or a machine where it misbehaves).
 DISABLE_ENV = "OPTEX_DISABLE_TORCH"
 
-ACTIVATIONS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "GELU"}
+# Every activation, once: its name (the key pages use), its label and its torch.nn class.
+_ACTIVATION_TABLE = (("relu", "ReLU", "ReLU"), ("tanh", "tanh", "Tanh"), ("sigmoid", "sigmoid", "Sigmoid"),
+                     ("gelu", "GELU", "GELU"))
+ACTIVATIONS = {name: label for name, label, _ in _ACTIVATION_TABLE}
+_ACTIVATION_CLASSES = {name: cls for name, _, cls in _ACTIVATION_TABLE}
 BACKENDS = {"optim_core": "optim_core (NumPy)", "torch": "torch.optim"}
+DEFAULT_BACKEND = "optim_core"
+SCHEDULE_STEPS = 1000  # a schedule's curve spans this many steps unless told otherwise; then its last lr holds
 MAX_HIDDEN_LAYERS = 4
 WIDTH_RANGE = (2, 64)
 
@@ -87,18 +99,22 @@ def torch_available() -> bool:
 
 
 def torch_optimizer_class(name: str):
-    """torch.optim's class of the same name *and* the same keywords as the optim_core one, or None.
+    """torch.optim's twin of the optim_core optimizer ``name`` (its registry entry's ``torch_twin``:
+    the same name *and* the same keywords), or None.
 
     Adafactor, say, exists in both but with different hyperparameters, so it is not
-    offered as a torch.optim twin.
+    offered as a torch.optim twin. The installed torch must agree: a class it lacks, or whose
+    keywords differ from ours, is None too.
     """
     from optim_core import registry
 
+    info = registry.get_optimizer(name)
+    if not info.torch_twin:
+        return None
     torch = import_torch()
     cls = getattr(torch.optim, name, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         return None
-    info = registry.get_optimizer(name)
     accepted = set(inspect.signature(cls.__init__).parameters)
     if set(info.cls.keywords()) - accepted:
         return None
@@ -134,12 +150,17 @@ class ModelSpec:
         return [2] + [self.width] * self.hidden_layers + [2]
 
     @property
+    def sizes_text(self) -> str:
+        """The layer sizes as written: ``"2-32-32-2"``."""
+        return "-".join(map(str, self.sizes))
+
+    @property
     def n_params(self) -> int:
         s = self.sizes
         return sum(a * b + b for a, b in zip(s[:-1], s[1:]))
 
     def describe(self) -> str:
-        return "-".join(map(str, self.sizes)) + f" ({ACTIVATIONS[self.activation]}, {self.n_params:,} parameters)"
+        return f"{self.sizes_text} ({ACTIVATIONS[self.activation]}, {self.n_params:,} parameters)"
 
 
 def init_values(spec: ModelSpec, seed: int = 0) -> list[np.ndarray]:
@@ -158,7 +179,7 @@ def init_values(spec: ModelSpec, seed: int = 0) -> list[np.ndarray]:
 
 
 def _activation(torch, name: str):
-    return {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "gelu": torch.nn.GELU}[name]()
+    return getattr(torch.nn, _ACTIVATION_CLASSES[name])()
 
 
 def _torch_dtype(torch, dtype: str):
@@ -289,7 +310,7 @@ class _Rows:
 
 
 @dataclass
-class RunConfig:
+class TrainingRunConfig:
     """One contestant: an optimizer and how it is driven.
 
     ``hypers`` uses the registry's kernel names (``beta1``, ``beta2``, not ``betas``) and
@@ -298,14 +319,15 @@ class RunConfig:
     ``(n_steps, base_lr) -> array``; after ``schedule_steps`` steps the last lr is kept.
     ``clip_norm`` clips the total gradient norm (None: off); ``accumulate`` is the number
     of micro-batches whose gradients are summed (each loss divided by it) per step.
+    (The Playground's :class:`app.playground.scene.RunConfig` is another thing: a racer on a loss surface.)
     """
 
     optimizer: str = "Adam"
     hypers: dict = field(default_factory=dict)
-    backend: str = "optim_core"
+    backend: str = DEFAULT_BACKEND
     schedule: str | Callable | None = None
     schedule_params: dict = field(default_factory=dict)
-    schedule_steps: int = 1000
+    schedule_steps: int = SCHEDULE_STEPS
     clip_norm: float | None = None
     accumulate: int = 1
     label: str = ""
@@ -332,7 +354,7 @@ class Run:
     train_acc, test_loss, test_acc``), both as ``{column: float64 array}``.
     """
 
-    def __init__(self, config: RunConfig, spec: ModelSpec, init: Sequence[np.ndarray], dtype: str, seed: int):
+    def __init__(self, config: TrainingRunConfig, spec: ModelSpec, init: Sequence[np.ndarray], dtype: str, seed: int):
         from optim_core import registry
 
         torch = import_torch()
@@ -373,7 +395,7 @@ class Run:
     # -- schedule -----------------------------------------------------------------------
     def _schedule_curves(self):
         cfg = self.config
-        if cfg.schedule in (None, "", "constant", "none"):
+        if cfg.schedule in (None, "", "constant", NO_SCHEDULE):
             return None, None
         if self.base_lr is None:
             raise ValueError(f"{cfg.optimizer} has no learning rate to schedule (set one, or choose no schedule)")
@@ -511,7 +533,7 @@ class Race:
         y_train: np.ndarray,
         X_test: np.ndarray,
         y_test: np.ndarray,
-        runs: Sequence[RunConfig],
+        runs: Sequence[TrainingRunConfig],
         model: ModelSpec = ModelSpec(),
         batch_size: int | None = None,
         seed: int = 0,

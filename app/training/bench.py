@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import time
 
-SETUP = "2-32-32-2 tanh MLP, 512 training points, full batch, 1 torch thread, registry default hyperparameters"
+from app.training.backend import ModelSpec
+from app.training.datasets import DEFAULT_DATASET, DEFAULT_NOISE, DEFAULT_POINTS
+
+SPEC = ModelSpec()  # the page's default network
+N_TRAIN, N_TEST = DEFAULT_POINTS, 128
+SETUP = (f"{SPEC.sizes_text} {SPEC.activation} MLP, {N_TRAIN} training points, full batch, 1 torch thread, "
+         "registry default hyperparameters")
 GOAL_STEPS_PER_S = 1000
 
 
@@ -39,20 +45,19 @@ def bench_training(seconds: float = 0.25, warmup: int = 50, repeats: int = 3) ->
     best window is the one least disturbed by other processes."""
     from optim_core import registry
 
+    from app.training.backend import Race, TrainingRunConfig, torch_available
     from app.training.datasets import make_dataset
-    from app.training.backend import ModelSpec, Race, RunConfig, torch_available
 
     if not torch_available():
         raise RuntimeError("bench_training needs torch: pip install -e '.[torch]'")
-    X, y = make_dataset("moons", n=512 + 128, noise=0.1, seed=0)
-    Xtr, ytr, Xte, yte = X[:512], y[:512], X[512:], y[512:]
-    spec = ModelSpec(hidden_layers=2, width=32, activation="tanh")
-    contestants = [(name, RunConfig(name)) for name in registry.optimizers()]
-    contestants += [(f"torch.optim {name}", RunConfig(name, backend="torch")) for name in ("Adam", "SGD")]
+    X, y = make_dataset(DEFAULT_DATASET, n=N_TRAIN + N_TEST, noise=DEFAULT_NOISE, seed=0)
+    Xtr, ytr, Xte, yte = X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
+    contestants = [(name, TrainingRunConfig(name)) for name in registry.optimizers()]
+    contestants += [(f"torch.optim {name}", TrainingRunConfig(name, backend="torch")) for name in ("Adam", "SGD")]
     results = {}
     for label, cfg in contestants:
         results[label] = _steps_per_s(
-            lambda cfg=cfg: Race(Xtr, ytr, Xte, yte, [cfg], model=spec, batch_size=None, seed=0),
+            lambda cfg=cfg: Race(Xtr, ytr, Xte, yte, [cfg], model=SPEC, batch_size=None, seed=0),
             warmup,
             seconds,
             repeats,

@@ -16,9 +16,15 @@ from typing import Callable
 
 import numpy as np
 
+DEFAULT_POINTS = 512  # points per dataset unless asked otherwise (Live Training's default, the MLP range test's)
+DEFAULT_NOISE = 0.1
+
 __all__ = [
     "DATASETS",
     "DATASET_LABELS",
+    "DEFAULT_DATASET",
+    "DEFAULT_POINTS",
+    "DEFAULT_NOISE",
     "make_dataset",
     "two_moons",
     "circles",
@@ -47,7 +53,7 @@ def _labels(n0: int, n1: int) -> np.ndarray:
     return np.concatenate([np.zeros(n0, np.int64), np.ones(n1, np.int64)])
 
 
-def two_moons(n: int = 512, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def two_moons(n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved half circles (as scikit-learn's ``make_moons``), centred on the origin."""
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n)
@@ -59,7 +65,9 @@ def two_moons(n: int = 512, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarr
     return _finish(rng, X * 1.2, _labels(n0, n1), noise)
 
 
-def circles(n: int = 512, noise: float = 0.1, seed: int = 0, factor: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def circles(
+    n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0, factor: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """A ring (class 0) around a smaller ring of radius ``factor`` (class 1): not linearly separable."""
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n)
@@ -70,7 +78,9 @@ def circles(n: int = 512, noise: float = 0.1, seed: int = 0, factor: float = 0.5
     return _finish(rng, 1.5 * np.concatenate([outer, inner]), _labels(n0, n1), noise)
 
 
-def spirals(n: int = 512, noise: float = 0.1, seed: int = 0, turns: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+def spirals(
+    n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0, turns: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spiral arms of ``turns`` revolutions: the hardest of the set."""
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n)
@@ -82,7 +92,7 @@ def spirals(n: int = 512, noise: float = 0.1, seed: int = 0, turns: float = 1.5)
     return _finish(rng, np.concatenate(arms), _labels(n0, n1), noise)
 
 
-def xor(n: int = 512, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def xor(n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Points in the four quadrants, class 1 where x·y < 0: the classic XOR problem."""
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n)
@@ -94,7 +104,9 @@ def xor(n: int = 512, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np
     return _finish(rng, np.concatenate(pts), _labels(n0, n1), noise)
 
 
-def blobs(n: int = 512, noise: float = 0.1, seed: int = 0, spread: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0, spread: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
     """Two Gaussian clusters of standard deviation ``spread`` (plus ``noise``): nearly linear."""
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n)
@@ -104,24 +116,22 @@ def blobs(n: int = 512, noise: float = 0.1, seed: int = 0, spread: float = 0.4) 
     return _finish(rng, X, _labels(n0, n1), noise)
 
 
-DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
-    "moons": two_moons,
-    "circles": circles,
-    "spirals": spirals,
-    "xor": xor,
-    "blobs": blobs,
-}
-
-DATASET_LABELS = {
-    "moons": "🌙 Two moons",
-    "circles": "⭕ Circles",
-    "spirals": "🌀 Spirals",
-    "xor": "✖️ XOR",
-    "blobs": "🫧 Gaussian blobs",
-}
+# Every dataset, once: its name (the key pages and URLs use), its generator and its label.
+_TABLE: tuple[tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]], str], ...] = (
+    ("moons", two_moons, "🌙 Two moons"),
+    ("circles", circles, "⭕ Circles"),
+    ("spirals", spirals, "🌀 Spirals"),
+    ("xor", xor, "✖️ XOR"),
+    ("blobs", blobs, "🫧 Gaussian blobs"),
+)
+DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {name: fn for name, fn, _ in _TABLE}
+DATASET_LABELS: dict[str, str] = {name: label for name, _, label in _TABLE}
+DEFAULT_DATASET = "moons"
 
 
-def make_dataset(name: str, n: int = 512, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_dataset(
+    name: str, n: int = DEFAULT_POINTS, noise: float = DEFAULT_NOISE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The dataset ``name`` (a key of :data:`DATASETS`) with ``n`` points."""
     try:
         fn = DATASETS[name]

@@ -9,14 +9,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from app.ui.theme import LINE_WIDTH, base_layout, run_color
+from app.ui.theme import CLASS_COLORS, CLASS_SCALE, LINE_WIDTH, MARKER_EDGE, base_layout, run_color, swatch
 
 __all__ = ["boundary_figure", "curves_figure", "diagnostics_figure", "run_title"]
 
 GRID = 80  # decision-boundary resolution per run
 MAX_POINTS = 1000  # points per curve sent to the browser (float32: ~4 kB per array)
-CLASS_COLORS = ("#0072B2", "#D55E00")  # Okabe-Ito blue / vermillion
-CLASS_SCALE = [[0.0, "#6FA8D6"], [0.5, "#FFFFFF"], [1.0, "#EE9E73"]]
 
 
 def _thin(x: np.ndarray) -> np.ndarray:
@@ -33,7 +31,7 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 
 def run_title(i: int, run) -> str:
-    return f"<span style='color:{run_color(i)}'>■</span> {run.config.title()}"
+    return f"{swatch(run_color(i))} {run.config.title()}"
 
 
 def _panels(n: int, titles: list[str], gap: float = 0.06, top: float = 0.84) -> dict:
@@ -74,7 +72,7 @@ def boundary_figure(race) -> go.Figure:
             traces.append(go.Scatter(
                 x=race.X_train[tr, 0], y=race.X_train[tr, 1], mode="markers", name=f"class {cls} (train)",
                 legendgroup=f"train{cls}", showlegend=i == 0, hoverinfo="skip",
-                marker=dict(color=CLASS_COLORS[cls], size=6, line=dict(color="white", width=0.8)), **axes))
+                marker=dict(color=CLASS_COLORS[cls], size=6, line=dict(color=MARKER_EDGE, width=0.8)), **axes))
             traces.append(go.Scatter(
                 x=race.X_test[te, 0], y=race.X_test[te, 1], mode="markers", name=f"class {cls} (test)",
                 legendgroup=f"test{cls}", showlegend=i == 0, hoverinfo="skip",

@@ -5,6 +5,10 @@ A hyperparameter's slider offers "nice" values: 1-1.5-2-...-8 per decade on a lo
 URLs and sensitivity-map clicks snap onto the same values (:func:`snap`), so whatever sets
 a widget lands on a value the widget can show. :func:`fmt` writes those values (slider labels,
 URL values, captions) and the numbers in figure labels. Pure: no streamlit import.
+
+The option lists and encodings more than one page offers are declared here too: the numbers
+of steps (:data:`STEP_OPTIONS`), the full batch (:data:`FULL_BATCH`), the hyperparameters no
+page shows (:data:`HIDDEN_HYPERS`) and the schedules a run can follow (:func:`schedule_choices`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fmt", "hyper_options", "snap"]
+__all__ = [
+    "fmt",
+    "hyper_options",
+    "snap",
+    "STEP_OPTIONS",
+    "FULL_BATCH",
+    "batch_size_of",
+    "HIDDEN_HYPERS",
+    "NO_SCHEDULE",
+    "schedule_choices",
+]
+
+# The numbers of steps a race offers (Playground, Schedules): one list, so a run handed from
+# one page to the other keeps its length.
+STEP_OPTIONS: tuple[int, ...] = (10, 20, 30, 50, 80, 100, 120, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000,
+                                 3000, 5000)
+# A batch-size control's value for the full batch (the exact gradient); every other value is a size.
+FULL_BATCH = 0
+# Hyperparameters no page shows: every page minimizes a loss, so ``maximize`` makes no sense there.
+HIDDEN_HYPERS = frozenset({"maximize"})
+# A run's schedule choice for "no schedule" (a constant lr).
+NO_SCHEDULE = "none"
 
 _LR_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 _NEAR_ONE = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999)
@@ -162,3 +187,19 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def batch_size_of(value: Any) -> int | None:
+    """A batch-size control's value as a batch size: None for :data:`FULL_BATCH`."""
+    return None if value == FULL_BATCH else int(value)
+
+
+def schedule_choices(schedules: Any = None) -> list[str]:
+    """A run's schedule choices: :data:`NO_SCHEDULE`, then every schedule that sets the lr from the
+    step alone (not ReduceLROnPlateau, which needs a metric). ``schedules``: name → registry entry
+    (default: the registry's)."""
+    if schedules is None:
+        from optim_core import registry
+
+        schedules = registry.schedules()
+    return [NO_SCHEDULE, *(name for name, info in schedules.items() if not info.needs_metric)]

@@ -1,9 +1,51 @@
-"""Colors, fonts and sizes shared by every figure, chosen to read from the back of a lecture hall."""
+"""Colors, fonts and sizes shared by every figure, chosen to read from the back of a lecture hall.
+
+Every color the app draws with is named here, once; figures and pages import the names.
+"""
 
 from __future__ import annotations
 
 # Okabe-Ito: distinguishable with the common color-vision deficiencies, and on a projector.
 RUN_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442", "#000000")
+# What the eye must find at once: a run that diverged, a ReduceLROnPlateau cut, where the LR range
+# test stopped, its suggested lr.
+MARK_RED = "#B00020"
+# The rim that lifts a marker off the curve or the map under it.
+MARKER_EDGE = "white"
+# Reference lines drawn over the curves: milestones, the page's base lr.
+GUIDE_GREY = "#777"
+# The cursor at the step being read off.
+CURSOR_GREY = "#333333"
+# Raw data under its smoothed curve (every step's loss in the LR range test).
+RAW_GREY = "#9E9E9E"
+# A legend drawn over a figure: white, a little see-through.
+LEGEND_BACKGROUND = "rgba(255,255,255,0.9)"
+# Live Training's two classes: Okabe-Ito blue / vermillion for the points, and the probability
+# map under them from a light blue (class 0) through white (undecided) to a light vermillion (class 1).
+CLASS_COLORS = ("#0072B2", "#D55E00")
+CLASS_SCALE = [[0.0, "#6FA8D6"], [0.5, "#FFFFFF"], [1.0, "#EE9E73"]]
+
+# The Playground's maps (app/playground/figures.py).
+PAPER = "white"  # the map's background; the fill of a known minimum's star
+INK = "black"  # outlines on any map color: a minimum's star, the start's ring, the picked cell's frame
+TRANSPARENT = "rgba(0,0,0,0)"  # invisible markers that only catch clicks
+AXIS_LINE = "#444"  # the frame of a map
+CONTOUR_GREY = "#888"  # iso-lines on the 3D surface
+BOUND_LINE = "#222"  # the stability limits (2/L, 2(1+β)/L)
+LABEL_BACKGROUND = "rgba(255,255,255,0.85)"  # an annotation over curves
+NEVER_CONVERGED = "#c8c8c8"  # a convergence-map cell whose run neither converged nor diverged
+SEQUENTIAL_SCALE = "Viridis"  # steps to converge, final loss
+# The loss landscape: a light sequential map, pale blue (low) through pale green and sand to light
+# clay (high), as (position in [0, 1], (r, g, b)); iso-lines are the band's color times ISO_DARKEN.
+LANDSCAPE_STOPS = (
+    (0.0, (214, 232, 247)),
+    (0.3, (226, 242, 222)),
+    (0.6, (248, 242, 212)),
+    (0.85, (244, 222, 196)),
+    (1.0, (230, 196, 178)),
+)
+ISO_DARKEN = 0.72
+
 FONT_SIZE = 16
 TITLE_SIZE = 20
 LINE_WIDTH = 3
@@ -13,6 +55,12 @@ FONT_FAMILY = "DejaVu Sans, Arial, sans-serif"
 
 def run_color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def swatch(color: str, size: str = "") -> str:
+    """A ■ in ``color``, as HTML (markdown with ``unsafe_allow_html``, a Plotly title); ``size``: a CSS font-size."""
+    style = f"color:{color}" + (f";font-size:{size}" if size else "")
+    return f"<span style='{style}'>■</span>"
 
 
 def base_layout(**overrides) -> dict:

@@ -17,9 +17,16 @@ import streamlit as st
 
 from app.training import backend as T
 from app.training import figures as TF
-from app.training.datasets import DATASET_LABELS, DATASETS, make_dataset, train_test_split
-from app.ui.controls import fmt
-from app.ui.theme import run_color
+from app.training.datasets import (
+    DATASET_LABELS,
+    DATASETS,
+    DEFAULT_DATASET,
+    DEFAULT_POINTS,
+    make_dataset,
+    train_test_split,
+)
+from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, NO_SCHEDULE, batch_size_of, fmt, schedule_choices
+from app.ui.theme import run_color, swatch
 from app.ui.widgets import Remembered, hyper_widget
 from optim_core import registry
 
@@ -27,10 +34,10 @@ from optim_core import registry
 # a slow laptop): train many steps per redraw rather than redrawing often.
 REDRAW_OPTIONS = [0.1, 0.25, 0.5, 1.0, 2.0]
 CLIP_NORMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
-MAX_RUNS = 4
 MAX_STEPS = 200_000  # a safety stop for a demo left running
 EVAL_EVERY = 5
-BATCH_OPTIONS = ["full", 256, 128, 64, 32, 16, 8, 4, 2, 1]
+BATCH_OPTIONS = [FULL_BATCH, 256, 128, 64, 32, 16, 8, 4, 2, 1]
+FULL_BATCH_LABEL = "full batch"
 # Starting points that train visibly within seconds (the registry's defaults are torch's,
 # e.g. SGD's lr=1e-3, which is slow on this problem). Used only if the optimizer exists.
 LIVE_DEFAULTS = {
@@ -48,7 +55,10 @@ LIVE_DEFAULTS = {
     "Sophia": {"lr": 0.005},
     "Adam8bit": {"lr": 0.01},
 }
+# The optimizers of runs 1, 2, ... when first drawn: one per run the page offers.
 DEFAULT_RUNS = ("Adam", "SGD", "AdamW", "RMSprop")
+MAX_RUNS = len(DEFAULT_RUNS)
+DEFAULT_MODEL = T.ModelSpec()
 BUTTONS = ("lt_start", "lt_pause", "lt_step", "lt_reset")
 
 # The value widgets drawn in this script run, not bound to the URL: kept while another page runs.
@@ -58,22 +68,21 @@ KEPT = Remembered("_lt_saved")
 CONTROLS = dict(remember=KEPT, set_toggle=True)
 
 
-def run_controls(i: int, names: list[str]) -> T.RunConfig:
-    """The controls of run ``i`` → a RunConfig: optimizer, backend and hyperparameters (from the
+def run_controls(i: int, names: list[str]) -> T.TrainingRunConfig:
+    """The controls of run ``i`` → a TrainingRunConfig: optimizer, backend and hyperparameters (from the
     registry entry), then its training tricks (schedule, clipping, accumulation)."""
     default_opt = DEFAULT_RUNS[i] if DEFAULT_RUNS[i] in names else names[i % len(names)]
-    color = run_color(i)
-    st.markdown(f"<span style='color:{color};font-size:1.6em'>■</span> **Run {i + 1}**", unsafe_allow_html=True)
+    st.markdown(f"{swatch(run_color(i), '1.6em')} **Run {i + 1}**", unsafe_allow_html=True)
     opt = st.selectbox("Optimizer", names, key=KEPT.seed(f"lt_run{i}_opt", default_opt), label_visibility="collapsed")
     info = registry.get_optimizer(opt)
     if T.torch_backend_available(opt):
-        backend = st.radio("Stepped by", list(T.BACKENDS), key=KEPT.seed(f"lt_run{i}_backend", "optim_core"),
+        backend = st.radio("Stepped by", list(T.BACKENDS), key=KEPT.seed(f"lt_run{i}_backend", T.DEFAULT_BACKEND),
                            format_func=T.BACKENDS.get, horizontal=True)
     else:
-        backend = "optim_core"
+        backend = T.DEFAULT_BACKEND
         st.caption(f"Stepped by optim_core (torch.optim has no {opt} with these hyperparameters).")
     starts = {**info.defaults(), **LIVE_DEFAULTS.get(opt, {})}
-    shown = [h for h in info.hypers if h.name != "maximize"]
+    shown = [h for h in info.hypers if h.name not in HIDDEN_HYPERS]
     hypers = {}
     for h in shown:
         if h.name == "lr":
@@ -83,16 +92,16 @@ def run_controls(i: int, names: list[str]) -> T.RunConfig:
         with st.expander("⚙️ Hyperparameters"):
             for h in rest:
                 hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name], **CONTROLS)
-    cfg = T.RunConfig(opt, hypers, backend=backend)
+    cfg = T.TrainingRunConfig(opt, hypers, backend=backend)
     with st.expander("🧰 Schedule, clipping, accumulation"):
-        sched_names = [n for n, sch in registry.schedules().items() if not sch.needs_metric]
-        sched = st.selectbox("LR schedule", ["none", *sched_names], key=KEPT.seed(f"lt_run{i}_sched", "none"),
+        sched = st.selectbox("LR schedule", schedule_choices(), key=KEPT.seed(f"lt_run{i}_sched", NO_SCHEDULE),
                              help="Sets the lr before each step from the schedule's curve, starting at the lr above.")
-        if sched != "none":
+        if sched != NO_SCHEDULE:
             sinfo = registry.get_schedule(sched)
             cfg.schedule = sched
             cfg.schedule_steps = int(st.number_input(
-                "Schedule length (steps)", 10, 100_000, step=100, key=KEPT.seed(f"lt_run{i}_sched_steps", 1000),
+                "Schedule length (steps)", 10, 100_000, step=100,
+                key=KEPT.seed(f"lt_run{i}_sched_steps", T.SCHEDULE_STEPS),
                 help="The curve is computed for this many steps; after them the last lr is kept."))
             cfg.schedule_params = {h.name: hyper_widget(h, f"lt_run{i}_sched_{sched}_{h.name}", h.default, **CONTROLS)
                                    for h in sinfo.params}
@@ -164,20 +173,22 @@ st.caption(
 with st.sidebar:
     st.header("🗂️ Data")
     dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get,
-                           key=KEPT.seed("lt_dataset", "moons"))
+                           key=KEPT.seed("lt_dataset", DEFAULT_DATASET))
     noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", 0.15))
     n_points = st.select_slider("Points (80% train, 20% test)", [64, 128, 256, 512, 1024, 2048],
-                                key=KEPT.seed("lt_n", 512))
+                                key=KEPT.seed("lt_n", DEFAULT_POINTS))
     seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1,
                                key=KEPT.seed("lt_seed", 0)))
     st.header("🕸️ Model")
-    layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS, key=KEPT.seed("lt_layers", 2))
-    width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=KEPT.seed("lt_width", 32), disabled=layers == 0)
+    layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS,
+                       key=KEPT.seed("lt_layers", DEFAULT_MODEL.hidden_layers))
+    width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=KEPT.seed("lt_width", DEFAULT_MODEL.width),
+                      disabled=layers == 0)
     activation = st.selectbox("Activation", list(T.ACTIVATIONS), format_func=T.ACTIVATIONS.get,
-                              key=KEPT.seed("lt_act", "tanh"), disabled=layers == 0)
+                              key=KEPT.seed("lt_act", DEFAULT_MODEL.activation), disabled=layers == 0)
     st.header("🏋️ Training")
-    batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", "full"),
-                             format_func=lambda b: "full batch" if b == "full" else str(b))
+    batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", FULL_BATCH),
+                             format_func=lambda b: FULL_BATCH_LABEL if b == FULL_BATCH else str(b))
     st.header("⏱️ Live")
     spr = int(st.select_slider("Steps per redraw (and per 👣 Step)", [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
                                key=KEPT.seed("lt_spr", 100)))
@@ -206,7 +217,7 @@ b4.button("🔄 Reset", key="lt_reset", on_click=_on_reset, width="stretch")
 KEPT.save()
 
 spec = T.ModelSpec(layers, width if layers else T.WIDTH_RANGE[0], activation)
-batch_size = None if batch == "full" else int(batch)
+batch_size = batch_size_of(batch)
 signature = repr((dataset, noise, n_points, seed, spec, batch_size,
                   [(c.optimizer, c.backend, sorted(c.hypers.items()), c.accumulate, c.clip_norm, c.schedule,
                     sorted(c.schedule_params.items()), c.schedule_steps) for c in configs]))
@@ -230,7 +241,7 @@ if "_lt_error" in st.session_state:
     st.stop()
 
 status.markdown(
-    f"**{spec.describe()}** · {'full batch' if batch_size is None else f'batches of {batch_size}'}"
+    f"**{spec.describe()}** · {FULL_BATCH_LABEL if batch_size is None else f'batches of {batch_size}'}"
     + (" · ▶️ running" if st.session_state["_lt_running"] else " · ✋ paused")
 )
 
@@ -259,7 +270,7 @@ def _train_and_draw(race: T.Race) -> None:
     cols = st.columns(len(race.runs))
     for i, (col, run) in enumerate(zip(cols, race.runs)):
         col.markdown(
-            f"<span style='color:{run_color(i)}'>■</span> step **{run.step:,}** · epoch "
+            f"{swatch(run_color(i))} step **{run.step:,}** · epoch "
             f"{run.step * run.accumulate / race.batches_per_epoch:,.1f} · test accuracy "
             f"**{run.last('test_acc'):.0%}** · test loss {run.last('test_loss'):.3g}",
             unsafe_allow_html=True,

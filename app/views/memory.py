@@ -72,7 +72,7 @@ def _table(rows: list[dict]) -> dict[str, list]:
 st.title("💾 How much memory does the optimizer need?")
 st.caption(
     "Training keeps the parameters, one gradient per parameter, and the optimizer's state. "
-    "GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = 1.074 GB)."
+    f"GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = {M.GIB / M.GB:.3f} GB)."
 )
 
 # The widgets are not bound to the URL: their values are kept while another page runs.
@@ -82,8 +82,10 @@ if "mem_preset" not in st.session_state:
     st.session_state["mem_preset"] = M.DEFAULT_PRESET
     _apply_preset()
 all_names = list(registry.optimizers())
-for _k, _v in (("mem_preset", M.DEFAULT_PRESET), ("mem_count", 10.0), ("mem_unit", "billion"),
-               ("mem_side", M.DEFAULT_SIDE), ("mem_dtype", "float32"), ("mem_optimizers", all_names),
+_default = M.PRESETS[M.DEFAULT_PRESET]
+_count, _unit = _split(_default.n_params)
+for _k, _v in (("mem_preset", M.DEFAULT_PRESET), ("mem_count", _count), ("mem_unit", _unit),
+               ("mem_side", _default.side), ("mem_dtype", _default.dtype), ("mem_optimizers", all_names),
                ("mem_variants", True), ("mem_barmode", "stacked")):
     KEPT.seed(_k, _v)
 fit_choice("mem_optimizers", all_names)
@@ -94,7 +96,7 @@ c1.selectbox("Model", [*M.PRESETS, CUSTOM], key="mem_preset", on_change=_apply_p
 c2.number_input("Parameters", min_value=0.0, step=1.0, format="%g", key="mem_count", on_change=_to_custom)
 c3.selectbox("×", list(UNITS), key="mem_unit", on_change=_to_custom)
 c4.selectbox("dtype", list(M.DTYPES), key="mem_dtype",
-             help="Parameters, gradients and state all in this type (bfloat16/float16: 2 bytes, float32: 4, float64: 8).")
+             help=f"Parameters, gradients and state all in this type ({M.dtype_sizes_text()}).")
 
 o1, o2 = st.columns([5, 2])
 chosen = o1.multiselect("Optimizers", all_names, key="mem_optimizers")

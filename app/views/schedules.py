@@ -16,8 +16,8 @@ from app.playground import figures as F
 from app.playground import handoff
 from app.schedules import figures as SF
 from app.schedules import logic as L
-from app.ui.controls import fmt, snap
-from app.ui.theme import FONT_SIZE, RUN_COLORS, run_color
+from app.ui.controls import STEP_OPTIONS, fmt, snap
+from app.ui.theme import FONT_SIZE, LEGEND_BACKGROUND, RUN_COLORS, run_color
 from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -269,7 +269,7 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
                              click_grid=False)
         # In a column the map needs the width: the legend goes above it rather than beside it.
         race.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left",
-                                       font=dict(size=FONT_SIZE), bgcolor="rgba(255,255,255,0.9)"),
+                                       font=dict(size=FONT_SIZE), bgcolor=LEGEND_BACKGROUND),
                            margin=dict(t=95))
         st.plotly_chart(race, key="sc_run_race", theme=None, config=PLOT_CONFIG)
         st.caption(f"{surface_name}, {T} steps. ◇ marks step t on each path (the step slider above); "
@@ -316,11 +316,11 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
     target = c1.segmented_control("test on", ["loss surface", "MLP"], default="loss surface", required=True,
                                   key="sc_rt_target", bind=Q) or "loss surface"
     fit_stored("sc_rt_lo", RT_START, log=True)
-    lo = c2.select_slider("start lr", options=RT_START, value=1e-7, format_func=fmt, key="sc_rt_lo", bind=Q)
+    lo = c2.select_slider("start lr", options=RT_START, value=L.RT_START_LR, format_func=fmt, key="sc_rt_lo", bind=Q)
     fit_stored("sc_rt_hi", RT_END, log=True)
-    hi = c3.select_slider("end lr", options=RT_END, value=10.0, format_func=fmt, key="sc_rt_hi", bind=Q)
+    hi = c3.select_slider("end lr", options=RT_END, value=L.RT_END_LR, format_func=fmt, key="sc_rt_hi", bind=Q)
     fit_stored("sc_rt_n", range(20, 301))
-    n_test = c4.slider("steps", 20, 300, 100, step=10, key="sc_rt_n", bind=Q)
+    n_test = c4.slider("steps", 20, 300, L.RT_STEPS, step=10, key="sc_rt_n", bind=Q)
     result, where, loss_label = None, "", "loss"
     if target == "MLP":
         from app.training import backend as training
@@ -333,8 +333,10 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
 
             names = list(DATASETS)
             fit_choice("sc_rt_data", names)
+            spec = training.ModelSpec()
             data = st.selectbox("dataset", names, format_func=lambda k: DATASET_LABELS.get(k, k), key="sc_rt_data",
-                                bind=Q, help="512 points, full batch; the 2-32-32-2 tanh MLP of Live Training.")
+                                bind=Q, help=f"{L.MLP_TEST_POINTS} points, full batch; the {spec.sizes_text} "
+                                             f"{training.ACTIVATIONS[spec.activation]} MLP of Live Training.")
             try:
                 result = _mlp_test(optimizer, data, float(lo), float(hi), int(n_test))
             except L.ScheduleError as exc:
@@ -385,8 +387,8 @@ with st.sidebar:
     fit_choice("sc_pick", NAMES)
     picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
                             help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
-    fit_stored("sc_steps", L.STEP_OPTIONS, log=True)
-    n_steps = int(st.select_slider("steps", options=L.STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
+    fit_stored("sc_steps", STEP_OPTIONS, log=True)
+    n_steps = int(st.select_slider("steps", options=STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
                                    on_change=_follow_steps,
                                    help="Lengths that mean “the whole run” (T_max, total steps) follow this."))
     base_lr = float(hyper_widget(L.LR_HYPER, "sc_lr", L.DEFAULT_LR, **CONTROLS))

@@ -71,4 +71,5 @@ INFO = OptimizerInfo(
             "are tiny (about √ε), so it starts slowly on the surfaces here.",
     family="adaptive",
     runs_on_floats=True,
+    torch_twin=True,
 )

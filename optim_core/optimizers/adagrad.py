@@ -73,4 +73,5 @@ INFO = OptimizerInfo(
             "features (embeddings, linear models). The ever-growing sum makes the step decay to zero on long runs.",
     family="adaptive",
     runs_on_floats=True,
+    torch_twin=True,
 )

@@ -99,6 +99,7 @@ INFOS = [
         summary="The default adaptive method: momentum plus a per-coordinate step size from the gradient's "
                 "running RMS. Robust to the lr; use AdamW instead when you want weight decay.",
         runs_on_floats=True,
+        torch_twin=True,
     ),
     OptimizerInfo(
         name="AdamW",
@@ -114,5 +115,6 @@ INFOS = [
         summary="Adam whose weight decay shrinks the weights directly instead of passing through the adaptive "
                 "denominator; the default for transformers (BERT, GPT, ViT).",
         runs_on_floats=True,
+        torch_twin=True,
     ),
 ]

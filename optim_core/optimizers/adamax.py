@@ -66,4 +66,5 @@ INFO = OptimizerInfo(
             "at rate β₂ instead of dominating an average. Sometimes preferred for embeddings and sparse updates.",
     family="adaptive",
     runs_on_floats=True,
+    torch_twin=True,
 )

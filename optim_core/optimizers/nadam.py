@@ -82,4 +82,5 @@ INFO = OptimizerInfo(
     # mu_product must advance once per step, so the kernel sees whole tensors.
     elementwise=False,
     runs_on_floats=True,
+    torch_twin=True,
 )

@@ -88,4 +88,5 @@ INFO = OptimizerInfo(
             "β₂ = 0.999), then Adam steps scaled by the rectifier r_t. Used where Adam needs a warm-up.",
     family="adaptive",
     runs_on_floats=True,
+    torch_twin=True,
 )

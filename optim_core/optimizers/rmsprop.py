@@ -113,4 +113,5 @@ INFO = OptimizerInfo(
             "for RNNs and deep reinforcement learning (DQN, A3C); TF's default for several vision models.",
     family="adaptive",
     runs_on_floats=True,
+    torch_twin=True,
 )

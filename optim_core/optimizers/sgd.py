@@ -88,4 +88,5 @@ INFO = OptimizerInfo(
             "vision models (ResNets) as well as anything; plain SGD zig-zags across ravines.",
     family="classic",
     runs_on_floats=True,
+    torch_twin=True,
 )

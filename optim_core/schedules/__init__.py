@@ -14,9 +14,15 @@ stepper), ``compose`` (SequentialLR, ChainedScheduler and their pure forms),
 ``lr_finder`` (the LR range test) and ``bench``.
 """
 
-from optim_core.schedules._base import DividesByZeroError, LRScheduler, kwargs_text, torch_snippet
+from optim_core.schedules._base import DividesByZeroError, LRScheduler, kwargs_text, torch_momentum_expr, torch_snippet
 from optim_core.schedules.bench import bench_schedules
-from optim_core.schedules.compose import ChainedScheduler, SequentialLR, chained_lr, sequential_lr
+from optim_core.schedules.compose import (
+    ChainedScheduler,
+    SequentialLR,
+    chained_lr,
+    composition_snippet,
+    sequential_lr,
+)
 from optim_core.schedules.cosine import (
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,

@@ -267,39 +267,90 @@ def kwargs_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
+# The optimizer a snippet builds when none is chosen, or in place of one torch.optim has no twin of
+# (a schedule's numbers do not depend on the optimizer): its torch.optim class and keywords as written.
+SGD_STAND_IN: tuple[str, Mapping[str, Any]] = ("SGD", {"momentum": 0.9})  # a momentum for cycling schedules
+ADAMW_STAND_IN: tuple[str, Mapping[str, Any]] = ("AdamW", {"weight_decay": 0.01})  # the transformers' usual
+
+
+def torch_momentum_expr(optimizer: str) -> str | None:
+    """Where torch.optim's ``optimizer`` (a registry name) keeps the momentum a cycling schedule
+    moves, its ``cycled_momentum``: ``optimizer.param_groups[0]["momentum"]``, ``...["betas"][0]``,
+    or None when it has none."""
+    from optim_core import registry
+
+    info = registry.get_optimizer(optimizer)
+    h = info.with_role("cycled_momentum")
+    if h is None:
+        return None
+    for packed, parts in info.cls.packed.items():
+        if h.name in parts:
+            return f'optimizer.param_groups[0]["{packed}"][{parts.index(h.name)}]'
+    return f'optimizer.param_groups[0]["{h.name}"]'
+
+
+def optimizer_lines(base_lr: float, optimizer: str | None = None, hypers: Mapping[str, Any] | None = None,
+                    stand_in: tuple[str, Mapping[str, Any]] = SGD_STAND_IN) -> tuple[list[str], str]:
+    """The lines of a snippet that build its optimizer, and the torch.optim class they build.
+
+    ``optimizer`` (a registry name) is built with the keywords of its ``hypers`` (kernel names, as
+    the registry's) that differ from its defaults, when torch.optim has its twin (``torch_twin``);
+    ``stand_in`` is built otherwise, after a comment saying so, and when ``optimizer`` is None.
+    """
+    from optim_core import registry
+
+    lines = []
+    name, kwargs = stand_in
+    if optimizer is not None:
+        info = registry.get_optimizer(optimizer)
+        if info.torch_twin:
+            default = info.cls.keywords()
+            name = optimizer
+            kwargs = {k: v for k, v in info.cls.keywords(hypers or {}).items() if k != "lr" and v != default[k]}
+        else:
+            lines.append(f"# torch.optim has no {optimizer}: {name} stands in below (the schedule's numbers do not "
+                         "depend on the optimizer).")
+    kw = f", {kwargs_text(kwargs)}" if kwargs else ""
+    lines.append(f"optimizer = torch.optim.{name}(model.parameters(), lr={fmt(base_lr)}{kw})")
+    return lines, name
+
+
 def torch_snippet(
     scheduler_lines: str,
     *,
     base_lr: float,
     n_steps: int,
-    optimizer: str = "SGD",
-    optimizer_kwargs: str = "momentum=0.9",
+    optimizer: str | None = None,
+    hypers: Mapping[str, Any] | None = None,
+    stand_in: tuple[str, Mapping[str, Any]] = SGD_STAND_IN,
     record_momentum: bool = False,
     metric: str | None = None,
     preamble: str = "",
 ) -> str:
     """A runnable script: a model, an optimizer, the scheduler, and the loop that records ``lrs``.
 
-    ``scheduler_lines`` must assign ``scheduler``; ``metric`` is an expression of ``step``
+    The optimizer is ``optimizer`` with ``hypers``, or ``stand_in`` (:func:`optimizer_lines`).
+    ``scheduler_lines`` must assign ``scheduler``; ``record_momentum`` also records ``momenta``,
+    the optimizer's cycled momentum (if it has one); ``metric`` is an expression of ``step``
     passed to ``scheduler.step(metric)`` (ReduceLROnPlateau).
     """
     head = "import math\n\nimport torch\n\n" if "math." in scheduler_lines + preamble + (metric or "") else "import torch\n\n"
-    opt_kw = f", {optimizer_kwargs}" if optimizer_kwargs else ""
+    opt_lines, built = optimizer_lines(base_lr, optimizer, hypers, stand_in)
+    momentum = torch_momentum_expr(built) if record_momentum else None
     lines = [
         head + (preamble + "\n" if preamble else "")
         + "model = torch.nn.Linear(2, 1)",
-        f"optimizer = torch.optim.{optimizer}(model.parameters(), lr={fmt(base_lr)}{opt_kw})",
+        *opt_lines,
         scheduler_lines,
         "",
         "lrs = []",
     ]
-    if record_momentum:
-        key = 'optimizer.param_groups[0]["betas"][0]' if optimizer.startswith("Adam") else 'optimizer.param_groups[0]["momentum"]'
+    if momentum is not None:
         lines.append("momenta = []")
     lines.append(f"for step in range({int(n_steps)}):")
     lines.append('    lrs.append(optimizer.param_groups[0]["lr"])')
-    if record_momentum:
-        lines.append(f"    momenta.append({key})")
+    if momentum is not None:
+        lines.append(f"    momenta.append({momentum})")
     lines.append("    optimizer.step()  # after loss.backward() in a real training loop")
     if metric is None:
         lines.append("    scheduler.step()")
@@ -307,3 +358,13 @@ def torch_snippet(
         lines.append(f"    val_loss = {metric}  # stands in for the validation loss")
         lines.append("    scheduler.step(val_loss)")
     return "\n".join(lines) + "\n"
+
+
+def class_snippet(cls_name: str):
+    """The snippet builder of a torch scheduler class that takes the schedule's parameters as they are."""
+
+    def pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, **params):
+        line = f"scheduler = torch.optim.lr_scheduler.{cls_name}(optimizer, {kwargs_text(params)})"
+        return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers)
+
+    return pytorch

@@ -32,7 +32,7 @@ import numpy as np
 
 from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules import cosine, decay, lambdas, warmup
-from optim_core.schedules._base import LRScheduler, check_int, check_steps, fmt, ratio_curve, torch_snippet
+from optim_core.schedules._base import LRScheduler, check_int, check_steps, fmt, kwargs_text, ratio_curve, torch_snippet
 
 __all__ = ["SequentialLR", "ChainedScheduler", "sequential_lr", "chained_lr"]
 
@@ -297,15 +297,30 @@ def _sequential_curve(n_steps, base_lr, **params):
     return sequential_lr(n_steps, base_lr, parts, milestones)
 
 
-def _sequential_pytorch(base_lr=0.1, n_steps=1000, warmup_iters=100, start_factor=0.01, T_max=900, eta_min=0.0):
-    lines = (
-        f"warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor={fmt(start_factor)}, end_factor=1.0, "
-        f"total_iters={warmup_iters})\n"
-        f"decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max={T_max}, eta_min={fmt(eta_min)})\n"
-        f"scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=[warmup, decay], "
-        f"milestones=[{warmup_iters}])"
-    )
-    return torch_snippet(lines, base_lr=base_lr, n_steps=n_steps)
+# -- torch snippets -------------------------------------------------------------------------
+def composition_snippet(combinator: str, parts: Sequence[tuple[str, Mapping[str, Any]]],
+                        milestones: Sequence[int] = (), **snippet) -> str:
+    """A runnable script of a warm-up and a decay, ``parts = [(name, torch keywords), (name, torch
+    keywords)]``, composed by ``combinator`` (SequentialLR, at ``milestones``, or ChainedScheduler);
+    ``snippet``: :func:`~optim_core.schedules._base.torch_snippet`'s keywords (``base_lr``,
+    ``n_steps``, ``optimizer``, ``hypers``)."""
+    (wname, wkw), (dname, dkw) = parts
+    lines = (f"warmup = torch.optim.lr_scheduler.{wname}(optimizer, {kwargs_text(wkw)})\n"
+             f"decay = torch.optim.lr_scheduler.{dname}(optimizer, {kwargs_text(dkw)})\n")
+    if combinator == "SequentialLR":
+        lines += ("scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=[warmup, decay], "
+                  f"milestones={fmt(list(milestones))})")
+    elif combinator == "ChainedScheduler":
+        lines += "scheduler = torch.optim.lr_scheduler.ChainedScheduler([warmup, decay], optimizer=optimizer)"
+    else:
+        raise ValueError(f"combinator must be SequentialLR or ChainedScheduler, got {combinator!r}")
+    return torch_snippet(lines, **snippet)
+
+
+def _sequential_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, **params):
+    parts, milestones = _sequential_parts(**params)
+    return composition_snippet("SequentialLR", parts, milestones, base_lr=base_lr, n_steps=n_steps,
+                               optimizer=optimizer, hypers=hypers)
 
 
 def _chained_parts(warmup_iters=100, start_factor=0.01, gamma=0.995):
@@ -317,14 +332,9 @@ def _chained_curve(n_steps, base_lr, **params):
     return chained_lr(n_steps, base_lr, _chained_parts(**params))
 
 
-def _chained_pytorch(base_lr=0.1, n_steps=1000, warmup_iters=100, start_factor=0.01, gamma=0.995):
-    lines = (
-        f"warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor={fmt(start_factor)}, end_factor=1.0, "
-        f"total_iters={warmup_iters})\n"
-        f"decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma={fmt(gamma)})\n"
-        "scheduler = torch.optim.lr_scheduler.ChainedScheduler([warmup, decay], optimizer=optimizer)"
-    )
-    return torch_snippet(lines, base_lr=base_lr, n_steps=n_steps)
+def _chained_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, **params):
+    return composition_snippet("ChainedScheduler", _chained_parts(**params), base_lr=base_lr, n_steps=n_steps,
+                               optimizer=optimizer, hypers=hypers)
 
 
 INFOS = [

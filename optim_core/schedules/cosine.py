@@ -27,8 +27,7 @@ from optim_core.schedules._base import (
     check_int,
     check_real,
     check_steps,
-    kwargs_text,
-    torch_snippet,
+    class_snippet,
 )
 
 __all__ = [
@@ -234,14 +233,6 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
 
 # -- registry -----------------------------------------------------------------------------
-def _snippet(cls_name):
-    def pytorch(base_lr=0.1, n_steps=1000, **params):
-        line = f"scheduler = torch.optim.lr_scheduler.{cls_name}(optimizer, {kwargs_text(params)})"
-        return torch_snippet(line, base_lr=base_lr, n_steps=n_steps)
-
-    return pytorch
-
-
 _ETA_MIN = Hyper("eta_min", 0.0, low=0.0, high=0.1, label="η_min",
                  help="The lowest lr, reached at the end of each half period.", valid="[0, inf)")
 
@@ -258,7 +249,7 @@ INFOS = [
         latex=r"\eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})\left(1 + \cos\frac{\pi t}{T_{max}}\right)",
         summary="The default decay for vision and language models: smooth, no milestones to tune; set T_max "
                 "to the training length.",
-        pytorch=_snippet("CosineAnnealingLR"),
+        pytorch=class_snippet("CosineAnnealingLR"),
         cls=CosineAnnealingLR,
     ),
     ScheduleInfo(
@@ -274,7 +265,7 @@ INFOS = [
         latex=r"\eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})\left(1 + \cos\frac{\pi T_{cur}}{T_i}\right),"
               r"\quad T_i = T_0\, T_{mult}^{\,i}",
         summary="SGDR: periodic restarts to escape sharp minima and to snapshot an ensemble at each minimum.",
-        pytorch=_snippet("CosineAnnealingWarmRestarts"),
+        pytorch=class_snippet("CosineAnnealingWarmRestarts"),
         cls=CosineAnnealingWarmRestarts,
     ),
 ]

@@ -405,9 +405,10 @@ def _cyclic_curve(n_steps, base_lr, **params):
     return cyclic_lr(n_steps, base_lr, **params)
 
 
-def _cyclic_pytorch(base_lr=0.01, n_steps=1000, **params):
+def _cyclic_pytorch(base_lr=0.01, n_steps=1000, optimizer=None, hypers=None, **params):
     line = f"scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr={fmt(base_lr)}, {kwargs_text(params)})"
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, record_momentum=params.get("cycle_momentum", True))
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers,
+                         record_momentum=params.get("cycle_momentum", True))
 
 
 def _one_cycle_curve(n_steps, base_lr, total_steps=None, **params):
@@ -415,11 +416,12 @@ def _one_cycle_curve(n_steps, base_lr, total_steps=None, **params):
                         **params)
 
 
-def _one_cycle_pytorch(base_lr=0.1, n_steps=1000, total_steps=None, **params):
+def _one_cycle_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, total_steps=None, **params):
     total = n_steps if total_steps is None else total_steps
     line = (f"scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={fmt(base_lr)}, total_steps={total}"
             + (f", {kwargs_text(params)}" if params else "") + ")")
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, record_momentum=params.get("cycle_momentum", True))
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers,
+                         record_momentum=params.get("cycle_momentum", True))
 
 
 INFOS = [

@@ -22,8 +22,8 @@ from optim_core.schedules._base import (
     check_int,
     check_real,
     check_steps,
+    class_snippet,
     fmt,
-    kwargs_text,
     ratio_curve,
     torch_snippet,
 )
@@ -333,18 +333,10 @@ def _gamma(default, low, high, help):
     return Hyper("gamma", default, low=low, high=high, label="γ", help=help, valid="[0, inf)")
 
 
-def _snippet(cls_name: str):
-    def pytorch(base_lr=0.1, n_steps=1000, **params):
-        line = f"scheduler = torch.optim.lr_scheduler.{cls_name}(optimizer, {kwargs_text(params)})"
-        return torch_snippet(line, base_lr=base_lr, n_steps=n_steps)
-
-    return pytorch
-
-
-def _multistep_pytorch(base_lr=0.1, n_steps=1000, milestones=(300, 600), gamma=0.1):
+def _multistep_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, milestones=(300, 600), gamma=0.1):
     line = (f"scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones={fmt(list(milestones))}, "
             f"gamma={fmt(gamma)})")
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps)
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers)
 
 
 INFOS = [
@@ -358,7 +350,7 @@ INFOS = [
         ),
         latex=r"\eta_t = \eta_0\,\gamma^{\lfloor t / s \rfloor}",
         summary="The classic ResNet recipe: train at a constant lr, cut it 10x every few epochs (e.g. every 30 of 90).",
-        pytorch=_snippet("StepLR"),
+        pytorch=class_snippet("StepLR"),
         cls=StepLR,
     ),
     ScheduleInfo(
@@ -382,7 +374,7 @@ INFOS = [
         params=(_gamma(0.995, 0.9, 1.0, "Factor applied at every step."),),
         latex=r"\eta_t = \eta_0\,\gamma^{t}",
         summary="A smooth geometric decay every epoch; simple, but the lr shrinks fast, so γ is usually 0.95-0.99.",
-        pytorch=_snippet("ExponentialLR"),
+        pytorch=class_snippet("ExponentialLR"),
         cls=ExponentialLR,
     ),
     ScheduleInfo(
@@ -396,7 +388,7 @@ INFOS = [
         ),
         latex=r"\eta_t = \eta_0 \cdot \begin{cases} f & t < T \\ 1 & t \ge T \end{cases}",
         summary="A crude warm-up: a few steps at a fraction of the lr, usually chained with a decay.",
-        pytorch=_snippet("ConstantLR"),
+        pytorch=class_snippet("ConstantLR"),
         cls=ConstantLR,
     ),
     ScheduleInfo(
@@ -412,7 +404,7 @@ INFOS = [
         ),
         latex=r"\eta_t = \eta_0\left(f_0 + (f_1 - f_0)\,\frac{\min(t, T)}{T}\right)",
         summary="Linear warm-up (start_factor < 1 → 1) before a decay in a SequentialLR, or a linear decay to end_factor.",
-        pytorch=_snippet("LinearLR"),
+        pytorch=class_snippet("LinearLR"),
         cls=LinearLR,
     ),
     ScheduleInfo(
@@ -426,7 +418,7 @@ INFOS = [
         ),
         latex=r"\eta_t = \eta_0 \left(1 - \frac{\min(t, T)}{T}\right)^{p}",
         summary="Decay to zero over a fixed budget; power 0.9 is the DeepLab segmentation 'poly' schedule, power 1 linear decay.",
-        pytorch=_snippet("PolynomialLR"),
+        pytorch=class_snippet("PolynomialLR"),
         cls=PolynomialLR,
     ),
 ]

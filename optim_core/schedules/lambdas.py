@@ -118,14 +118,14 @@ def _multiplicative_curve(n_steps, base_lr, gamma=0.995):
     return multiplicative_lr(n_steps, base_lr, lambda t: np.full(np.shape(t), gamma), vectorized=True)
 
 
-def _lambda_pytorch(base_lr=0.1, n_steps=1000, gamma=0.995):
+def _lambda_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, gamma=0.995):
     line = f"scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda step: {fmt(gamma)} ** step)"
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps)
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers)
 
 
-def _multiplicative_pytorch(base_lr=0.1, n_steps=1000, gamma=0.995):
+def _multiplicative_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, gamma=0.995):
     line = f"scheduler = torch.optim.lr_scheduler.MultiplicativeLR(optimizer, lr_lambda=lambda step: {fmt(gamma)})"
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps)
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers)
 
 
 _GAMMA = Hyper("gamma", 0.995, low=0.9, high=1.0, label="γ",

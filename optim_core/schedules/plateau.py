@@ -282,9 +282,10 @@ def _plateau_curve(n_steps, base_lr, metrics=None, **params):
     return {"lr": lr, "reductions": out["reductions"][out["reductions"] < n_steps]}
 
 
-def _plateau_pytorch(base_lr=0.1, n_steps=1000, **params):
+def _plateau_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=None, **params):
     line = f"scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, {kwargs_text(params)})"
-    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, metric=DEMO_METRIC)
+    return torch_snippet(line, base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers,
+                         metric=DEMO_METRIC)
 
 
 INFOS = [

@@ -44,6 +44,7 @@ from optim_core.schedules._base import (
     check_optimizer,
     check_real,
     check_steps,
+    ADAMW_STAND_IN,
     fmt,
     torch_snippet,
 )
@@ -181,8 +182,8 @@ class WarmupPolynomial(LRScheduler):
 
 
 # -- registry -----------------------------------------------------------------------------
-def _warmup_cosine_pytorch(base_lr=5e-4, n_steps=1000, warmup_steps=100, total_steps=1000, min_lr_ratio=0.1,
-                           num_cycles=0.5):
+def _warmup_cosine_pytorch(base_lr=5e-4, n_steps=1000, optimizer=None, hypers=None, warmup_steps=100,
+                           total_steps=1000, min_lr_ratio=0.1, num_cycles=0.5):
     body = f"""warmup_steps, total_steps = {warmup_steps}, {total_steps}
 min_lr_ratio, num_cycles = {fmt(min_lr_ratio)}, {fmt(num_cycles)}
 
@@ -198,12 +199,12 @@ def lr_lambda(step):
 
 """
     return torch_snippet("scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)",
-                         base_lr=base_lr, n_steps=n_steps, optimizer="AdamW", optimizer_kwargs="weight_decay=0.01",
-                         preamble=body)
+                         base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers,
+                         stand_in=ADAMW_STAND_IN, preamble=body)
 
 
-def _warmup_polynomial_pytorch(base_lr=5e-4, n_steps=1000, warmup_steps=100, total_steps=1000, power=1.0,
-                               end_lr=1e-7):
+def _warmup_polynomial_pytorch(base_lr=5e-4, n_steps=1000, optimizer=None, hypers=None, warmup_steps=100,
+                               total_steps=1000, power=1.0, end_lr=1e-7):
     body = f"""lr_init, lr_end = {fmt(base_lr)}, {fmt(end_lr)}  # lr_init: the optimizer's default lr
 warmup_steps, total_steps, power = {warmup_steps}, {total_steps}, {fmt(power)}
 
@@ -220,8 +221,8 @@ def lr_lambda(step):  # LambdaLR multiplies this by each group's initial lr
 
 """
     return torch_snippet("scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)",
-                         base_lr=base_lr, n_steps=n_steps, optimizer="AdamW", optimizer_kwargs="weight_decay=0.01",
-                         preamble=body)
+                         base_lr=base_lr, n_steps=n_steps, optimizer=optimizer, hypers=hypers,
+                         stand_in=ADAMW_STAND_IN, preamble=body)
 
 
 def _warmup_hypers():
