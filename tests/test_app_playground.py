@@ -10,7 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.playground import figures as F
+from app.playground import presets as P
+from app.playground import race as R
 from app.playground import scene as S
+from app.playground import state as U
 from optim_core import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +76,7 @@ def test_page_opens_on_a_ready_to_play_preset(at):
 
 
 def test_figure_trajectories_equal_the_engine(at):
-    res = S.compute(S.DEFAULT_SCENE)
+    res = R.compute(P.DEFAULT_SCENE)
     got = trails(race(at))
     assert len(got) == len(res.labels)
     for k, path in enumerate(got):
@@ -161,13 +164,13 @@ def test_run_options_schedule_clip_lookahead_own_start():
     assert trails(race(at))[0][0][0] == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("preset", S.GALLERY, ids=lambda p: p.key)
+@pytest.mark.parametrize("preset", P.GALLERY, ids=lambda p: p.key)
 def test_every_preset_loads(preset):
     at = fresh()
     at.button(key=f"pg_preset_{preset.key}").click().run()
     clean(at)
     assert any(preset.title in i.value for i in at.info)
-    assert S.scene_from_state({k: at.session_state[k] for k in S.state_from_scene(preset.scene)}) == preset.scene
+    assert U.scene_from_state({k: at.session_state[k] for k in U.state_from_scene(preset.scene)}) == preset.scene
     names = run_names(race(at))
     assert names == S.unique_labels(preset.scene.runs)
 
@@ -300,4 +303,4 @@ def test_each_run_has_its_own_color_and_the_url_carries_it():
     assert linked.session_state["pg_r1_color"].upper() == "#ABCDEF"
     lines = [t for t in race(linked)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
     assert lines[0]["line"]["color"].upper() == "#ABCDEF"
-    assert S.scene_from_state({"pg_r1_color": "javascript:alert(1)"}).runs[1].color == S.run_color(1)
+    assert U.scene_from_state({"pg_r1_color": "javascript:alert(1)"}).runs[1].color == S.run_color(1)

@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from app.playground import figures as F
+from app.playground import presets as P
+from app.playground import race as R
 from app.playground import scene as S
 from optim_core import registry
 
@@ -24,8 +26,8 @@ def _decode_png(uri: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def default_race():
-    res = S.compute(S.DEFAULT_SCENE)
-    surface = S.make_surface(S.DEFAULT_SCENE)
+    res = R.compute(P.DEFAULT_SCENE)
+    surface = S.make_surface(P.DEFAULT_SCENE)
     land = F.landscape(surface)
     tr = res.traj
     fig = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window, background=land,
@@ -139,7 +141,7 @@ def test_period_two_zigzag_survives_frame_subsampling():
     surface = registry.get_surface("Ravine").make(kappa=25.0)
     sc = S.Scene.make("Ravine", [S.RunConfig.make("SGD", {"lr": 0.079})], {"kappa": 25.0}, start=(-2.5, 0.8),
                       steps=1000)
-    tr = S.compute(sc).traj
+    tr = R.compute(sc).traj
     fig = F.race_figure(tr.positions[:, 0], ["SGD"], window=surface.window, max_frames=100)
     frames = F.frames_of(fig)
     assert len(frames) == 100  # one frame per ~10 steps ...
@@ -166,9 +168,9 @@ def test_payload_is_small_and_fast_enough_to_send(default_race):
 
 
 def test_diverged_run_gets_a_cross_where_it_left_and_no_head():
-    res = S.compute(S.PRESETS["diverge"].scene)
+    res = R.compute(P.PRESETS["diverge"].scene)
     tr = res.traj
-    surface = S.make_surface(S.PRESETS["diverge"].scene)
+    surface = S.make_surface(P.PRESETS["diverge"].scene)
     fig = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window)
     d = fig.to_dict()
     dyn = _dynamic_indices(d)
@@ -201,7 +203,7 @@ def test_click_grid_is_invisible_and_covers_the_window(default_race):
 
 
 def test_loss_figure_log_scale_and_inspect_marker():
-    res = S.compute(S.PRESETS["ravine"].scene)
+    res = R.compute(P.PRESETS["ravine"].scene)
     tr = res.traj
     fig = F.loss_figure(tr.losses[:, 0], res.labels, log=True, fmin=0.0, inspect_step=10)
     go.Figure(fig.to_dict())
@@ -214,8 +216,8 @@ def test_loss_figure_log_scale_and_inspect_marker():
 
 
 def test_surface3d_figure_lifts_paths():
-    res = S.compute(S.DEFAULT_SCENE)
-    surface = S.make_surface(S.DEFAULT_SCENE)
+    res = R.compute(P.DEFAULT_SCENE)
+    surface = S.make_surface(P.DEFAULT_SCENE)
     fig = F.surface3d_figure(surface, res.traj.positions[:, 0], res.labels, n=40)
     go.Figure(fig.to_dict())
     assert fig.data[0].type == "surface"

@@ -7,8 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from app.playground import analyses as A
 from app.playground import inspector as I
+from app.playground import presets as P
+from app.playground import race as R
 from app.playground import scene as S
+from app.playground import state as U
 from app.ui.controls import fmt, hyper_options, snap
 from optim_core import registry
 from optim_core.engine import LIMITS
@@ -16,28 +20,28 @@ from optim_core.engine import LIMITS
 
 @pytest.fixture(scope="module")
 def results():
-    return {p.key: S.compute(p.scene) for p in S.GALLERY}
+    return {p.key: R.compute(p.scene) for p in P.GALLERY}
 
 
 def test_gallery_has_every_lesson_of_the_brief():
-    keys = {p.key for p in S.GALLERY}
+    keys = {p.key for p in P.GALLERY}
     assert {"ravine", "diverge", "rosenbrock", "saddle", "rastrigin", "lion", "adamw", "noise", "nesterov"} <= keys
-    for p in S.GALLERY:
+    for p in P.GALLERY:
         assert p.title and len(p.note) > 120, p.key
         assert 1 <= len(p.scene.runs) <= S.MAX_RUNS
         assert p.scene.surface in registry.surfaces()
 
 
-@pytest.mark.parametrize("preset", S.GALLERY, ids=lambda p: p.key)
+@pytest.mark.parametrize("preset", P.GALLERY, ids=lambda p: p.key)
 def test_every_preset_computes_and_survives_the_widgets(preset, results):
     res = results[preset.key]
     assert res.ok and not res.errors, res.errors
     # Widgets hold exactly the preset's values (every hyperparameter is on its slider's grid).
-    assert S.canonical(preset.scene) == preset.scene
+    assert U.canonical(preset.scene) == preset.scene
 
 
 def test_default_scene_is_six_optimizers_on_rosenbrock():
-    sc = S.DEFAULT_SCENE
+    sc = P.DEFAULT_SCENE
     assert sc.surface == "Rosenbrock" and len(sc.runs) == 6 and sc.steps == 500
     assert len({r.optimizer for r in sc.runs}) >= 5
 
@@ -139,16 +143,16 @@ def test_nesterov_settles_before_heavy_ball(results):
 
 
 def test_state_round_trip_and_missing_keys_take_the_default_scene():
-    assert S.scene_from_state({}) == S.canonical(S.DEFAULT_SCENE)
-    state = S.state_from_scene(S.PRESETS["diverge"].scene)
+    assert U.scene_from_state({}) == U.canonical(P.DEFAULT_SCENE)
+    state = U.state_from_scene(P.PRESETS["diverge"].scene)
     assert state["pg_surface"] == "Ravine" and state["pg_sp_kappa"] == 10.0
     assert state["pg_r2_lr"] == 0.25 and state["pg_nruns"] == 3
-    assert S.scene_from_state(state) == S.PRESETS["diverge"].scene
+    assert U.scene_from_state(state) == P.PRESETS["diverge"].scene
 
 
 def test_switching_optimizer_uses_that_optimizers_defaults():
     state = {"pg_r0_opt": "Adam"}
-    sc = S.scene_from_state(state)
+    sc = U.scene_from_state(state)
     assert sc.runs[0].optimizer == "Adam"
     assert sc.runs[0].hyper_dict()["lr"] == registry.get_optimizer("Adam").hyper("lr").default
 
@@ -180,26 +184,26 @@ def test_labels_are_unique_and_readable():
 def test_validation_against_limits_gives_messages_not_exceptions():
     run = S.RunConfig.make("SGD", {"lr": 0.1})
     too_many = S.Scene.make("Quadratic bowl", [run] * 7)
-    assert any("At most" in e for e in S.compute(too_many).errors)
+    assert any("At most" in e for e in R.compute(too_many).errors)
     too_long = S.Scene.make("Quadratic bowl", [run], steps=LIMITS.max_steps + 1)
-    assert any("Steps must be" in e for e in S.compute(too_long).errors)
+    assert any("Steps must be" in e for e in R.compute(too_long).errors)
     bad_lr = S.Scene.make("Quadratic bowl", [S.RunConfig.make("SGD", {"lr": -1.0})])
-    assert any("learning rate" in e for e in S.compute(bad_lr).errors)
+    assert any("learning rate" in e for e in R.compute(bad_lr).errors)
     bad_start = S.Scene.make("Quadratic bowl", [run], start=(math.nan, 0.0))
-    assert any("start point" in e for e in S.compute(bad_start).errors)
+    assert any("start point" in e for e in R.compute(bad_start).errors)
     far = S.Scene.make("Quadratic bowl", [run], start=(1e300, 0.0))
-    assert any("outside the region" in e for e in S.compute(far).errors)
+    assert any("outside the region" in e for e in R.compute(far).errors)
     unknown = S.Scene.make("No such surface", [run])
-    assert any("Unknown surface" in e for e in S.compute(unknown).errors)
+    assert any("Unknown surface" in e for e in R.compute(unknown).errors)
     bad_clip = S.Scene.make("Quadratic bowl", [S.RunConfig.make("SGD", {"lr": 0.1}, clip_norm=-1.0)])
-    assert any("clip" in e for e in S.compute(bad_clip).errors)
+    assert any("clip" in e for e in R.compute(bad_clip).errors)
 
 
 @pytest.mark.parametrize("formula", ["__import__('os')", "9**9**9", "x +", "open('/etc/passwd')", "", "x" * 5000,
                                      "().__class__", "lambda: 1"])
 def test_hostile_formulas_are_refused_with_a_message(formula):
     sc = S.Scene.make(S.CUSTOM, [S.RunConfig.make("SGD", {"lr": 0.1})], formula=formula)
-    res = S.compute(sc)
+    res = R.compute(sc)
     assert not res.ok and res.errors
     assert "refused" in res.errors[0] or "formula" in res.errors[0].lower()
 
@@ -207,7 +211,7 @@ def test_hostile_formulas_are_refused_with_a_message(formula):
 def test_custom_formula_races():
     sc = S.Scene.make(S.CUSTOM, [S.RunConfig.make("SGD", {"lr": 0.05})], formula="x**2 + 5*y**2", start=(2.0, 1.0),
                       window=((-3.0, 3.0), (-3.0, 3.0)), steps=100)
-    res = S.compute(sc)
+    res = R.compute(sc)
     assert res.ok, res.errors
     assert res.traj.final_losses[0, 0] < 1e-3
 
@@ -218,7 +222,7 @@ def test_schedules_clipping_lookahead_and_own_starts_run():
         S.RunConfig.make("Adam", {"lr": 0.1}, clip_norm=0.5),
         S.RunConfig.make("SGD", {"lr": 0.1, "momentum": 0.9}, lookahead=(5, 0.5), start=(1.0, -1.0)),
     ]
-    res = S.compute(S.Scene.make("Quadratic bowl", runs, steps=50))
+    res = R.compute(S.Scene.make("Quadratic bowl", runs, steps=50))
     assert res.ok, res.errors
     tr = res.traj
     assert tr.lrs[0, 0, 0] == pytest.approx(0.1) and tr.lrs[0, 0, -1] < 0.01
@@ -229,7 +233,7 @@ def test_schedules_clipping_lookahead_and_own_starts_run():
 def test_every_registered_optimizer_races_with_its_defaults():
     for name in registry.optimizers():
         sc = S.Scene.make("Quadratic bowl", [S.RunConfig.make(name)], steps=30)
-        res = S.compute(sc)
+        res = R.compute(sc)
         assert res.ok, (name, res.errors)
 
 
@@ -247,7 +251,7 @@ def test_inspector_rules_reproduce_the_engine(results):
 
 
 def test_inspector_falls_back_to_the_registry_formula():
-    res = S.compute(S.Scene.make("Quadratic bowl", [S.RunConfig.make("Adadelta")], steps=10))
+    res = R.compute(S.Scene.make("Quadratic bowl", [S.RunConfig.make("Adadelta")], steps=10))
     v = I.inspect_step(res.traj, 0, 3)
     assert v.generic and v.latex == [registry.get_optimizer("Adadelta").latex]
     names = [r["quantity"] for r in v.rows()]
@@ -265,10 +269,10 @@ def test_sensitivity_sweeps_use_slider_values():
         for h in S.shown_hypers(info.name):
             if h.kind != "float" or h.low is None:
                 continue
-            vals = S.sweep_values(h, h.default, 21)
+            vals = A.sweep_values(h, h.default, 21)
             opts = set(hyper_options(h))
             assert 2 <= len(vals) <= 21 and np.all(np.diff(vals) > 0)
             assert all(float(v) in opts for v in vals), (info.name, h.name)
     lr = registry.get_optimizer("SGD").hyper("lr")
-    vals = S.sweep_values(lr, 0.07, 21)
+    vals = A.sweep_values(lr, 0.07, 21)
     assert vals[0] >= 0.07 / 100 - 1e-12 and vals[-1] <= 2.0

@@ -21,8 +21,10 @@ def bench_playground(repeats: int = 5) -> dict:
 
     from app.playground import figures as F
     from app.playground import scene as S
+    from app.playground.presets import DEFAULT_SCENE
+    from app.playground.race import compute
 
-    scene = S.DEFAULT_SCENE
+    scene = DEFAULT_SCENE
     surface = S.make_surface(scene)
     t0 = time.perf_counter()
     land = F.landscape(surface)
@@ -33,7 +35,7 @@ def bench_playground(repeats: int = 5) -> dict:
     n_frames = 0
     for _ in range(max(1, int(repeats))):
         t0 = time.perf_counter()
-        res = S.compute(scene)
+        res = compute(scene)
         t1 = time.perf_counter()
         tr = res.traj
         fig = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window, background=land,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, MutableMapping
 
-from app.playground import scene as S
+from app.playground import state as U
+from app.playground.scene import Scene
 
 __all__ = ["PAGE", "LESSON", "queue_scene", "queue_values", "apply_queued"]
 
@@ -26,13 +27,13 @@ _QUEUE = "_pg_pending"  # widget values to apply at the top of the Playground's 
 
 
 def queue_values(state: MutableMapping[str, Any], values: Mapping[str, Any]) -> None:
-    """Set these Playground widget values (keys of :mod:`app.playground.scene`) on its next run."""
+    """Set these Playground widget values (keys of :mod:`app.playground.state`) on its next run."""
     state[_QUEUE] = {**state.get(_QUEUE, {}), **values}
 
 
-def queue_scene(state: MutableMapping[str, Any], scene: S.Scene, lesson: str | None = None) -> None:
+def queue_scene(state: MutableMapping[str, Any], scene: Scene, lesson: str | None = None) -> None:
     """Open ``scene`` on the Playground's next run, shown as gallery lesson ``lesson`` (None: the user's own)."""
-    queue_values(state, {**S.state_from_scene(scene), LESSON: lesson})
+    queue_values(state, {**U.state_from_scene(scene), LESSON: lesson})
 
 
 def apply_queued(state: MutableMapping[str, Any]) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from app.ui.controls import fmt
 from optim_core import registry
 
-__all__ = ["StepView", "inspect_step", "vec", "num"]
+__all__ = ["StepView", "inspect_step", "step_summary", "vec", "num"]
 
 # Names of state entries as a student reads them.
 STATE_NAMES = {
@@ -176,6 +176,17 @@ def inspect_step(traj, k: int, step: int, m: int = 0, label: str | None = None) 
         view.generic = True
         view.latex = [info.latex]
     return view
+
+
+def step_summary(traj, labels, step: int) -> list[dict[str, Any]]:
+    """Every run at ``step``: where it is, the gradient's size, the lr in force and the effective step."""
+    rows = []
+    for k, lab in enumerate(labels):
+        v = inspect_step(traj, k, step, label=lab)
+        rows.append({"run": lab, "θ₁": float(v.position_after[0]), "θ₂": float(v.position_after[1]),
+                     "‖g‖": float(np.hypot(*v.grad)), "η in force": v.lr,
+                     "effective step θ₁": float(v.effective_lr[0]), "effective step θ₂": float(v.effective_lr[1])})
+    return rows
 
 
 class _Unsupported(Exception):

@@ -1,152 +1,101 @@
 """Playground: animated optimizer races on 2D loss surfaces, every hyperparameter a slider.
 
-The page only lays out widgets and calls :mod:`app.playground.scene` (what is raced, presets,
-validation, messages), :mod:`app.playground.figures` (pure figure builders) and :mod:`app.playground.inspector`.
-Every control is bound to the URL (``bind="query-params"``), so a link reproduces the
-scene; presets, clicks and other pages queue widget values through :mod:`app.playground.handoff`,
-applied at the top of the next run, before any widget is drawn.
+The page lays out widgets and draws what :mod:`app.playground` computes: every widget's key
+and default come from :mod:`~app.playground.state` (one table between the widgets and the
+scene), the race and the analyses from :mod:`~app.playground.cache`, the figures and tables
+from :mod:`~app.playground.panels`, the words from :mod:`~app.playground.theory`, the step
+inspector from :mod:`~app.playground.inspector`. Every control is bound to the URL
+(``bind="query-params"``), so a link reproduces the scene; presets, clicks and other pages
+queue widget values through :mod:`~app.playground.handoff`, applied at the top of the next
+run, before any widget is drawn.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
-
-import numpy as np
 import streamlit as st
 
-from app.playground import figures as F
-from app.playground import handoff
+from app.playground import analyses as A
+from app.playground import cache as C
+from app.playground import handoff, presets, theory
 from app.playground import inspector as I
+from app.playground import panels as P
 from app.playground import scene as S
-from app.ui.controls import fmt, snap
-from app.ui.theme import run_color
+from app.playground import state as U
+from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
-from optim_core.engine import LIMITS
 
 ss = st.session_state
 SEEN = "_pg_seen"  # selections already applied, so one click is applied once
+PLOT = {"displaylogo": False}
 
 
-# ---------------------------------------------------------------------------------------
-# Cached work (keyed on the frozen scene's repr; nothing mutable is shared between users)
-# ---------------------------------------------------------------------------------------
-
-
-@st.cache_data(max_entries=48, show_spinner=False)
-def _compute(key: str, _scene: S.Scene) -> S.Result:
-    res = S.compute(_scene)
-    return replace(res, surface=None)  # surfaces may hold compiled formulas: rebuilt from the scene instead
-
-
-@st.cache_data(max_entries=48, show_spinner=False)
-def _landscape(key: str, _surface) -> F.Landscape:
-    return F.landscape(_surface)
-
-
-@st.cache_data(max_entries=16, show_spinner="Running the optimizer from every start point…")
-def _convergence_map(key: str, _surface, _spec, n: int, steps: int):
-    from optim_core.analysis import convergence_map
-
-    return convergence_map(_surface, _spec, n=n, steps=steps)
-
-
-@st.cache_data(max_entries=16, show_spinner="Sweeping two hyperparameters…")
-def _sensitivity_map(key: str, _surface, optimizer, xp, xs, yp, ys, start, steps, base, run_options):
-    from optim_core.analysis import sensitivity_map
-
-    return sensitivity_map(_surface, optimizer, xp, xs, yp, ys, start, steps=steps, base_hypers=base, **run_options)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _stability_sweep(key: str, _surface, lrs, beta: float, start, steps: int):
-    from optim_core.engine import RunSpec, run_trajectories
-
-    specs = [RunSpec("SGD", {"lr": lrs}), RunSpec("SGD", {"lr": lrs, "momentum": beta})]
-    tr = run_trajectories(_surface, specs, np.asarray(start, dtype=np.float64)[None, :], steps, record="summary")
-    return tr.final_losses, tr.diverged
-
-
-# ---------------------------------------------------------------------------------------
-# State plumbing
-# ---------------------------------------------------------------------------------------
+def default(key: str):
+    """Widget ``key``'s default, given the widgets drawn before it (:func:`app.playground.state.default`)."""
+    return U.default(key, ss)
 
 
 def _load_preset(key: str) -> None:
-    handoff.queue_scene(ss, S.PRESETS[key].scene, lesson=key)
+    handoff.queue_scene(ss, presets.PRESETS[key].scene, lesson=key)
 
 
 def _reset_run_hypers(i: int) -> None:
-    """A new optimizer starts from its own defaults (an lr right for SGD is wrong for Adam).
-
-    The keys are set, not deleted: a deleted bound widget would be seeded again from the URL."""
-    opt = ss.get(f"pg_r{i}_opt")
-    if opt not in registry.optimizers():
-        return
-    for h in S.shown_hypers(opt):
-        ss[f"pg_r{i}_{h.name}"] = snap(S.run_hyper_default(i, opt, h), h)
+    """A new optimizer starts from its own defaults. The keys are set, not deleted: a deleted
+    bound widget would be seeded again from the URL."""
+    ss.update(U.hyper_defaults(i, ss))
 
 
 def _on_surface_change() -> None:
     """A new surface starts from its own suggested start point."""
-    try:
-        scene = S.scene_from_state({k: v for k, v in ss.items() if k not in ("pg_x0", "pg_y0")})
-        surface = S.make_surface(scene)
-        ss["pg_x0"], ss["pg_y0"] = S.default_start(surface)
-    except (S.SceneError, ValueError, TypeError):
-        pass
+    ss.update(U.suggested_start(ss))
 
 
 def runs_editor() -> None:
     """The runs: how many, and one expander per run with every hyperparameter from the registry."""
     c1, c2 = st.columns(2)
-    c1.number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=int(DEFAULT["pg_nruns"]), step=1, key="pg_nruns",
+    c1.number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=default("pg_nruns"), step=1, key="pg_nruns",
                     bind=Q)
     c2.radio("view", ["2D map", "3D surface"], index=0, key="pg_view", bind=Q)
-    n_runs = int(min(max(int(ss.get("pg_nruns", DEFAULT["pg_nruns"])), 1), S.MAX_RUNS))
-    for i in range(n_runs):
-        keys = S.run_keys(i)
-        base = S.default_run(i)
-        fit_choice(keys["opt"], OPTIMIZERS)
-        opt_now = ss.get(keys["opt"], base.optimizer)
-        with st.expander(f"Run {i + 1} · {opt_now}", expanded=False, key=f"pg_r{i}_box"):
-            st.color_picker("color", value=run_color(i), key=keys["color"], bind=Q,
+    sched_names = schedule_choices(SCHEDULES)
+    for i in range(U.value("pg_nruns", ss)):
+        def key(name: str, i=i) -> str:
+            return U.run_key(i, name)
+
+        fit_choice(key("opt"), OPTIMIZERS)
+        with st.expander(f"Run {i + 1} · {ss.get(key('opt'), default(key('opt')))}", expanded=False,
+                         key=f"pg_r{i}_box"):
+            st.color_picker("color", value=default(key("color")), key=key("color"), bind=Q,
                             help="The run's color in every chart (defaults tell runs apart for color-blind viewers).")
-            opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=keys["opt"],
+            opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(default(key("opt"))), key=key("opt"),
                                bind=Q, on_change=_reset_run_hypers, args=(i,))
             for h in S.shown_hypers(opt):
-                hyper_widget(h, f"pg_r{i}_{h.name}", S.run_hyper_default(i, opt, h))
-            sched_names = ["none"] + [n for n, si in SCHEDULES.items() if not si.needs_metric]
-            fit_choice(keys["sched"], sched_names)
-            sched = st.selectbox("lr schedule", sched_names, key=keys["sched"], bind=Q,
+                hyper_widget(h, key(h.name), default(key(h.name)))
+            fit_choice(key("sched"), sched_names)
+            sched = st.selectbox("lr schedule", sched_names, index=sched_names.index(default(key("sched"))),
+                                 key=key("sched"), bind=Q,
                                  help="The schedule's curve replaces the constant lr; its base lr is η above.")
-            if sched != "none":
+            if sched in SCHEDULES:
                 for h in SCHEDULES[sched].params:
-                    hyper_widget(h, S.schedule_key(i, h.name),
-                                 S.schedule_param_default(h, int(ss.get("pg_steps", DEFAULT["pg_steps"])),
-                                                          SCHEDULES[sched]))
+                    hyper_widget(h, U.schedule_key(i, h.name), default(U.schedule_key(i, h.name)))
                 st.caption(SCHEDULES[sched].summary)
-            clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default="off", required=True,
-                                        key=keys["clip"], bind=Q)
+            clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default=default(key("clip")),
+                                        required=True, key=key("clip"), bind=Q)
             if clip in ("norm", "value"):
-                options = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
-                fit_stored(keys["clipv"], options)
-                st.select_slider("clip at", options=options, value=1.0, format_func=fmt, key=keys["clipv"],
-                                 bind=Q, help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
-            if st.toggle("Lookahead", value=False, key=keys["la"], bind=Q,
+                fit_stored(key("clipv"), S.CLIP_AT_OPTIONS)
+                st.select_slider("clip at", options=S.CLIP_AT_OPTIONS, value=default(key("clipv")), format_func=fmt,
+                                 key=key("clipv"), bind=Q,
+                                 help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
+            if st.toggle("Lookahead", value=default(key("la")), key=key("la"), bind=Q,
                          help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
-                st.slider("k (sync every k steps)", 1, 20, 5, key=keys["lak"], bind=Q)
-                st.slider("α (slow-weight step)", 0.0, 1.0, 0.5, step=0.05, key=keys["laa"], bind=Q)
-            fit_stored(keys["batch"], S.BATCH_OPTIONS)
-            st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=0,
-                             format_func=lambda b: "as above" if b == 0 else str(b), key=keys["batch"], bind=Q)
-            if st.toggle("own start point", value=False, key=keys["own"], bind=Q):
+                st.slider("k (sync every k steps)", 1, 20, default(key("lak")), key=key("lak"), bind=Q)
+                st.slider("α (slow-weight step)", 0.0, 1.0, default(key("laa")), step=0.05, key=key("laa"), bind=Q)
+            fit_stored(key("batch"), S.BATCH_OPTIONS)
+            st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=default(key("batch")),
+                             format_func=lambda b: "as above" if b == FULL_BATCH else str(b), key=key("batch"), bind=Q)
+            if st.toggle("own start point", value=default(key("own")), key=key("own"), bind=Q):
                 c1, c2 = st.columns(2)
-                c1.number_input("θ₁", value=float(ss.get("pg_x0", 0.0)), step=0.1, format="%.3f", key=keys["x0"],
-                                bind=Q)
-                c2.number_input("θ₂", value=float(ss.get("pg_y0", 0.0)), step=0.1, format="%.3f", key=keys["y0"],
-                                bind=Q)
+                c1.number_input("θ₁", value=default(key("x0")), step=0.1, format="%.3f", key=key("x0"), bind=Q)
+                c2.number_input("θ₂", value=default(key("y0")), step=0.1, format="%.3f", key=key("y0"), bind=Q)
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,10 +104,9 @@ def runs_editor() -> None:
 
 if "_pg_init" not in ss:
     ss["_pg_init"] = True
-    ss.setdefault(handoff.LESSON, S.GALLERY[0].key)
+    ss.setdefault(handoff.LESSON, presets.GALLERY[0].key)
 handoff.apply_queued(ss)
 
-DEFAULT = S.state_from_scene(S.DEFAULT_SCENE)
 SURFACES = list(registry.surfaces())
 OPTIMIZERS = list(registry.optimizers())
 SCHEDULES = S.available_schedules()
@@ -167,51 +115,50 @@ SCHEDULES = S.available_schedules()
 with st.sidebar:
     st.header("🎓 Gallery")
     st.caption("One click loads a lesson; then press ▶ under the map.")
-    for p in S.GALLERY:
+    for p in presets.GALLERY:
         st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
                   width="stretch")
 
     st.header("⛰️ Surface")
     surface_choices = SURFACES + [S.CUSTOM]
     fit_choice("pg_surface", surface_choices)
-    surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(DEFAULT["pg_surface"]),
+    surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(default("pg_surface")),
                                 key="pg_surface", bind=Q, on_change=_on_surface_change)
     if surface_name == S.CUSTOM:
-        st.text_input("f(x, y) =", value="", key="pg_formula", bind=Q, placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
+        st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q,
+                      placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
                       help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, exp, log, "
                            "sqrt, abs, tanh.")
         c1, c2 = st.columns(2)
-        (wx0, wx1), (wy0, wy1) = S.DEFAULT_CUSTOM_WINDOW
-        c1.number_input("x from", value=wx0, step=0.5, key="pg_xmin", bind=Q)
-        c2.number_input("x to", value=wx1, step=0.5, key="pg_xmax", bind=Q)
-        c1.number_input("y from", value=wy0, step=0.5, key="pg_ymin", bind=Q)
-        c2.number_input("y to", value=wy1, step=0.5, key="pg_ymax", bind=Q)
+        c1.number_input("x from", value=default("pg_xmin"), step=0.5, key="pg_xmin", bind=Q)
+        c2.number_input("x to", value=default("pg_xmax"), step=0.5, key="pg_xmax", bind=Q)
+        c1.number_input("y from", value=default("pg_ymin"), step=0.5, key="pg_ymin", bind=Q)
+        c2.number_input("y to", value=default("pg_ymax"), step=0.5, key="pg_ymax", bind=Q)
     else:
         info = registry.get_surface(surface_name)
-        base_params = dict(S.DEFAULT_SCENE.surface_params) if surface_name == S.DEFAULT_SCENE.surface else {}
         for h in info.params:
-            hyper_widget(h, S.surface_param_key(h.name), base_params.get(h.name, h.default))
+            hyper_widget(h, U.surface_param_key(h.name), default(U.surface_param_key(h.name)))
         if info.note:
             st.caption(info.note)
 
     st.header("📍 Start and steps")
     st.caption("Click anywhere on the map to start there, or type a point.")
     c1, c2 = st.columns(2)
-    c1.number_input("start θ₁", value=float(DEFAULT["pg_x0"]), step=0.1, format="%.3f", key="pg_x0", bind=Q)
-    c2.number_input("start θ₂", value=float(DEFAULT["pg_y0"]), step=0.1, format="%.3f", key="pg_y0", bind=Q)
+    c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q)
+    c2.number_input("start θ₂", value=default("pg_y0"), step=0.1, format="%.3f", key="pg_y0", bind=Q)
     fit_stored("pg_steps", S.STEP_OPTIONS)
-    st.select_slider("steps", options=S.STEP_OPTIONS, value=DEFAULT["pg_steps"], key="pg_steps", bind=Q)
+    st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q)
 
     st.header("🎲 Noise")
     fit_stored("pg_noise", S.NOISE_OPTIONS)
-    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=DEFAULT["pg_noise"], format_func=fmt,
+    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
                      key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
     fit_stored("pg_batch", S.BATCH_OPTIONS)
-    st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=DEFAULT["pg_batch"],
-                     format_func=lambda b: "full" if b == 0 else str(b), key="pg_batch", bind=Q,
+    st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=default("pg_batch"),
+                     format_func=lambda b: "full" if b == FULL_BATCH else str(b), key="pg_batch", bind=Q,
                      help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "
                           "whose variance shrinks like 1/B. 'full' is the exact gradient.")
-    st.number_input("seed", min_value=0, max_value=2**31 - 1, value=int(DEFAULT["pg_seed"]), step=1, key="pg_seed",
+    st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1, key="pg_seed",
                     bind=Q, help="Every run meets the same noise at the same step: a fair race.")
 
 # ---- the race: lesson, map and runs side by side -------------------------------------------
@@ -223,20 +170,18 @@ view = ss.get("pg_view", "2D map")
 
 # ---- compute ---------------------------------------------------------------------------
 try:
-    scene = S.scene_from_state(ss)
+    scene = U.scene_from_state(ss)
 except (ValueError, TypeError, KeyError) as exc:
     st.error(f"These settings could not be read: {exc}. Load a preset from the gallery to start again.")
     st.stop()
 
-
-preset_key = ss.get(handoff.LESSON)
-if preset_key in S.PRESETS and S.canonical(S.PRESETS[preset_key].scene) == scene:
-    p = S.PRESETS[preset_key]
-    lesson.info(f"**{p.icon} {p.title}.** {p.note}")
+shown = presets.lesson(ss.get(handoff.LESSON), scene)
+if shown is not None:
+    lesson.info(f"**{shown.icon} {shown.title}.** {shown.note}")
 else:
     lesson.caption("Your own race: load a lesson from the gallery to start again.")
 
-res = _compute(repr(scene), scene)
+res = C.race(scene)
 for msg in res.errors:
     st.error(msg)
 if not res.ok:
@@ -249,68 +194,40 @@ for msg in res.notes:
 surface = S.make_surface(scene)
 tr = res.traj
 labels = res.labels
-colors = [r.color or run_color(i) for i, r in enumerate(scene.runs)]
 T = int(tr.steps)
-title = getattr(surface, "title", "") or getattr(surface, "name", "")
-
+INSPECT_DEFAULT = 1
 fit_stored("pg_step", range(1, T + 1))
-inspect_default = 1
 
 right_a, right_b = st.columns([1, 1], gap="medium")
 with left:
     if view == "3D surface":
-        fig3 = F.surface3d_figure(surface, tr.positions[:, 0], labels, colors=colors,
-                                  title=f"{title}: paths after {T} steps")
-        st.plotly_chart(fig3, key="pg_3d", theme=None, config={"displaylogo": False})
+        st.plotly_chart(P.surface_3d(scene, res, surface), key="pg_3d", theme=None, config=PLOT)
     else:
-        land = _landscape(repr((scene.surface, scene.surface_params, scene.formula, scene.window)), surface)
-        race = F.race_figure(
-            tr.positions[:, 0], labels, window=surface.window, background=land, colors=colors,
-            starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{title} · {T} steps")
-        # No inspector mark on the map: moving the inspector then leaves the (large) race figure unchanged,
-        # so Streamlit does not resend it and a playing animation is not interrupted.
-        ev = st.plotly_chart(race, key="pg_race", on_select="rerun", selection_mode="points", theme=None,
-                             config={"displaylogo": False, "scrollZoom": False})
+        ev = st.plotly_chart(P.race_map(scene, res, surface, C.landscape(scene, surface)), key="pg_race",
+                             on_select="rerun", selection_mode="points", theme=None,
+                             config={**PLOT, "scrollZoom": False})
         points = ev["selection"]["points"] if ev else []
         if points:
             # The selection outlives reruns: apply each clicked point once, so a start typed later wins.
             sig = ("race", repr([(p.get("x"), p.get("y")) for p in points[:1]]))
             if ss.get(SEEN) != sig:
                 ss[SEEN] = sig
-                x, y = float(points[0]["x"]), float(points[0]["y"])
-                handoff.queue_values(ss, {"pg_x0": round(x, 2), "pg_y0": round(y, 2)})
+                handoff.queue_values(ss, U.start_state(points[0]["x"], points[0]["y"]))
                 st.rerun()
         st.caption("▶ plays the race from step 0; drag the step slider to scrub. Click the map to start there.")
 
 with right_a:
     log_loss = st.toggle("log-scale loss", value=True, key="pg_log", bind=Q)
-    fmin = getattr(surface, "global_min_value", None)
-    fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
-    st.plotly_chart(
-        F.loss_figure(tr.losses[:, 0], labels, colors=colors, log=log_loss, fmin=fmin,
-                      inspect_step=ss.get("pg_step", inspect_default), diverged_step=tr.diverged_step[:, 0]),
-        key="pg_loss", theme=None, config={"displaylogo": False})
+    st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, ss.get("pg_step", INSPECT_DEFAULT)), key="pg_loss",
+                    theme=None, config=PLOT)
 with right_b:
     st.markdown("**Scoreboard**")
-    rows = []
-    dist = tr.distance_to_minimum
-    for k, lab in enumerate(labels):
-        ds = int(tr.diverged_step[k, 0])
-        thr = int(tr.steps_to_threshold[k, 0])
-        d = dist[k, 0]
-        rows.append({
-            "run": lab,
-            "diverged": "—" if ds < 0 else f"💥 step {ds}: {tr.diverged_reason[k, 0]}",
-            "final loss": "—" if ds >= 0 else f"{tr.final_losses[k, 0]:.4g}",
-            "steps to loss ≤ min + 10⁻³": "never" if thr < 0 else str(thr),
-            "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
-        })
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch")
 
 # ---- step inspector ---------------------------------------------------------------------
 st.subheader("🔍 Step inspector")
 c1, c2 = st.columns([3, 2])
-step = c1.slider("inspect step", 1, T, inspect_default, key="pg_step", bind=Q,
+step = c1.slider("inspect step", 1, T, INSPECT_DEFAULT, key="pg_step", bind=Q,
                  help="Step s takes each run from θₛ₋₁ to θₛ; the map and the loss chart mark it.")
 run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
 fit_stored("pg_insp", range(len(labels)))
@@ -328,82 +245,58 @@ else:
     st.dataframe(view_k.rows(), hide_index=True, width="stretch",
                  column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
                                 "θ₂": st.column_config.NumberColumn(format="%.5g")})
-summary = []
-for k, lab in enumerate(labels):
-    v = I.inspect_step(tr, k, int(step), label=lab)
-    summary.append({"run": lab, "θ₁": float(v.position_after[0]), "θ₂": float(v.position_after[1]),
-                    "‖g‖": float(np.hypot(*v.grad)), "η in force": v.lr,
-                    "effective step θ₁": float(v.effective_lr[0]), "effective step θ₂": float(v.effective_lr[1])})
+summary = I.step_summary(tr, labels, int(step))
 with st.expander(f"All runs at step {step}"):
     st.dataframe(summary, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.4g") for c in summary[0] if c != "run"})
 
 # ---- analyses ---------------------------------------------------------------------------
-has_stability = getattr(surface, "lipschitz", None) is not None
+has_stability = theory.has_theory(surface)
 tab_names = ["📖 Theory", "🗺️ Convergence map", "🎛️ Sensitivity map"] + (["📐 Stability"] if has_stability else [])
 tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)
 
 
 def _analysis_run() -> int:
-    names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
     fit_stored("pg_an_run", range(len(labels)))
-    return int(st.selectbox("run to analyse", list(range(len(labels))), format_func=lambda k: names[k],
+    return int(st.selectbox("run to analyse", list(range(len(labels))), format_func=lambda k: run_names[k],
                             key="pg_an_run", bind=Q))
 
 
 with tabs[0]:
     if tabs[0].open is not False:
-        seen = []
-        for run in scene.runs:
-            if run.optimizer in seen:
-                continue
-            seen.append(run.optimizer)
-            info = registry.get_optimizer(run.optimizer)
-            run_hp = {kk: v for kk, v in run.hyper_dict().items() if v is not None}
-            st.markdown(f"### {info.name}")
-            st.latex(info.latex)
+        for card in theory.optimizer_cards(scene):
+            st.markdown(f"### {card.name}")
+            st.latex(card.latex)
             c1, c2 = st.columns(2)
-            c1.markdown(f"**When practitioners use it.** {info.summary}")
-            try:
-                per_param = info.state_bytes_per_param(4, **run_hp)
-            except (TypeError, ValueError):
-                per_param = info.state_bytes_per_param(4)
-            c2.markdown(f"**Memory.** {info.state_note} (≈ {fmt(per_param)} bytes of state per float32 parameter.)")
-            c2.markdown(f"**Paper.** {info.paper}")
-        scheds = sorted({r.schedule for r in scene.runs if r.schedule})
-        for name in scheds:
-            if name in SCHEDULES:
-                st.markdown(f"### Schedule: {name}")
-                st.latex(SCHEDULES[name].latex)
-                st.caption(SCHEDULES[name].summary)
+            c1.markdown(f"**When practitioners use it.** {card.use}")
+            c2.markdown(f"**Memory.** {card.memory}")
+            c2.markdown(f"**Paper.** {card.paper}")
+        for card in theory.schedule_cards(scene, SCHEDULES):
+            st.markdown(f"### Schedule: {card.name}")
+            st.latex(card.latex)
+            st.caption(card.summary)
 
 with tabs[1]:
     if tabs[1].open:
         st.caption("The chosen run repeated from every point of a grid over the map (no noise): how many steps "
                    "it needs to reach the loss threshold, and which minimum it ends in.")
         k = _analysis_run()
-        n = st.select_slider("grid", options=(20, 40, 60, 80, 100), value=40, format_func=lambda v: f"{v} × {v}",
+        n = st.select_slider("grid", options=A.CONVERGENCE_GRIDS, value=40, format_func=lambda v: f"{v} × {v}",
                              key="pg_conv_n", bind=Q)
-        steps_c = int(min(T, 1000))
-        if n * n * steps_c > LIMITS.max_rows_x_steps:
+        steps_c = A.convergence_steps(T)
+        if not A.convergence_fits(n, steps_c):
             st.error(f"{n}×{n} starts × {steps_c} steps is more than one request may compute.")
         else:
-            spec = tr.specs[k]
             try:
-                cmap = _convergence_map(repr((scene.surface, scene.surface_params, scene.formula, scene.window, spec,
-                                              n, steps_c)), surface, spec, n, steps_c)
+                cmap = C.convergence_map(scene, surface, tr.specs[k], n, steps_c)
             except (ImportError, ValueError) as exc:
                 st.error(f"The convergence map could not be computed: {exc}")
             else:
                 c1, c2 = st.columns(2)
-                minima = getattr(surface, "minima", None)
-                c1.plotly_chart(F.convergence_map_figure(cmap, kind="steps", minima=minima,
-                                                         title=f"Steps to converge: {labels[k]}"),
-                                key="pg_conv_steps", theme=None)
-                if minima is not None and len(minima) > 1:
-                    c2.plotly_chart(F.convergence_map_figure(cmap, kind="basin", minima=minima,
-                                                             title="Which minimum each start reaches"),
-                                    key="pg_conv_basin", theme=None)
+                steps_fig, basin_fig = P.convergence_charts(cmap, surface, labels[k])
+                c1.plotly_chart(steps_fig, key="pg_conv_steps", theme=None)
+                if basin_fig is not None:
+                    c2.plotly_chart(basin_fig, key="pg_conv_basin", theme=None)
                 else:
                     c2.markdown("This surface has a single known minimum, so every start that converges ends "
                                 "there; the map on the left shows how long each one takes.")
@@ -415,58 +308,38 @@ with tabs[2]:
                    "(no noise). Click a cell to race that configuration.")
         k = _analysis_run()
         run = scene.runs[k]
-        floats = [h for h in S.shown_hypers(run.optimizer) if h.kind == "float" and h.low is not None]
+        floats = A.sweepable(run.optimizer)
         names = [h.name for h in floats]
         if len(floats) < 2:
             st.info(f"{run.optimizer} has fewer than two numeric hyperparameters to sweep.")
         else:
-            labels_h = {h.name: h.display for h in floats}
-            preferred = [h.name for h in floats if h.role == "cycled_momentum"] + ["alpha", "rho", "beta2"]
-            second = next((n for n in preferred if n in names and n != "lr"), names[1])
+            display = {h.name: h.display for h in floats}
+            x_default, y_default = A.default_axes(names, floats)
             c1, c2, c3 = st.columns(3)
             for key in ("pg_sens_x", "pg_sens_y"):
                 fit_choice(key, names)
-            xp = c1.selectbox("x axis", names, index=names.index("lr") if "lr" in names else 0,
-                              format_func=labels_h.get, key="pg_sens_x", bind=Q)
-            yp = c2.selectbox("y axis", names, index=names.index(second), format_func=labels_h.get, key="pg_sens_y",
+            xp = c1.selectbox("x axis", names, index=names.index(x_default), format_func=display.get, key="pg_sens_x",
                               bind=Q)
-            ng = c3.select_slider("grid", options=(9, 15, 21, 31), value=21, key="pg_sens_n", bind=Q)
+            yp = c2.selectbox("y axis", names, index=names.index(y_default), format_func=display.get, key="pg_sens_y",
+                              bind=Q)
+            ng = c3.select_slider("grid", options=A.SENSITIVITY_GRIDS, value=21, key="pg_sens_n", bind=Q)
             if xp == yp:
                 st.warning("Choose two different hyperparameters.")
             else:
-                hp = run.hyper_dict()
-
-                def axis(name):
-                    h = next(h for h in floats if h.name == name)
-                    return S.sweep_values(h, hp.get(name), ng)
-
-                xs, ys = axis(xp), axis(yp)
-                base = {kk: v for kk, v in hp.items() if kk not in (xp, yp)}
-                start = np.array(run.start or S.scene_start(scene, surface))
-                opts = {"schedule": tr.specs[k].schedule, "clip_norm": run.clip_norm, "clip_value": run.clip_value,
-                        "lookahead": run.lookahead}
+                sens = A.sensitivity(scene, surface, tr, k, xp, yp, ng)
                 try:
-                    smap = _sensitivity_map(repr((scene.surface, scene.surface_params, scene.formula, scene.window,
-                                                  run, xp, yp, ng, tuple(start), T)),
-                                            surface, run.optimizer, xp, xs, yp, ys, start, T, base, opts)
+                    smap = C.sensitivity_map(scene, surface, sens)
                 except (ImportError, ValueError) as exc:
                     st.error(f"The sensitivity map could not be computed: {exc}")
                 else:
-                    cur = (float(hp.get(xp) or 0), float(hp.get(yp) or 0))
-                    ev2 = st.plotly_chart(
-                        F.sensitivity_map_figure(smap, x_label=labels_h[xp], y_label=labels_h[yp], current=cur,
-                                                 title=f"{run.optimizer}: final loss after {T} steps"),
-                        key="pg_sens", on_select="rerun", selection_mode="points", theme=None)
-                    pts = ev2["selection"]["points"] if ev2 else []
-                    pts = [p for p in pts if p.get("customdata") is not None]
+                    ev2 = st.plotly_chart(P.sensitivity_chart(smap, sens), key="pg_sens", on_select="rerun",
+                                          selection_mode="points", theme=None)
+                    pts = [p for p in (ev2["selection"]["points"] if ev2 else []) if p.get("customdata") is not None]
                     if pts:
                         sig = ("sens", xp, yp, repr(pts[0].get("customdata")))
                         if ss.get(SEEN) != sig:
                             ss[SEEN] = sig
-                            xv, yv = (float(v) for v in pts[0]["customdata"][:2])
-                            hx = next(h for h in floats if h.name == xp)
-                            hy = next(h for h in floats if h.name == yp)
-                            handoff.queue_values(ss, {f"pg_r{k}_{xp}": snap(xv, hx), f"pg_r{k}_{yp}": snap(yv, hy)})
+                            handoff.queue_values(ss, A.clicked(sens, pts[0]["customdata"]))
                             st.rerun()
                     st.caption("Dark red ✕: diverged. The framed cell is the run's current setting; click another "
                                "cell to race it.")
@@ -474,35 +347,12 @@ with tabs[2]:
 if has_stability:
     with tabs[3]:
         if tabs[3].open:
-            L = float(surface.lipschitz)
-            mu = float(getattr(surface, "strong_convexity", L))
-            betas = [float(dict(r.hypers).get("momentum", 0.0)) for r in scene.runs if r.optimizer == "SGD"]
-            beta = max([b for b in betas if b > 0], default=0.9)
             try:
-                from optim_core.analysis import quadratic_stability
-
-                theory = quadratic_stability(L, mu, beta)
+                stab = theory.stability_lesson(scene, surface, T)
             except (ImportError, ValueError) as exc:
                 st.error(f"The stability theory could not be computed: {exc}")
                 st.stop()
-            st.markdown(
-                f"On a quadratic with curvatures μ = {fmt(mu)} … L = {fmt(L)} (κ = {fmt(round(L / mu, 4))}), "
-                f"gradient descent converges only for **η < 2/L = {fmt(round(2 / L, 5))}** and heavy-ball "
-                f"momentum β = {fmt(beta)} for **η < 2(1+β)/L = {fmt(round(2 * (1 + beta) / L, 5))}**. "
-                f"The fastest plain step is η = 2/(L+μ) = {fmt(round(theory['gd_optimal_lr'], 5))}; Polyak's best "
-                f"momentum is β = {fmt(round(theory['optimal_momentum'], 4))} with "
-                f"η = {fmt(round(theory['optimal_momentum_lr'], 5))}.")
-            st.latex(r"\text{GD: } e_{t+1} = (1-\eta\lambda)\,e_t \;\Rightarrow\; |1-\eta L|<1 \iff \eta<\tfrac{2}{L}"
-                     r"\qquad \text{heavy ball: } \eta < \tfrac{2(1+\beta)}{L}")
-            lrs = np.geomspace(2 / L / 30, 2 * (1 + beta) / L * 2.5, 41)
-            start = np.array(S.scene_start(scene, surface))
-            steps_s = int(min(T, 500))
-            fl, dv = _stability_sweep(repr((scene.surface, scene.surface_params, beta, tuple(start), steps_s)),
-                                      surface, lrs, beta, start, steps_s)
-            fig_s = F.stability_figure(
-                lrs, {"gradient descent": fl[0], f"heavy ball β = {fmt(beta)}": fl[1]},
-                {"gradient descent": dv[0], f"heavy ball β = {fmt(beta)}": dv[1]},
-                bounds={"2/L": 2 / L, "2(1+β)/L": 2 * (1 + beta) / L},
-                colors={"gradient descent": run_color(0), f"heavy ball β = {fmt(beta)}": run_color(1)},
-                title=f"Final loss after {steps_s} steps against η — the dashed lines are the theory's limits")
-            st.plotly_chart(fig_s, key="pg_stab", theme=None)
+            st.markdown(stab.text)
+            st.latex(theory.STABILITY_LATEX)
+            final_losses, diverged = C.stability_sweep(scene, surface, stab)
+            st.plotly_chart(P.stability_chart(stab, final_losses, diverged), key="pg_stab", theme=None)

@@ -1,0 +1,108 @@
+"""What the Playground page shows of a computed race: its figures and tables, ready to draw.
+
+Each function takes the scene, its :class:`~app.playground.race.Result` and its surface and
+feeds :mod:`.figures`' pure builders (the runs' colors and names, the surface's window,
+minima and minimum value, the titles), or builds a table's rows. Nothing here imports
+streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import plotly.graph_objects as go
+
+from app.playground import figures as F
+from app.playground.analyses import Sensitivity
+from app.playground.race import Result
+from app.playground.scene import Scene
+from app.playground.theory import StabilityLesson
+from app.ui.theme import run_color
+from optim_core.engine import Trajectories
+
+__all__ = [
+    "run_colors",
+    "race_map",
+    "surface_3d",
+    "loss_chart",
+    "scoreboard",
+    "convergence_charts",
+    "sensitivity_chart",
+    "stability_chart",
+]
+
+THRESHOLD_COLUMN = "steps to loss ≤ min + 10⁻³"
+
+
+def run_colors(scene: Scene) -> list[str]:
+    return [r.color or run_color(i) for i, r in enumerate(scene.runs)]
+
+
+def _title(surface) -> str:
+    return getattr(surface, "title", "") or getattr(surface, "name", "")
+
+
+def race_map(scene: Scene, res: Result, surface, land: F.Landscape) -> F.AnimatedFigure:
+    """The animated race over the landscape ``land`` (no inspector mark: moving the inspector then
+    leaves this large figure unchanged, so Streamlit does not resend it and a playing animation
+    is not interrupted)."""
+    tr = res.traj
+    return F.race_figure(tr.positions[:, 0], res.labels, window=surface.window, background=land,
+                         colors=run_colors(scene), starts=tr.starts[:, 0], minima=getattr(surface, "minima", None),
+                         title=f"{_title(surface)} · {int(tr.steps)} steps")
+
+
+def surface_3d(scene: Scene, res: Result, surface) -> go.Figure:
+    tr = res.traj
+    return F.surface3d_figure(surface, tr.positions[:, 0], res.labels, colors=run_colors(scene),
+                              title=f"{_title(surface)}: paths after {int(tr.steps)} steps")
+
+
+def loss_chart(scene: Scene, res: Result, surface, log: bool, step: int) -> go.Figure:
+    """Loss against step, the inspected ``step`` marked; with ``log``, above the surface's minimum."""
+    fmin = getattr(surface, "global_min_value", None)
+    fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
+    tr = res.traj
+    return F.loss_figure(tr.losses[:, 0], res.labels, colors=run_colors(scene), log=log, fmin=fmin,
+                         inspect_step=step, diverged_step=tr.diverged_step[:, 0])
+
+
+def scoreboard(tr: Trajectories) -> list[dict[str, Any]]:
+    """One row per run (:meth:`Trajectories.metrics`): diverged where and why, else its final loss,
+    when it reached the threshold and how far from a minimum it ended."""
+    rows = []
+    for m in tr.metrics():
+        ds, thr, d = m["diverged_at"], m["steps_to_threshold"], m["distance_to_min"]
+        rows.append({
+            "run": m["run"],
+            "diverged": "—" if ds < 0 else f"💥 step {ds}: {m['diverged_reason']}",
+            "final loss": "—" if ds >= 0 else f"{m['final_loss']:.4g}",
+            THRESHOLD_COLUMN: "never" if thr < 0 else str(thr),
+            "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
+        })
+    return rows
+
+
+def convergence_charts(cmap, surface, label: str) -> tuple[go.Figure, go.Figure | None]:
+    """Steps to converge from every start; which minimum each start reaches (None on a surface
+    with a single known minimum, where every start that converges ends there)."""
+    minima = getattr(surface, "minima", None)
+    steps = F.convergence_map_figure(cmap, kind="steps", minima=minima, title=f"Steps to converge: {label}")
+    if minima is None or len(minima) <= 1:
+        return steps, None
+    return steps, F.convergence_map_figure(cmap, kind="basin", minima=minima, title="Which minimum each start reaches")
+
+
+def sensitivity_chart(smap, s: Sensitivity) -> go.Figure:
+    return F.sensitivity_map_figure(smap, x_label=s.x.display, y_label=s.y.display, current=s.current,
+                                    title=f"{s.optimizer}: final loss after {s.steps} steps")
+
+
+def stability_chart(lesson: StabilityLesson, final_losses, diverged) -> go.Figure:
+    """The sweep against η, the theory's limits dashed (row 0: gradient descent, row 1: heavy ball)."""
+    names = lesson.series
+    return F.stability_figure(
+        lesson.lrs, dict(zip(names, final_losses)), dict(zip(names, diverged)), bounds=lesson.bounds,
+        colors={name: run_color(i) for i, name in enumerate(names)},
+        title=f"Final loss after {lesson.steps} steps against η — the dashed lines are the theory's limits")

@@ -1,0 +1,180 @@
+"""The Playground's modules behind its page: the widget-state table, lessons, scoreboard, theory, cache keys."""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+
+import pytest
+
+from app.playground import panels as P
+from app.playground import presets
+from app.playground import race as R
+from app.playground import scene as S
+from app.playground import state as U
+from app.playground import theory
+from app.playground.cache import cache_key
+from optim_core import registry
+from optim_core.analysis import quadratic_stability
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _scenes() -> list[S.Scene]:
+    run = S.RunConfig.make
+    return [p.scene for p in presets.GALLERY] + [
+        S.Scene.make("Quadratic bowl", [
+            run("SGD", {"lr": 0.1}, schedule="CosineAnnealingLR", schedule_params={"T_max": 50}),
+            run("Adam", {"lr": 0.1}, clip_norm=0.5),
+            run("SGD", {"lr": 0.1, "momentum": 0.9}, lookahead=(7, 0.3), start=(1.0, -1.0)),
+            run("RMSprop", {"lr": 0.02}, clip_value=0.1, batch=4, color="#ABCDEF"),
+        ], steps=150, noise=0.2, batch_size=16, seed=9),
+        S.Scene.make(S.CUSTOM, [run("Adam")], formula="x*y + x**2", window=((-1.0, 2.0), (-2.0, 2.0)), start=(0.5, 0.5)),
+        S.Scene.make("Rotated ravine", [run("Lion", {"lr": 0.02})], {"kappa": 50.0, "angle": 30.0}, start=(1.0, 1.0)),
+    ]
+
+
+# ---- the table ------------------------------------------------------------------------------
+def test_every_widget_default_is_the_default_scenes_value():
+    state = dict(U.default_state())
+    for key, value in state.items():
+        assert U.default(key, {}) == value, key
+    assert U.scene_from_state({}) == U.canonical(presets.DEFAULT_SCENE)
+
+
+def test_defaults_follow_the_field_they_depend_on():
+    adam = registry.get_optimizer("Adam")
+    assert U.default("pg_r0_lr", {}) == 0.002  # the default scene's run 0
+    assert U.default("pg_r0_lr", {"pg_r0_opt": "Adam"}) == adam.hyper("lr").default
+    assert U.default("pg_r2_lr", {}) == 0.1 and U.default("pg_r2_eps", {}) == adam.hyper("eps").default
+    # A schedule's length follows the number of steps raced.
+    assert U.default("pg_r1_s_T_max", {"pg_r1_sched": "CosineAnnealingLR", "pg_steps": 150}) == 150
+    # A surface parameter: the default scene's on its surface, the registry's elsewhere.
+    assert U.default("pg_sp_kappa", {"pg_surface": "Ravine"}) == 10.0
+    # The start widget shows the default scene's start whatever the surface (no widget can show
+    # "the surface's suggested start"); a run's own start starts from the scene's.
+    assert (U.default("pg_x0", {"pg_surface": "Beale"}), U.default("pg_y0", {})) == (-1.2, 1.0)
+    assert U.default("pg_r3_x0", {"pg_x0": 0.5, "pg_y0": 2.0}) == 0.5
+    assert U.default("pg_formula", {"pg_surface": S.CUSTOM}) == ""
+    assert U.default("pg_xmax", {}) == S.DEFAULT_CUSTOM_WINDOW[0][1]
+
+
+@pytest.mark.parametrize("scene", _scenes(), ids=lambda s: s.surface)
+def test_a_link_without_the_values_at_their_default_opens_the_same_scene(scene):
+    """A bound widget at its default is left out of the URL; opening the URL draws it at its default."""
+    state = U.state_from_scene(scene)
+    link = {k: v for k, v in state.items() if v != U.default(k, state)}
+    opened = {k: link[k] if k in link else U.default(k, link) for k in state}
+    assert U.scene_from_state(opened) == U.canonical(scene)
+
+
+def test_written_state_reads_back_and_keys_are_the_tables():
+    for scene in _scenes():
+        state = U.state_from_scene(scene)
+        assert U.scene_from_state(state) == U.canonical(scene)
+        assert all(k.startswith(U.K) for k in state)
+    state = U.state_from_scene(_scenes()[-3])
+    assert state[U.run_key(0, "sched")] == "CosineAnnealingLR" and state[U.schedule_key(0, "T_max")] == 50
+    assert state[U.run_key(2, "lak")] == 7 and state[U.run_key(3, "clip")] == "value"
+    assert U.surface_param_key("kappa") == "pg_sp_kappa"
+
+
+def test_default_state_is_built_once_and_read_only():
+    assert U.default_state() is U.default_state()
+    with pytest.raises(TypeError):
+        U.default_state()["pg_steps"] = 10  # type: ignore[index]
+
+
+def test_hyper_defaults_and_suggested_start():
+    assert U.hyper_defaults(0, {"pg_r0_opt": "Adam"})["pg_r0_lr"] == registry.get_optimizer("Adam").hyper("lr").default
+    assert U.hyper_defaults(0, {"pg_r0_opt": "Nope"}) == {}
+    start = registry.get_surface("Beale").make().starts[0]
+    assert U.suggested_start({"pg_surface": "Beale", "pg_x0": 9.0, "pg_y0": 9.0}) == {"pg_x0": start[0],
+                                                                                      "pg_y0": start[1]}
+    assert U.suggested_start({"pg_surface": "Beale", "pg_steps": "x"}) == {}
+    assert U.start_state(0.123, -1.0) == {"pg_x0": 0.12, "pg_y0": -1.0}
+    assert U.value("pg_nruns", {"pg_nruns": 99}) == S.MAX_RUNS and U.value("pg_nruns", {"pg_nruns": "x"}) == 6
+
+
+# ---- lessons ----------------------------------------------------------------------------------
+def test_the_lesson_is_found_while_its_scene_is_unchanged():
+    for p in presets.GALLERY:
+        assert U.canonical(p.scene) == p.scene  # so comparing with the widgets' scene is enough
+        assert presets.lesson(p.key, U.scene_from_state(U.state_from_scene(p.scene))) is p
+    changed = U.scene_from_state({**U.state_from_scene(presets.PRESETS["ravine"].scene), "pg_steps": 200})
+    assert presets.lesson("ravine", changed) is None
+    assert presets.lesson(None, presets.DEFAULT_SCENE) is None
+
+
+# ---- scoreboard -------------------------------------------------------------------------------
+def _hand_built_scoreboard(tr, labels):
+    """The page's scoreboard as it was built by hand before Trajectories.metrics()."""
+    rows = []
+    dist = tr.distance_to_minimum
+    for k, lab in enumerate(labels):
+        ds = int(tr.diverged_step[k, 0])
+        thr = int(tr.steps_to_threshold[k, 0])
+        d = dist[k, 0]
+        rows.append({
+            "run": lab,
+            "diverged": "—" if ds < 0 else f"💥 step {ds}: {tr.diverged_reason[k, 0]}",
+            "final loss": "—" if ds >= 0 else f"{tr.final_losses[k, 0]:.4g}",
+            "steps to loss ≤ min + 10⁻³": "never" if thr < 0 else str(thr),
+            "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
+        })
+    return rows
+
+
+@pytest.mark.parametrize("key", ["race", "diverge", "saddle", "noise", "rastrigin"])
+def test_scoreboard_from_metrics_equals_the_hand_built_one(key):
+    res = R.compute(presets.PRESETS[key].scene)
+    assert P.scoreboard(res.traj) == _hand_built_scoreboard(res.traj, res.labels)
+
+
+# ---- theory -----------------------------------------------------------------------------------
+def test_stability_words_quote_the_one_theory():
+    res = R.compute(presets.PRESETS["diverge"].scene)
+    surface = S.make_surface(res.scene)
+    th = quadratic_stability(surface.lipschitz, surface.strong_convexity)
+    assert res.stability == th
+    assert f"{th['gd_max_lr']:g}" in res.notes[0]
+    lesson = theory.stability_lesson(res.scene, surface, 80)
+    assert lesson.beta == 0.9 and lesson.steps == 80
+    assert lesson.bounds == {"2/L": th["gd_max_lr"], "2(1+β)/L": quadratic_stability(10, 1, 0.9)["heavy_ball_max_lr"]}
+    assert lesson.lrs[0] == pytest.approx(th["gd_max_lr"] / 30) and len(lesson.lrs) == 41
+    rosen = presets.DEFAULT_SCENE
+    assert not theory.has_theory(S.make_surface(rosen)) and theory.stability(S.make_surface(rosen)) is None
+    with pytest.raises(ValueError):
+        theory.stability_lesson(rosen, S.make_surface(rosen), 100)
+
+
+def test_theory_cards_one_per_optimizer_and_known_schedule():
+    scene = _scenes()[-3]
+    cards = theory.optimizer_cards(scene)
+    assert [c.name for c in cards] == ["SGD", "Adam", "RMSprop"]
+    assert all("bytes of state per float32 parameter" in c.memory for c in cards)
+    assert [c.name for c in theory.schedule_cards(scene, S.available_schedules())] == ["CosineAnnealingLR"]
+    assert theory.schedule_cards(scene, {}) == []
+
+
+# ---- cache keys -------------------------------------------------------------------------------
+def test_one_cache_key_for_every_cached_result():
+    a = presets.PRESETS["ravine"].scene
+    assert cache_key(a, a) == cache_key(U.canonical(a), U.canonical(a))
+    assert cache_key(a) == cache_key(presets.PRESETS["nesterov"].scene)  # the same Ravine surface
+    assert cache_key(a) != cache_key(presets.PRESETS["diverge"].scene)  # another κ
+    custom = _scenes()[-2]
+    other = S.Scene.make(S.CUSTOM, custom.runs, formula="x*y", window=custom.window)
+    assert cache_key(custom) != cache_key(other)
+    assert cache_key(a, 40, 100) != cache_key(a, 20, 100)
+
+
+# ---- the page ---------------------------------------------------------------------------------
+def test_the_page_draws_and_computes_nothing_itself():
+    tree = ast.parse(open(os.path.join(ROOT, "app", "views", "playground.py"), encoding="utf-8").read())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.startswith(("numpy", "math", "plotly", "optim_core.engine", "optim_core.analysis"))
+                   for m in modules), modules
+    assert "app.playground.figures" not in modules
