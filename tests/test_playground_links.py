@@ -194,17 +194,17 @@ def state_record(state: dict) -> str:
 
 def scene_outcome(query: dict) -> str:
     try:
-        return describe(S.scene_from_state(dict(query)))
+        return describe(U.scene_from_state(dict(query)))
     except Exception as exc:  # noqa: BLE001 - a refusal is an outcome too
         return f"raises {type(exc).__name__}"
 
 
 def round_trip_outcome(query: dict) -> str:
     try:
-        scene = S.scene_from_state(dict(query))
+        scene = U.scene_from_state(dict(query))
     except Exception as exc:  # noqa: BLE001
         return f"raises {type(exc).__name__}"
-    return state_record(S.state_from_scene(scene))
+    return state_record(U.state_from_scene(scene))
 
 
 # ---- recorded with the code before the table (do not re-record) -----------------------------
@@ -894,7 +894,7 @@ def test_the_record_covers_every_query_and_scene():
     assert set(EXPECTED_SCENES) == set(QUERIES) == set(EXPECTED_ROUND_TRIPS)
     assert set(EXPECTED_WRITTEN) == set(_scenes()) | {f"preset:{p.key}" for p in P.GALLERY}
     assert len(QUERIES) >= 40
-    default = S.scene_from_state({})
+    default = U.scene_from_state({})
     assert [_run(r, i) for i, r in enumerate(default.runs)] == DEFAULT_RUNS
 
 

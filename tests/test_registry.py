@@ -202,13 +202,14 @@ def test_role_lookups():
 
 def test_the_app_reads_the_roles():
     from app.schedules import logic as L
+    from optim_core.schedules import torch_momentum_expr
     from app.playground import scene as S
 
     for name in registry.optimizers():
         assert L.momentum_key(name) == CYCLED_MOMENTUM.get(name)
-    assert L._momentum_expr("SGD") == 'optimizer.param_groups[0]["momentum"]'
-    assert L._momentum_expr("AdamW") == 'optimizer.param_groups[0]["betas"][0]'
-    assert L._momentum_expr("Adagrad") is None
+    assert torch_momentum_expr("SGD") == 'optimizer.param_groups[0]["momentum"]'
+    assert torch_momentum_expr("AdamW") == 'optimizer.param_groups[0]["betas"][0]'
+    assert torch_momentum_expr("Adagrad") is None
     assert {name: L.decay_length_param(name) for name in L.DECAYS} == {
         "CosineAnnealingLR": "T_max", "ExponentialLR": None, "StepLR": None, "MultiStepLR": None,
         "PolynomialLR": "total_iters", "LinearLR": "total_iters", "CosineAnnealingWarmRestarts": None}

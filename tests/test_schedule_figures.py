@@ -187,10 +187,6 @@ def test_mark_reductions_without_visible_steps_adds_nothing(steps):
     assert len(fig.data) == n
 
 
-# Files whose colors have not moved into app/ui/theme.py yet (the Playground's): empty this set once they have.
-COLORS_NOT_YET_IN_THEME = {"app/playground/figures.py"}
-
-
 def test_colors_are_named_only_in_the_theme():
     import os
     import re
@@ -202,7 +198,7 @@ def test_colors_are_named_only_in_the_theme():
     for folder, _, files in os.walk(os.path.join(root, "app")):
         for name in files:
             path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-            if not name.endswith(".py") or path == "app/ui/theme.py" or path in COLORS_NOT_YET_IN_THEME:
+            if not name.endswith(".py") or path == "app/ui/theme.py":
                 continue
             with open(os.path.join(root, path), encoding="utf-8") as f:
                 for i, line in enumerate(f, 1):

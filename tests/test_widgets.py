@@ -6,7 +6,9 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from app.playground import handoff
+from app.playground import presets as P
 from app.playground import scene as S
+from app.playground import state as U
 from app.ui.controls import fmt, hyper_options
 from optim_core.registry import Hyper
 
@@ -115,17 +117,17 @@ def test_a_queued_scene_opens_as_the_users_own_race():
     assert state["pg_x0"] == 9.0  # nothing applied before the Playground runs
     handoff.apply_queued(state)
     assert state[handoff.LESSON] is None and state["pg_r0_sched"] == "OneCycleLR"
-    assert S.scene_from_state(state) == S.canonical(scene)
+    assert U.scene_from_state(state) == U.canonical(scene)
     handoff.apply_queued(state)  # applied once
-    assert S.scene_from_state(state) == S.canonical(scene)
+    assert U.scene_from_state(state) == U.canonical(scene)
 
 
 def test_queued_values_merge_and_a_lesson_is_named():
     state: dict = {}
     handoff.queue_values(state, {"pg_x0": 1.0})
     handoff.queue_values(state, {"pg_y0": 2.0})
-    preset = S.GALLERY[1]
+    preset = P.GALLERY[1]
     handoff.queue_scene(state, preset.scene, lesson=preset.key)
     handoff.apply_queued(state)
     assert state[handoff.LESSON] == preset.key
-    assert S.scene_from_state(state) == S.canonical(preset.scene)
+    assert U.scene_from_state(state) == U.canonical(preset.scene)

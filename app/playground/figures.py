@@ -25,7 +25,29 @@ import plotly.io as pio
 from PIL import Image
 
 from app.ui.controls import fmt
-from app.ui.theme import FONT_SIZE, LINE_WIDTH, MARKER_SIZE, TITLE_SIZE, base_layout, run_color
+from app.ui.theme import (
+    AXIS_LINE,
+    BOUND_LINE,
+    CONTOUR_GREY,
+    CURSOR_GREY,
+    FONT_SIZE,
+    INK,
+    ISO_DARKEN,
+    LABEL_BACKGROUND,
+    LANDSCAPE_STOPS,
+    LEGEND_BACKGROUND,
+    LINE_WIDTH,
+    MARK_RED,
+    MARKER_EDGE,
+    MARKER_SIZE,
+    NEVER_CONVERGED,
+    PAPER,
+    SEQUENTIAL_SCALE,
+    TITLE_SIZE,
+    TRANSPARENT,
+    base_layout,
+    run_color,
+)
 
 # st.plotly_chart serializes every figure with plotly.io.to_json: orjson (a declared
 # dependency) does it ~2.4x faster than the standard json module. plotly's "auto" would
@@ -50,21 +72,12 @@ __all__ = [
 
 X_LABEL, Y_LABEL = "θ₁", "θ₂"
 CLICK_GRID_NAME = "click to start here"
-DIVERGED_COLOR = "#B00020"
+DIVERGED_COLOR = MARK_RED
 
-# A light sequential map: pale blue (low) through pale green and sand to light clay (high).
-_CMAP_STOPS = np.array([0.0, 0.3, 0.6, 0.85, 1.0])
-_CMAP_RGB = np.array(
-    [
-        [214, 232, 247],
-        [226, 242, 222],
-        [248, 242, 212],
-        [244, 222, 196],
-        [230, 196, 178],
-    ],
-    dtype=np.float64,
-)
-_ISO_DARKEN = 0.72
+# The landscape's light sequential map (the theme's LANDSCAPE_STOPS), as arrays for np.interp.
+_CMAP_STOPS = np.array([u for u, _ in LANDSCAPE_STOPS])
+_CMAP_RGB = np.array([rgb for _, rgb in LANDSCAPE_STOPS], dtype=np.float64)
+_ISO_DARKEN = ISO_DARKEN
 N_BANDS = 14
 
 
@@ -333,9 +346,9 @@ def frames_of(fig) -> list[dict]:
 def _axes(window, equal: bool) -> dict:
     (x0, x1), (y0, y1) = window
     xa = dict(range=[x0, x1], title=dict(text=X_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
-              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor="#444")
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=AXIS_LINE)
     ya = dict(range=[y0, y1], title=dict(text=Y_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
-              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor="#444")
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=AXIS_LINE)
     if equal:
         ya.update(scaleanchor="x", scaleratio=1)
     return dict(xaxis=xa, yaxis=ya)
@@ -347,7 +360,7 @@ def _click_grid(window, n: int = 41) -> dict:
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     return dict(
         type="scatter", x=_b64(gx.ravel()), y=_b64(gy.ravel()), mode="markers", name=CLICK_GRID_NAME,
-        marker=dict(size=16, color="rgba(0,0,0,0)", opacity=0.0),
+        marker=dict(size=16, color=TRANSPARENT, opacity=0.0),
         selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),
         hovertemplate="θ₁ = %{x:.3g}, θ₂ = %{y:.3g}<br>click: start here<extra></extra>",
         showlegend=False,
@@ -408,13 +421,13 @@ def race_figure(
         mins = np.asarray(minima, dtype=np.float64).reshape(-1, 2)
         traces.append(dict(
             type="scatter", x=_b64(mins[:, 0]), y=_b64(mins[:, 1]), mode="markers", name="known minimum",
-            showlegend=True, marker=dict(symbol="star", size=22, color="white", line=dict(color="black", width=2)),
+            showlegend=True, marker=dict(symbol="star", size=22, color=PAPER, line=dict(color=INK, width=2)),
             hovertemplate="minimum (%{x:.3g}, %{y:.3g})<extra></extra>"))
     if starts is not None:
         st = np.unique(np.asarray(starts, dtype=np.float64).reshape(-1, 2), axis=0)
         traces.append(dict(
             type="scatter", x=_b64(st[:, 0]), y=_b64(st[:, 1]), mode="markers", name="start", showlegend=True,
-            marker=dict(symbol="circle-open", size=20, color="black", line=dict(width=3)),
+            marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3)),
             hovertemplate="start (%{x:.3g}, %{y:.3g})<extra></extra>"))
     last = [_last_valid(P[k]) for k in range(K)]
     diverged = [last[k] < T for k in range(K)]
@@ -456,7 +469,7 @@ def race_figure(
                     line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
                     hovertemplate=f"{labels[k]}<br>θ₁ = %{{x:.4g}}, θ₂ = %{{y:.4g}}<extra></extra>")
             out[K].update(mode="markers", name="current position", showlegend=False,
-                          marker=dict(size=MARKER_SIZE + 6, color=head_colors, line=dict(color="white", width=3)),
+                          marker=dict(size=MARKER_SIZE + 6, color=head_colors, line=dict(color=MARKER_EDGE, width=3)),
                           hovertemplate="θ₁ = %{x:.4g}, θ₂ = %{y:.4g}<extra></extra>")
             out[K + 1].update(mode="text", name="diverged", showlegend=False, cliponaxis=False,
                               textfont=dict(size=36, color=ex_colors or DIVERGED_COLOR),
@@ -494,10 +507,10 @@ def race_figure(
         height=height,
         margin=dict(l=70, r=20, t=60 if title else 20, b=185),
         legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=FONT_SIZE),
-                    bgcolor="rgba(255,255,255,0.9)", itemclick="toggle", tracegroupgap=2),
+                    bgcolor=LEGEND_BACKGROUND, itemclick="toggle", tracegroupgap=2),
         hovermode="closest",
         dragmode="pan",
-        plot_bgcolor="white",
+        plot_bgcolor=PAPER,
         uirevision="race",
         sliders=[slider],
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=0,
@@ -569,7 +582,7 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
     scale = Landscape("", window, use_log, lo, hi, offset, N_BANDS, n, n)
     fig.add_trace(go.Surface(x=_f32(X[0]), y=_f32(Y[:, 0]), z=_f32(t), colorscale=scale.colorscale(), cmin=lo, cmax=hi,
                              showscale=False, opacity=0.95, name="loss",
-                             contours=dict(z=dict(show=True, color="#888", width=1, start=lo, end=hi,
+                             contours=dict(z=dict(show=True, color=CONTOUR_GREY, width=1, start=lo, end=hi,
                                                   size=(hi - lo) / N_BANDS if hi > lo else 1)),
                              hovertemplate="θ₁ %{x:.3g}, θ₂ %{y:.3g}<extra></extra>"))
     P = np.asarray(positions, dtype=np.float64)
@@ -590,7 +603,7 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
             j = idx[-1]
             fig.add_trace(go.Scatter3d(x=[path[j, 0]], y=[path[j, 1]], z=[z[j] + span], mode="markers",
                                        showlegend=False, name=labels[k],
-                                       marker=dict(size=7, color=c, line=dict(color="white", width=2))))
+                                       marker=dict(size=7, color=c, line=dict(color=MARKER_EDGE, width=2))))
     ztitle = ("log₁₀(loss − min)" if offset != 0 else "log₁₀ loss") if use_log else "loss"
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)) if title else None,
@@ -644,7 +657,7 @@ def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[s
         margin=dict(l=75, r=20, t=50, b=60),
     ))
     if inspect_step is not None:
-        fig.add_vline(x=int(inspect_step), line=dict(color="#333", width=2, dash="dash"),
+        fig.add_vline(x=int(inspect_step), line=dict(color=CURSOR_GREY, width=2, dash="dash"),
                       annotation_text=f"step {int(inspect_step)}", annotation_position="top",
                       annotation_font_size=FONT_SIZE - 2)
     return fig
@@ -683,12 +696,12 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
     else:
         steps = np.asarray(cmap.steps_to_converge, dtype=np.float64)
         z = np.where((steps < 0) | div, np.nan, steps)
-        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), colorscale="Viridis", reversescale=True,
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), colorscale=SEQUENTIAL_SCALE, reversescale=True,
                                  name="steps", colorbar=dict(title=dict(text="steps")),
                                  hovertemplate="start (%{x:.3g}, %{y:.3g}): %{z:.0f} steps<extra></extra>"))
     never = np.where(~div & np.isnan(z), 1.0, np.nan)
     if np.isfinite(never).any():
-        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(never), colorscale=[[0, "#c8c8c8"], [1, "#c8c8c8"]],
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(never), colorscale=[[0, NEVER_CONVERGED], [1, NEVER_CONVERGED]],
                                  showscale=False, name="never converged",
                                  hovertemplate="start (%{x:.3g}, %{y:.3g}): did not converge<extra></extra>"))
     if div.any():
@@ -700,7 +713,7 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
         fig.add_trace(go.Scatter(x=m[:, 0], y=m[:, 1], mode="markers+text", name="minima",
                                  text=[f"#{i + 1}" for i in range(len(m))], textposition="top center",
                                  textfont=dict(size=FONT_SIZE), showlegend=False,
-                                 marker=dict(symbol="star", size=18, color="white", line=dict(color="black", width=2))))
+                                 marker=dict(symbol="star", size=18, color=PAPER, line=dict(color=INK, width=2))))
     fig.update_layout(**base_layout(height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
                                     margin=dict(l=70, r=20, t=60, b=60)), **_heat_axes(window))
     return fig
@@ -720,7 +733,7 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
         z = np.log10(np.maximum(gap, 1e-12))
     z = np.where(div | ~np.isfinite(loss), np.nan, z)
     fig = go.Figure()
-    fig.add_trace(go.Heatmap(x=np.arange(nx), y=np.arange(ny), z=_f32(z), colorscale="Viridis", name="final loss",
+    fig.add_trace(go.Heatmap(x=np.arange(nx), y=np.arange(ny), z=_f32(z), colorscale=SEQUENTIAL_SCALE, name="final loss",
                              colorbar=dict(title=dict(text="log₁₀(final loss − min)")),
                              customdata=np.dstack(np.meshgrid(xv, yv)),
                              hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
@@ -733,7 +746,7 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
     fig.add_trace(go.Scatter(
         x=gx.ravel(), y=gy.ravel(), mode="markers", name="cells", showlegend=False,
         customdata=np.stack([np.meshgrid(xv, yv)[0].ravel(), np.meshgrid(xv, yv)[1].ravel()], axis=-1),
-        marker=dict(size=max(6, min(28, 600 // max(nx, ny))), symbol="square", color="rgba(0,0,0,0)", opacity=0),
+        marker=dict(size=max(6, min(28, 600 // max(nx, ny))), symbol="square", color=TRANSPARENT, opacity=0),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
                       "<br>click: race this<extra></extra>"))
@@ -741,7 +754,7 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
         cx = int(np.argmin(np.abs(xv - current[0]) / np.maximum(np.abs(xv), 1e-300)))
         cy = int(np.argmin(np.abs(yv - current[1])))
         size = max(10, min(34, 560 // max(nx, ny)))
-        for color, width in (("black", 5), ("white", 2)):  # a white ring edged in black shows on any cell color
+        for color, width in ((INK, 5), (MARKER_EDGE, 2)):  # a white ring edged in black shows on any cell color
             fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current", showlegend=False,
                                      hoverinfo="skip",
                                      marker=dict(symbol="square-open", size=size, color=color, line=dict(width=width))))
@@ -779,12 +792,12 @@ def stability_figure(lrs: np.ndarray, final_losses: dict[str, np.ndarray], diver
                                      name=f"{name}: diverged", textfont=dict(size=22, color=c), showlegend=False,
                                      hovertemplate=f"{name}: η = %{{x:.3g}} diverged<extra></extra>"))
     for i, (name, x) in enumerate(bounds.items()):
-        fig.add_vline(x=x, line=dict(color="#222", width=2, dash="dash" if i == 0 else "dot"))
+        fig.add_vline(x=x, line=dict(color=BOUND_LINE, width=2, dash="dash" if i == 0 else "dot"))
         # On a log axis an annotation's x is log10 of the value (add_vline's own annotation gets this wrong).
         fig.add_annotation(x=math.log10(x), y=1.0 if i % 2 == 0 else 0.02, xref="x", yref="paper",
                            text=f"{name} = {x:.3g}", showarrow=False, xanchor="right", xshift=-4,
                            yanchor="top" if i % 2 == 0 else "bottom", font=dict(size=FONT_SIZE),
-                           bgcolor="rgba(255,255,255,0.85)")
+                           bgcolor=LABEL_BACKGROUND)
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text="learning rate η"), type="log", exponentformat="power"),

@@ -283,20 +283,3 @@ def _non_default(optimizer: str, hypers: Mapping[str, Any]) -> dict[str, Any]:
         if v != h.default:
             out[h.name] = v
     return out
-
-
-# Names that moved to the feature's other modules, still importable from here for code written
-# against this module before (tests/test_widgets.py); new code imports them from their modules.
-_MOVED = {
-    "Preset": "presets", "GALLERY": "presets", "PRESETS": "presets", "DEFAULT_SCENE": "presets",
-    "scene_from_state": "state", "state_from_scene": "state", "canonical": "state",
-    "Result": "race", "compute": "race", "validate": "race",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"app.playground.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

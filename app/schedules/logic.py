@@ -26,7 +26,6 @@ from app.ui.controls import fmt, snap
 from optim_core import registry
 from optim_core.registry import Hyper
 from optim_core.schedules import chained_lr, composition_snippet, lr_range_test, sequential_lr
-from optim_core.schedules import torch_momentum_expr as _momentum_expr  # noqa: F401  (tests/test_registry.py)
 
 __all__ = [
     "ScheduleError",

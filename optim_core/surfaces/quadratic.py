@@ -67,12 +67,6 @@ class Quadratic(Surface):
         """The constant GD step 2/(L+mu) with the fastest worst-case contraction."""
         return 2.0 / (self.lipschitz + self.strong_convexity)
 
-    @property
-    def best_momentum(self) -> tuple[float, float]:
-        """Polyak's optimal heavy-ball ``(lr, beta)`` for this quadratic."""
-        sl, sm = math.sqrt(self.lipschitz), math.sqrt(self.strong_convexity)
-        return 4.0 / (sl + sm) ** 2, ((sl - sm) / (sl + sm)) ** 2
-
     def gd_contraction(self, lr) -> float:
         """Per-step error contraction of GD with ``lr``: max |1 - lr*lambda| (>= 1 diverges)."""
         r = np.max(np.abs(1.0 - np.asarray(lr, dtype=float)[..., None] * self.eigenvalues), axis=-1)
