@@ -131,3 +131,20 @@ def test_queued_values_merge_and_a_lesson_is_named():
     handoff.apply_queued(state)
     assert state[handoff.LESSON] == preset.key
     assert U.scene_from_state(state) == U.canonical(preset.scene)
+
+
+# -- the pages are Streamlit calls over their feature packages -------------------------------------
+def test_no_page_computes_or_draws_figures_itself():
+    import ast
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    views = os.path.join(root, "app", "views")
+    for name in sorted(os.listdir(views)):
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(views, name), encoding="utf-8").read())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(m.startswith(("numpy", "math", "plotly", "optim_core.engine", "optim_core.analysis"))
+                       for m in modules), (name, modules)

@@ -22,11 +22,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.playground import figures as F
 from app.ui.controls import fmt
 from app.ui.theme import (
     CURSOR_GREY,
     FONT_SIZE,
     GUIDE_GREY,
+    LEGEND_BACKGROUND,
     LINE_WIDTH,
     MARK_RED,
     MARKER_EDGE,
@@ -37,7 +39,8 @@ from app.ui.theme import (
     run_color,
 )
 
-__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "LR_LABEL", "MOMENTUM_LABEL"]
+__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "run_race_figure", "run_loss_figure",
+           "loss_text", "LR_LABEL", "MOMENTUM_LABEL"]
 
 LR_LABEL = "learning rate η"
 MOMENTUM_LABEL = "momentum / β₁"
@@ -257,4 +260,32 @@ def range_test_figure(
         margin=dict(l=80, r=20, t=55, b=60),
         hovermode="closest",
     ))
+    return fig
+
+
+# -- a schedule driving a run (the "Apply to a run" tab) -----------------------------------------
+def loss_text(loss: float) -> str:
+    """A run's loss at a step, as the tab's metric shows it ("diverged" once it is not finite)."""
+    return f"{loss:.4g}" if math.isfinite(loss) else "diverged"
+
+
+def run_race_figure(traj, labels, surface, landscape, step: int) -> go.Figure:
+    """The Playground's race map of a scheduled run, sized for a column, with step ``step`` marked."""
+    fig = F.race_figure(traj.positions[:, 0], labels, window=surface.window, background=landscape,
+                        starts=traj.starts[:, 0], minima=getattr(surface, "minima", None), inspect_step=step,
+                        height=700, click_grid=False)
+    # In a column the map needs the width: the legend goes above it rather than beside it.
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left",
+                                  font=dict(size=FONT_SIZE), bgcolor=LEGEND_BACKGROUND),
+                      margin=dict(t=95))
+    return fig
+
+
+def run_loss_figure(traj, labels, surface, step: int, reductions) -> go.Figure:
+    """The run's loss per step over the surface's minimum value, ▼ where ReduceLROnPlateau cut the lr."""
+    fmin = getattr(surface, "global_min_value", None)
+    fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
+    fig = F.loss_figure(traj.losses[:, 0], labels, fmin=fmin, inspect_step=step,
+                        diverged_step=traj.diverged_step[:, 0], height=380)
+    mark_reductions(fig, reductions)
     return fig

@@ -599,7 +599,15 @@ class Race:
 
     # -- training --------------------------------------------------------------------------
     def train(self, n_steps: int) -> None:
-        """Advance every active run by ``n_steps`` optimizer steps."""
+        """Advance every active run by ``n_steps`` optimizer steps.
+
+        Floating-point warnings are silenced: a run that overflows is caught by its own
+        divergence check and shown as diverged, not as a warning in the server's log.
+        """
+        with np.errstate(all="ignore"):
+            self._train(n_steps)
+
+    def _train(self, n_steps: int) -> None:
         for _ in range(int(n_steps)):
             for run in self.runs:
                 if run.diverged:
@@ -615,6 +623,14 @@ class Race:
     @property
     def step(self) -> int:
         return max(run.step for run in self.runs)
+
+    def stop_step(self, stop_epochs: float, max_steps: int) -> int:
+        """The step at which training pauses by itself: when a run has seen ``stop_epochs`` epochs
+        (the one accumulating most micro-batches gets there first), or at ``max_steps``."""
+        if stop_epochs > 0:
+            acc = max(run.accumulate for run in self.runs)
+            return min(max_steps, math.ceil(stop_epochs * self.batches_per_epoch / acc))
+        return max_steps
 
     @property
     def epoch(self) -> float:

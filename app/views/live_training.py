@@ -9,10 +9,8 @@ second while running and not at all while paused.
 
 from __future__ import annotations
 
-import math
 import threading
 
-import numpy as np
 import streamlit as st
 
 from app.training import backend as T
@@ -141,15 +139,6 @@ def _on_reset():
     st.session_state.pop("_lt_sig", None)
 
 
-def _stop_step(race, stop_epochs: float) -> int:
-    """The step at which training pauses by itself: when a run has seen ``stop_epochs`` epochs
-    (the one accumulating most micro-batches gets there first), or at MAX_STEPS."""
-    if stop_epochs > 0:
-        acc = max(run.accumulate for run in race.runs)
-        return min(MAX_STEPS, math.ceil(stop_epochs * race.batches_per_epoch / acc))
-    return MAX_STEPS
-
-
 # -- the page ------------------------------------------------------------------------------------------
 st.title("🧠 Live training")
 
@@ -255,14 +244,13 @@ def live_panel() -> None:
 
 
 def _train_and_draw(race: T.Race) -> None:
-    stop_at = _stop_step(race, stop_epochs)
+    stop_at = race.stop_step(stop_epochs, MAX_STEPS)
     pending = st.session_state.pop("_lt_pending", 0)
     if st.session_state.get("_lt_running"):
         pending = spr
     todo = max(0, min(pending, stop_at - race.step))
     if todo:
-        with np.errstate(all="ignore"):
-            race.train(todo)
+        race.train(todo)
     if st.session_state.get("_lt_running") and (race.step >= stop_at or not race.active):
         st.session_state["_lt_running"] = False
         st.rerun(scope="app")  # stop the timer: a full rerun re-declares the fragment without run_every

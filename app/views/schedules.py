@@ -8,8 +8,6 @@ and charts set other widgets only through ``st.session_state`` before they are d
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from app.playground import figures as F
@@ -17,7 +15,7 @@ from app.playground import handoff
 from app.schedules import figures as SF
 from app.schedules import logic as L
 from app.ui.controls import STEP_OPTIONS, fmt, snap
-from app.ui.theme import FONT_SIZE, LEGEND_BACKGROUND, RUN_COLORS, run_color
+from app.ui.theme import RUN_COLORS, run_color
 from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -256,21 +254,13 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
     m = st.columns(4)
     m[0].metric("step", s)
     m[1].metric("η in force", fmt(res.lrs[0, j], 4))
-    loss_s = float(tr.losses[0, 0, s])
-    m[2].metric("loss", f"{loss_s:.4g}" if math.isfinite(loss_s) else "diverged")
+    m[2].metric("loss", SF.loss_text(float(tr.losses[0, 0, s])))
     if res.momentum is not None:
         m[3].metric("momentum / β₁", f"{res.momentum[j]:.3f}")
     surface = registry.get_surface(surface_name).make()
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        race = F.race_figure(tr.positions[:, 0], res.labels, window=surface.window,
-                             background=_landscape(surface_name), starts=tr.starts[:, 0],
-                             minima=getattr(surface, "minima", None), inspect_step=s, height=700,
-                             click_grid=False)
-        # In a column the map needs the width: the legend goes above it rather than beside it.
-        race.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left",
-                                       font=dict(size=FONT_SIZE), bgcolor=LEGEND_BACKGROUND),
-                           margin=dict(t=95))
+        race = SF.run_race_figure(tr, res.labels, surface, _landscape(surface_name), s)
         st.plotly_chart(race, key="sc_run_race", theme=None, config=PLOT_CONFIG)
         st.caption(f"{surface_name}, {T} steps. ◇ marks step t on each path (the step slider above); "
                    "▶ replays the whole run.")
@@ -281,11 +271,7 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         st.plotly_chart(SF.lr_figure(lr_curves, log_y=log_y, marker_step=j, height=400 if res.momentum is None
                                      else 480, title="Learning rate of each step"),
                         key="sc_run_lr", theme=None, config=PLOT_CONFIG)
-        fmin = getattr(surface, "global_min_value", None)
-        fmin = None if fmin is None or not math.isfinite(fmin) else float(fmin)
-        loss_fig = F.loss_figure(tr.losses[:, 0], res.labels, fmin=fmin, inspect_step=s,
-                                 diverged_step=tr.diverged_step[:, 0], height=380)
-        SF.mark_reductions(loss_fig, res.reductions)
+        loss_fig = SF.run_loss_figure(tr, res.labels, surface, s, res.reductions)
         st.plotly_chart(loss_fig, key="sc_run_loss", theme=None, config=PLOT_CONFIG)
     if registry.get_schedule(run_name).needs_metric:
         cuts = ", ".join(str(int(r)) for r in res.reductions[:12]) + ("…" if len(res.reductions) > 12 else "")
