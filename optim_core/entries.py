@@ -27,6 +27,7 @@ beyond its value, declared here once instead of being guessed from its name. The
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,6 +35,7 @@ __all__ = [
     "ROLES",
     "LENGTH_ROLES",
     "Hyper",
+    "valid_interval",
     "OptimizerInfo",
     "ScheduleInfo",
     "SurfaceInfo",
@@ -43,6 +45,16 @@ __all__ = [
 ROLES: tuple[str, ...] = ("cycled_momentum", "run_length", "phase_length")
 # The roles of a schedule parameter that is a number of steps the schedule spans.
 LENGTH_ROLES: frozenset[str] = frozenset({"run_length", "phase_length"})
+
+
+@functools.lru_cache(maxsize=None)
+def valid_interval(spec: str) -> tuple[float, float, bool, bool]:
+    """``(low, high, low_closed, high_closed)`` of an interval written ``"[0, 1)"`` or ``"(0, inf)"``;
+    the empty string is any finite value."""
+    if not spec:
+        return -float("inf"), float("inf"), False, False
+    lo_s, hi_s = spec[1:-1].split(",")
+    return float(lo_s), float(hi_s), spec[0] == "[", spec[-1] == "]"
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,12 @@ class ScheduleInfo:
 
     def defaults(self) -> dict[str, Any]:
         return {h.name: h.default for h in self.params}
+
+    def hyper(self, name: str) -> Hyper:
+        for h in self.params:
+            if h.name == name:
+                return h
+        raise KeyError(f"{self.name} has no parameter {name!r}")
 
     def with_role(self, role: str) -> Hyper | None:
         """The parameter declared with ``role`` (one of :data:`ROLES`), or None."""

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from optim_core import registry
-from optim_core.entries import Hyper, OptimizerInfo
+from optim_core.entries import Hyper, OptimizerInfo, valid_interval
 
 __all__ = [
     "Parameter",
@@ -92,13 +92,6 @@ _MESSAGES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
-def _valid_interval(spec: str) -> tuple[float, float, bool, bool]:
-    """Parse an interval such as ``"[0, 1)"`` or ``"(0, inf)"``."""
-    lo_s, hi_s = spec[1:-1].split(",")
-    return float(lo_s), float(hi_s), spec[0] == "[", spec[-1] == "]"
-
-
 def check_hyper(h: Hyper, value: Any) -> None:
     """Raise :class:`HyperparameterError` unless ``value`` is valid for ``h``."""
     message = _MESSAGES.get(h.name, "Invalid " + h.name + " value: {v}")
@@ -118,7 +111,7 @@ def check_hyper(h: Hyper, value: Any) -> None:
         if not math.isfinite(value) or (h.kind == "int" and value != round(value)):
             raise HyperparameterError(message.format(v=value) + (" (expected an integer)" if math.isfinite(value) else ""))
         if h.valid:
-            lo, hi, lo_closed, hi_closed = _valid_interval(h.valid)
+            lo, hi, lo_closed, hi_closed = valid_interval(h.valid)
             if not ((value >= lo if lo_closed else value > lo) and (value <= hi if hi_closed else value < hi)):
                 raise HyperparameterError(message.format(v=value))
         return
@@ -131,7 +124,7 @@ def check_hyper(h: Hyper, value: Any) -> None:
     if not np.all(np.isfinite(arr)):
         raise HyperparameterError(message.format(v=value))
     if h.valid:
-        lo, hi, lo_closed, hi_closed = _valid_interval(h.valid)
+        lo, hi, lo_closed, hi_closed = valid_interval(h.valid)
         ok_lo = arr >= lo if lo_closed else arr > lo
         ok_hi = arr <= hi if hi_closed else arr < hi
         if not (np.all(ok_lo) and np.all(ok_hi)):

@@ -592,6 +592,8 @@ def test_refused_arguments_that_make_the_lr_negative():
         (lambda o, m: m.OneCycleLR(o, 0.1, total_steps=10, final_div_factor=-5.0), 10, "final_div_factor must lie in"),
         (lambda o, m: m.CyclicLR(o, 0.01, 0.1, step_size_up=2, mode="exp_range", gamma=-0.9), 3,
          r"gamma must lie in \[0, inf\)"),
+        (lambda o, m: m.CyclicLR(o, 0.01, -0.1, step_size_up=2, cycle_momentum=False), 3,
+         r"max_lr must lie in \[0, inf\)"),
     ]
     for make, steps, match in cases:
         assert np.min(_torch_lrs(make, steps)) < 0  # torch: a negative lr

@@ -3,6 +3,7 @@ bad arguments raise ValueErrors that say what is wrong, and the core never impor
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -264,3 +265,36 @@ def test_bench_schedules_is_fast():
     out = sched.bench_schedules(repeats=3)
     assert len(out["schedules"]) == 10 == len(set(out["schedules"]))
     assert 0 < out["seconds"] < 0.5  # milliseconds in practice; generous for a loaded machine
+
+
+# -- every schedule parameter is checked against the interval its entry declares ---------------------
+# A parameter some setting leaves unused is probed in the setting that uses it.
+PROBE_CONTEXT = {("CyclicLR", "gamma"): {"mode": "exp_range"}}
+
+
+def _outside(h):
+    """Values just outside ``h.valid`` (none for an unbounded side), of ``h``'s kind."""
+    from optim_core.entries import valid_interval
+
+    lo, hi, lo_closed, hi_closed = valid_interval(h.valid)
+    out = []
+    if math.isfinite(lo):
+        out.append(lo - 1 if h.kind == "int" else (np.nextafter(lo, -np.inf) if lo_closed else lo))
+    if math.isfinite(hi):
+        out.append(hi + 1 if h.kind == "int" else (np.nextafter(hi, np.inf) if hi_closed else hi))
+    return [float(v) if h.kind == "float" else int(v) for v in out]
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_values_outside_the_declared_interval_are_refused(name):
+    info = SCHEDULES[name]
+    probed = 0
+    for h in info.params:
+        if h.kind not in ("int", "float"):
+            continue
+        for value in _outside(h):
+            params = {**info.defaults(), **PROBE_CONTEXT.get((name, h.name), {}), h.name: value}
+            with pytest.raises(ValueError):
+                info.curve(50, 0.1, **params)
+            probed += 1
+    assert probed or all(h.kind not in ("int", "float") or not h.valid for h in info.params)

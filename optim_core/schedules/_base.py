@@ -31,6 +31,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from optim_core.entries import valid_interval
+
 __all__ = ["LRScheduler", "DividesByZeroError"]
 
 EPOCH_DEPRECATION_WARNING = (
@@ -98,9 +100,29 @@ def check_real(owner: str, name: str, value: Any, low: float | None = None, high
     return value
 
 
+def check_declared(owner: str, name: str, value: Any, why: str = "", strict: bool = False,
+                   zero: str | None = None) -> Any:
+    """``value`` checked against what ``owner``'s registry entry declares for ``name``: its kind
+    (int or float) and its ``Hyper.valid`` interval, as optimizers check theirs.
+
+    The interval is written once, in the entry; ``why``, ``strict`` and ``zero`` are as for
+    :func:`check_int` / :func:`check_real`.
+    """
+    from optim_core import registry  # the entries are read when a schedule is built, not at import
+
+    h = registry.get_schedule(owner).hyper(name)
+    lo, hi, lo_closed, hi_closed = valid_interval(h.valid)
+    if h.kind == "int":
+        low = None if lo == -math.inf else int(math.ceil(lo) if lo_closed else math.floor(lo) + 1)
+        return check_int(owner, name, value, low=low, why=why, strict=strict, zero=zero)
+    return check_real(owner, name, value, low=None if lo == -math.inf else lo, high=None if hi == math.inf else hi,
+                      low_open=not lo_closed, high_open=not hi_closed, why=why, zero=zero)
+
+
 def check_gamma(owner: str, gamma: Any, why: str = "the decay factor") -> float:
-    """A decay factor: any finite number >= 0 (torch takes any; a negative one flips the lr's sign)."""
-    return check_real(owner, "gamma", gamma, low=0.0, why=f" ({why}; a negative one would make the lr negative)")
+    """A decay factor, as ``owner``'s entry declares it: any finite number >= 0 (torch takes any;
+    a negative one flips the lr's sign)."""
+    return check_declared(owner, "gamma", gamma, why=f" ({why}; a negative one would make the lr negative)")
 
 
 def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:

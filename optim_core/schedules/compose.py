@@ -360,7 +360,7 @@ INFOS = [
         params=(
             *_warmup_hypers(),
             Hyper("gamma", 0.995, low=0.9, high=1.0, label="γ", help="ExponentialLR's per-step factor.",
-                  valid="(0, inf)"),
+                  valid="[0, inf)"),
         ),
         latex=r"\eta_t = \eta_0 \prod_k f_k(t) \quad \text{(here LinearLR} \times \text{ExponentialLR)}",
         summary="Several schedules stepped together, their factors multiplying; shown as LinearLR warm-up times "

@@ -24,8 +24,7 @@ import numpy as np
 from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
-    check_int,
-    check_real,
+    check_declared,
     check_steps,
     class_snippet,
 )
@@ -44,10 +43,10 @@ _ETA_MIN_WHY = " (the lowest lr; a negative one makes the lr negative around eac
 def _cosine_params(T_max, eta_min):
     owner = "CosineAnnealingLR"
     return {
-        "T_max": check_int(owner, "T_max", T_max, low=1,
-                           why=" (the number of steps of a half cosine period; torch reads a negative T_max as -T_max)",
+        "T_max": check_declared(owner, "T_max", T_max,
+                                why=" (the number of steps of a half cosine period; torch reads a negative T_max as -T_max)",
                            zero="at the first step(): `% (2 * T_max)`"),
-        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=_ETA_MIN_WHY),
+        "eta_min": check_declared(owner, "eta_min", eta_min, why=_ETA_MIN_WHY),
     }
 
 
@@ -55,9 +54,9 @@ def _restart_params(T_0, T_mult, eta_min):
     owner = "CosineAnnealingWarmRestarts"
     # torch: isinstance(T_0, int) and isinstance(T_mult, int), a ValueError otherwise.
     return {
-        "T_0": check_int(owner, "T_0", T_0, low=1, strict=True, why=" (the number of steps before the first restart)"),
-        "T_mult": check_int(owner, "T_mult", T_mult, low=1, strict=True, why=" (the factor growing each period)"),
-        "eta_min": check_real(owner, "eta_min", eta_min, low=0.0, why=_ETA_MIN_WHY),
+        "T_0": check_declared(owner, "T_0", T_0, strict=True, why=" (the number of steps before the first restart)"),
+        "T_mult": check_declared(owner, "T_mult", T_mult, strict=True, why=" (the factor growing each period)"),
+        "eta_min": check_declared(owner, "eta_min", eta_min, why=_ETA_MIN_WHY),
     }
 
 

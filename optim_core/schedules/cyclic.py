@@ -17,6 +17,7 @@ from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     DividesByZeroError,
     LRScheduler,
+    check_declared,
     check_choice,
     check_gamma,
     check_optimizer,
@@ -55,6 +56,12 @@ def _cyclic_params(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mo
     total = up + down
     return {"total_size": total, "step_ratio": up / total, "mode": mode, "gamma": gamma,
             "scale_fn": scale_fn, "scale_mode": scale_mode}
+
+
+def _check_max_lr(max_lr) -> float:
+    # torch takes a negative max_lr, and the lr then goes negative: refused, as a negative gamma is.
+    return check_declared("CyclicLR", "max_lr", max_lr, why=" (the top of the cycle; a negative one makes the lr "
+                                                             "negative)")
 
 
 def _effective_scale_mode(mode, scale_fn, scale_mode):
@@ -108,6 +115,7 @@ def cyclic_lr(n, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="
     (exp_range: ``gamma ** t``). Momentum moves from ``max_momentum`` down and back.
     """
     n = check_steps(n)
+    _check_max_lr(max_lr)
     p = _cyclic_params(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
     t = np.arange(n)
     cycle, sf = _cyclic_position(t, p["total_size"], p["step_ratio"])
@@ -130,7 +138,8 @@ class CyclicLR(LRScheduler):
 
     Refused (torch accepts): a ``scale_mode`` other than 'cycle' or 'iterations' (torch reads
     any other string as 'iterations'); negative step sizes; ``gamma < 0`` in ``exp_range``
-    (the amplitude's sign would alternate).
+    (the amplitude's sign would alternate); a negative ``max_lr`` (a negative lr). Numeric
+    arguments are checked against the intervals the registry entry declares.
     """
 
     _callable_attrs = ("_scale_fn_custom",)
@@ -145,6 +154,8 @@ class CyclicLR(LRScheduler):
             for lr, group in zip(base_lrs, optimizer.param_groups):
                 group["lr"] = lr
         self.max_lrs = format_param("max_lr", optimizer, max_lr)
+        for value in self.max_lrs:
+            _check_max_lr(value)
         p = _cyclic_params(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
         self.total_size, self.step_ratio = p["total_size"], p["step_ratio"]
         self.mode, self.gamma = mode, p["gamma"]
@@ -215,15 +226,15 @@ def _one_cycle_params(total_steps, epochs, steps_per_epoch, pct_start, anneal_st
     # torch: isinstance(pct_start, float) and 0 <= pct_start <= 1, a ValueError otherwise.
     if not isinstance(pct_start, (float, np.floating)):
         raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
-    pct = check_real(owner, "pct_start", pct_start, low=0.0, high=1.0,
-                     why=" (the fraction of the cycle spent increasing the lr)")
+    pct = check_declared(owner, "pct_start", pct_start,
+                         why=" (the fraction of the cycle spent increasing the lr)")
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
-    div = check_real(owner, "div_factor", div_factor, low=0.0, low_open=True,
-                     why=" (initial_lr = max_lr / div_factor; a negative one makes the lr negative)",
+    div = check_declared(owner, "div_factor", div_factor,
+                         why=" (initial_lr = max_lr / div_factor; a negative one makes the lr negative)",
                      zero="at construction: `max_lr / div_factor`")
-    final = check_real(owner, "final_div_factor", final_div_factor, low=0.0, low_open=True,
-                       why=" (min_lr = initial_lr / final_div_factor; a negative one makes the lr negative)",
+    final = check_declared(owner, "final_div_factor", final_div_factor,
+                           why=" (min_lr = initial_lr / final_div_factor; a negative one makes the lr negative)",
                        zero="at construction: `initial_lr / final_div_factor`")
     if three_phase:
         phases = [
@@ -395,9 +406,9 @@ def _momentum_hypers(base, top):
         Hyper("cycle_momentum", True, kind="bool", label="cycle momentum",
               help="Move momentum (or Adam's β₁) opposite to the lr."),
         Hyper("base_momentum", base, low=0.5, high=0.99, label="base momentum",
-              help="Momentum when the lr is at its peak.", valid="[0, 1)"),
+              help="Momentum when the lr is at its peak."),  # any number, as torch takes any
         Hyper("max_momentum", top, low=0.5, high=0.999, label="max momentum",
-              help="Momentum when the lr is at its lowest.", valid="[0, 1)"),
+              help="Momentum when the lr is at its lowest."),
     )
 
 

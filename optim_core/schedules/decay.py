@@ -18,6 +18,7 @@ from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     DividesByZeroError,
     MultiplicativeScheduler,
+    check_declared,
     check_gamma,
     check_int,
     check_real,
@@ -48,7 +49,7 @@ __all__ = [
 def _step_params(step_size, gamma=0.1):
     owner = "StepLR"
     return {
-        "step_size": check_int(owner, "step_size", step_size, low=1, why=" (the lr decays every step_size steps)",
+        "step_size": check_declared(owner, "step_size", step_size, why=" (the lr decays every step_size steps)",
                                zero="at the first step(): `last_epoch % step_size`"),
         "gamma": check_gamma(owner, gamma),
     }
@@ -69,11 +70,11 @@ def _exponential_params(gamma):
 def _constant_params(factor=1.0 / 3, total_iters=5):
     owner = "ConstantLR"
     return {
-        "factor": check_real(owner, "factor", factor, low=0.0, high=1.0, low_open=True,
-                             why=" (the lr is multiplied by it, then divided by it at total_iters)",
+        "factor": check_declared(owner, "factor", factor,
+                                 why=" (the lr is multiplied by it, then divided by it at total_iters)",
                              zero="at step total_iters: `1.0 / factor`"),
-        "total_iters": check_int(owner, "total_iters", total_iters, low=1,
-                                 why=" (the number of steps the factor applies; with 0 or less torch never "
+        "total_iters": check_declared(owner, "total_iters", total_iters,
+                                      why=" (the number of steps the factor applies; with 0 or less torch never "
                                      "lifts the factor, while its closed form never applies it)"),
     }
 
@@ -81,19 +82,19 @@ def _constant_params(factor=1.0 / 3, total_iters=5):
 def _linear_params(start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
     owner = "LinearLR"
     return {
-        "start_factor": check_real(owner, "start_factor", start_factor, low=0.0, high=1.0, low_open=True,
-                                   why=" (the factor multiplies the lr at step 0; torch divides by it)"),
-        "end_factor": check_real(owner, "end_factor", end_factor, low=0.0, high=1.0),
-        "total_iters": check_int(owner, "total_iters", total_iters, low=1,
-                                 why=" (the number of steps of the linear ramp; with 0 or less torch keeps "
+        "start_factor": check_declared(owner, "start_factor", start_factor,
+                                       why=" (the factor multiplies the lr at step 0; torch divides by it)"),
+        "end_factor": check_declared(owner, "end_factor", end_factor),
+        "total_iters": check_declared(owner, "total_iters", total_iters,
+                                      why=" (the number of steps of the linear ramp; with 0 or less torch keeps "
                                      "start_factor forever, while its closed form divides by it)"),
     }
 
 
 def _polynomial_params(total_iters=5, power=1.0):
     owner = "PolynomialLR"
-    total_iters = check_int(owner, "total_iters", total_iters, low=1,
-                            why=" (the number of steps until the lr reaches 0; with 0 or less torch never "
+    total_iters = check_declared(owner, "total_iters", total_iters,
+                                 why=" (the number of steps until the lr reaches 0; with 0 or less torch never "
                                 "changes the lr, while its closed form divides by it)")
     power = check_real(owner, "power", power, why=" (the decay's exponent)")
     if power < 0:

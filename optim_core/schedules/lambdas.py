@@ -17,6 +17,7 @@ from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     LRScheduler,
     call_per_step,
+    check_declared,
     check_steps,
     fmt,
     ratio_curve,
@@ -111,10 +112,12 @@ class MultiplicativeLR(_LambdaScheduler):
 
 # -- registry -----------------------------------------------------------------------------
 def _lambda_curve(n_steps, base_lr, gamma=0.995):
+    gamma = check_declared("LambdaLR", "gamma", gamma, why=" (the demo callable's factor)")
     return lambda_lr(n_steps, base_lr, lambda t: gamma**t, vectorized=True)
 
 
 def _multiplicative_curve(n_steps, base_lr, gamma=0.995):
+    gamma = check_declared("MultiplicativeLR", "gamma", gamma, why=" (the demo callable's factor)")
     return multiplicative_lr(n_steps, base_lr, lambda t: np.full(np.shape(t), gamma), vectorized=True)
 
 
@@ -130,7 +133,7 @@ def _multiplicative_pytorch(base_lr=0.1, n_steps=1000, optimizer=None, hypers=No
 
 _GAMMA = Hyper("gamma", 0.995, low=0.9, high=1.0, label="γ",
                help="Parameter of the demo callable (any Python function of the step works in code).",
-               valid="(0, inf)")
+               valid="[0, inf)")
 
 INFOS = [
     ScheduleInfo(

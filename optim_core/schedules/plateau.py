@@ -25,7 +25,7 @@ from optim_core.schedules._base import (
     LRScheduler,
     check_int,
     check_optimizer,
-    check_real,
+    check_declared,
     check_steps,
     kwargs_text,
     torch_snippet,
@@ -59,25 +59,25 @@ def _plateau_params(mode, factor, patience, threshold, threshold_mode, cooldown,
     _check_threshold_mode(threshold_mode)
     return {
         "mode": mode,
-        "factor": check_real(_OWNER, "factor", factor, low=0.0, high=1.0, high_open=True,
-                             why=" (the lr is multiplied by it at each reduction; torch turns a negative one "
+        "factor": check_declared(_OWNER, "factor", factor,
+                                 why=" (the lr is multiplied by it at each reduction; torch turns a negative one "
                                  "into min_lr)"),
-        "patience": check_int(_OWNER, "patience", patience, low=0,
-                              why=" (steps without improvement tolerated; torch reduces at every step below 0)"),
-        "threshold": check_real(_OWNER, "threshold", threshold, low=0.0,
-                                why=" (the improvement that counts; below 0 a worse metric counts as better)"),
+        "patience": check_declared(_OWNER, "patience", patience,
+                                   why=" (steps without improvement tolerated; torch reduces at every step below 0)"),
+        "threshold": check_declared(_OWNER, "threshold", threshold,
+                                     why=" (the improvement that counts; below 0 a worse metric counts as better)"),
         "threshold_mode": threshold_mode,
-        "cooldown": check_int(_OWNER, "cooldown", cooldown, low=0,
-                              why=" (steps ignored after a reduction; torch reads a negative one as 0)"),
-        "eps": check_real(_OWNER, "eps", eps, low=0.0,
-                          why=" (smaller lr changes are skipped; below 0 a 'reduction' may raise the lr)"),
+        "cooldown": check_declared(_OWNER, "cooldown", cooldown,
+                                   why=" (steps ignored after a reduction; torch reads a negative one as 0)"),
+        "eps": check_declared(_OWNER, "eps", eps,
+                              why=" (smaller lr changes are skipped; below 0 a 'reduction' may raise the lr)"),
     }
 
 
 def _check_min_lr(min_lr):
     values = min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]
     for v in values:
-        check_real(_OWNER, "min_lr", v, low=0.0, why=" (the lr is never reduced below it; torch reads a "
+        check_declared(_OWNER, "min_lr", v, why=" (the lr is never reduced below it; torch reads a "
                                                       "negative one as 0)")
 
 

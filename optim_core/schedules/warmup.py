@@ -38,6 +38,7 @@ import numpy as np
 
 from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
+    check_declared,
     DividesByZeroError,
     LRScheduler,
     check_int,
@@ -54,7 +55,7 @@ __all__ = ["WarmupCosine", "WarmupPolynomial", "warmup_cosine", "warmup_polynomi
 
 # -- argument checks ------------------------------------------------------------------------
 def _warmup_params(owner, warmup_steps, total_steps, low_total=1):
-    w = check_int(owner, "warmup_steps", warmup_steps, low=0, why=" (the length of the linear warm-up)")
+    w = check_declared(owner, "warmup_steps", warmup_steps, why=" (the length of the linear warm-up)")
     t = check_int(owner, "total_steps", total_steps, low=low_total, why=" (the step at which the decay ends)")
     if t < w:
         raise ValueError(f"{owner}: total_steps ({t}) must be >= warmup_steps ({w}): the decay starts after the warm-up")
@@ -64,9 +65,9 @@ def _warmup_params(owner, warmup_steps, total_steps, low_total=1):
 def _cosine_params(warmup_steps, total_steps, min_lr_ratio, num_cycles):
     owner = "WarmupCosine"
     w, t = _warmup_params(owner, warmup_steps, total_steps)
-    r = check_real(owner, "min_lr_ratio", min_lr_ratio, low=0.0, high=1.0,
-                   why=" (the floor as a fraction of the peak lr)")
-    c = check_real(owner, "num_cycles", num_cycles, why=" (the number of cosine waves; 0.5 is a half wave)")
+    r = check_declared(owner, "min_lr_ratio", min_lr_ratio,
+                       why=" (the floor as a fraction of the peak lr)")
+    c = check_declared(owner, "num_cycles", num_cycles, why=" (the number of cosine waves; 0.5 is a half wave)")
     return {"warmup_steps": w, "total_steps": t, "min_lr_ratio": r, "num_cycles": c}
 
 
@@ -84,7 +85,7 @@ def _polynomial_params(warmup_steps, total_steps, power, end_lr, lr_init):
             f"{owner}: power must lie in [0, inf), got {power!r} (transformers divides by zero at step "
             f"total_steps: `0.0 ** power`)"
         )
-    end_lr = check_real(owner, "end_lr", end_lr, low=0.0, why=" (the lr at total_steps; a negative one is a "
+    end_lr = check_declared(owner, "end_lr", end_lr, why=" (the lr at total_steps; a negative one is a "
                                                              "negative lr)")
     lr_init = check_real(owner, "the optimizer's default lr", lr_init)
     if not (lr_init > end_lr):  # transformers' check, with its message
