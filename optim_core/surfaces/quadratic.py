@@ -57,15 +57,21 @@ class Quadratic(Surface):
     def condition_number(self) -> float:
         return self.lipschitz / self.strong_convexity
 
+    def stability(self, beta: float | None = None) -> dict[str, float]:
+        """The stability theory of this quadratic (:func:`optim_core.analysis.quadratic_stability`)."""
+        from optim_core.analysis import quadratic_stability  # the analysis runs the engine, which knows surfaces
+
+        return quadratic_stability(self.lipschitz, self.strong_convexity, beta)
+
     @property
     def max_stable_lr(self) -> float:
         """Gradient descent diverges for any learning rate above 2/L."""
-        return 2.0 / self.lipschitz
+        return self.stability()["gd_max_lr"]
 
     @property
     def best_lr(self) -> float:
         """The constant GD step 2/(L+mu) with the fastest worst-case contraction."""
-        return 2.0 / (self.lipschitz + self.strong_convexity)
+        return self.stability()["gd_optimal_lr"]
 
     def gd_contraction(self, lr) -> float:
         """Per-step error contraction of GD with ``lr``: max |1 - lr*lambda| (>= 1 diverges)."""
