@@ -105,8 +105,31 @@ def _with_role(owner: str, hypers: Sequence[Hyper], role: str) -> Hyper | None:
     return found[0] if found else None
 
 
+class _Declared:
+    """What every entry answers about the parameters it declares (``_declared``)."""
+
+    _what = "parameter"
+
+    @property
+    def _declared(self) -> Sequence[Hyper]:
+        raise NotImplementedError
+
+    def defaults(self) -> dict[str, Any]:
+        return {h.name: h.default for h in self._declared}
+
+    def hyper(self, name: str) -> Hyper:
+        for h in self._declared:
+            if h.name == name:
+                return h
+        raise KeyError(f"{self.name} has no {self._what} {name!r}")
+
+    def with_role(self, role: str) -> Hyper | None:
+        """The parameter declared with ``role`` (one of :data:`ROLES`), or None."""
+        return _with_role(self.name, self._declared, role)
+
+
 @dataclass(frozen=True)
-class OptimizerInfo:
+class OptimizerInfo(_Declared):
     """What the app and the tests need to know about one optimizer.
 
     ``update(param, grad, state, step, *, batch_ndim=0, **hypers)`` is the pure
@@ -138,18 +161,11 @@ class OptimizerInfo:
     runs_on_floats: bool = False
     torch_twin: bool = False
 
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.hypers}
+    _what = "hyperparameter"
 
-    def hyper(self, name: str) -> Hyper:
-        for h in self.hypers:
-            if h.name == name:
-                return h
-        raise KeyError(f"{self.name} has no hyperparameter {name!r}")
-
-    def with_role(self, role: str) -> Hyper | None:
-        """The hyperparameter declared with ``role`` (one of :data:`ROLES`), or None."""
-        return _with_role(self.name, self.hypers, role)
+    @property
+    def _declared(self) -> Sequence[Hyper]:
+        return self.hypers
 
     def state_bytes_per_param(self, itemsize: int = 4, shape: Sequence[int] | None = None, **hypers) -> float:
         """Bytes of state per parameter for a tensor of ``shape`` (default: a 4096x4096 matrix)."""
@@ -161,7 +177,7 @@ class OptimizerInfo:
 
 
 @dataclass(frozen=True)
-class ScheduleInfo:
+class ScheduleInfo(_Declared):
     """A learning-rate schedule: its pure curve function and how to present it.
 
     ``curve(n_steps, base_lr, **params)`` returns a dict of arrays with at least ``"lr"``
@@ -181,18 +197,9 @@ class ScheduleInfo:
     cycles_momentum: bool = False
     needs_metric: bool = False
 
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.params}
-
-    def hyper(self, name: str) -> Hyper:
-        for h in self.params:
-            if h.name == name:
-                return h
-        raise KeyError(f"{self.name} has no parameter {name!r}")
-
-    def with_role(self, role: str) -> Hyper | None:
-        """The parameter declared with ``role`` (one of :data:`ROLES`), or None."""
-        return _with_role(self.name, self.params, role)
+    @property
+    def _declared(self) -> Sequence[Hyper]:
+        return self.params
 
     def length_param(self) -> Hyper | None:
         """The parameter that is a number of steps the schedule spans (a ``run_length`` or ``phase_length``)."""
@@ -203,7 +210,7 @@ class ScheduleInfo:
 
 
 @dataclass(frozen=True)
-class SurfaceInfo:
+class SurfaceInfo(_Declared):
     """A 2D loss surface: a factory for the surface object and how to present it."""
 
     name: str
@@ -212,8 +219,9 @@ class SurfaceInfo:
     note: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
-    def defaults(self) -> dict[str, Any]:
-        return {h.name: h.default for h in self.params}
+    @property
+    def _declared(self) -> Sequence[Hyper]:
+        return self.params
 
     def make(self, **params):
         return self.factory(**{**self.defaults(), **params})
