@@ -304,3 +304,22 @@ def test_each_run_has_its_own_color_and_the_url_carries_it():
     lines = [t for t in race(linked)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
     assert lines[0]["line"]["color"].upper() == "#ABCDEF"
     assert U.scene_from_state({"pg_r1_color": "javascript:alert(1)"}).runs[1].color == S.run_color(1)
+
+
+def test_a_refused_combination_is_explained_and_the_other_runs_race():
+    # Nesterov needs momentum (torch's rule): run 1 is SGD without momentum. It used to replace
+    # the whole page with the engine's error; now it is left out, said why, and five runs race.
+    at = fresh({"pg_r0_opt": "SGD", "pg_r0_nesterov": "true"})
+    assert not at.exception, [e.message for e in at.exception]
+    (err,) = at.error
+    assert err.value.startswith("Run 1 (SGD) is not raced") and "Nesterov momentum requires a momentum" in err.value
+    names = run_names(race(at))
+    assert len(names) == 5 and not any(n.startswith("SGD (η = 0.002") for n in names)
+    assert "Lion (η = 0.005)" in names
+
+
+def test_a_race_whose_runs_are_all_refused_says_so_for_each():
+    at = fresh({"pg_nruns": "1", "pg_r0_opt": "SGD", "pg_r0_nesterov": "true"})
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Run 1 (SGD): Nesterov momentum requires a momentum and zero dampening."]
+    assert "race" not in charts(at)

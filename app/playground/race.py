@@ -9,7 +9,7 @@ streamlit: the page caches :func:`compute` on the frozen scene (:mod:`.cache`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from optim_core import registry
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
 from optim_core.optimizer import check_hyper
 
-__all__ = ["Result", "validate", "compute"]
+__all__ = ["Result", "validate", "refusals", "compute"]
 
 
 @dataclass
@@ -45,10 +45,29 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # diverged runs, stability
     stability: dict | None = None  # optim_core.analysis.quadratic_stability on a quadratic surface
+    # Runs left out of the race, by their index in the requested scene, and why; ``scene`` is
+    # then the race of the others.
+    refused: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.traj is not None and not self.errors
+
+
+def refusals(scene: Scene) -> dict[int, str]:
+    """Runs whose hyperparameters each pass but do not go together (torch's relations, e.g.
+    Nesterov without momentum), by index: they are left out, and the other runs race."""
+    known = registry.optimizers()
+    out = {}
+    for i, run in enumerate(scene.runs):
+        info = known.get(run.optimizer)
+        if info is None:
+            continue
+        try:
+            info.cls.check_relations({**info.defaults(), **dict(run.hypers)})
+        except ValueError as exc:
+            out[i] = str(exc)
+    return out
 
 
 def validate(scene: Scene) -> list[str]:
@@ -124,6 +143,12 @@ def compute(scene: Scene) -> Result:
     res.errors = validate(scene)
     if res.errors:
         return res
+    res.refused = refusals(scene)
+    if len(res.refused) == len(scene.runs):
+        res.errors = [f"Run {i + 1} ({scene.runs[i].optimizer}): {msg}." for i, msg in res.refused.items()]
+        return res
+    if res.refused:
+        scene = res.scene = replace(scene, runs=tuple(r for i, r in enumerate(scene.runs) if i not in res.refused))
     try:
         surface = res.surface = make_surface(scene)
     except SceneError as exc:

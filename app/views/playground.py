@@ -165,6 +165,7 @@ with st.sidebar:
 left, side = st.columns([3, 1], gap="small")
 with side:
     runs_editor()
+    refused_box = st.container()
     lesson = st.empty()
 view = ss.get("pg_view", "2D map")
 
@@ -186,6 +187,9 @@ for msg in res.errors:
     st.error(msg)
 if not res.ok:
     st.stop()
+for i, msg in res.refused.items():
+    refused_box.error(f"Run {i + 1} ({scene.runs[i].optimizer}) is not raced: {msg}. The other runs are.")
+scene = res.scene  # the runs that race
 for msg in res.warnings:
     st.info(msg)
 for msg in res.notes:
