@@ -323,3 +323,14 @@ def test_a_race_whose_runs_are_all_refused_says_so_for_each():
     assert not at.exception
     assert [e.value for e in at.error] == ["Run 1 (SGD): Nesterov momentum requires a momentum and zero dampening."]
     assert "race" not in charts(at)
+
+
+def test_a_link_names_its_runs_and_places_the_loss_cursor_on_first_load():
+    # The run's header is drawn above its optimizer box and the loss chart above the step
+    # slider: on a first load from a link they read the URL, not the defaults.
+    at = fresh({"pg_r0_opt": "Lion", "pg_step": "40"})
+    assert not at.exception
+    assert [e.label for e in at.get("expander")][0] == "Run 1 · Lion"
+    loss = charts(at)["Loss at each step"]
+    assert [s["x0"] for s in loss["layout"]["shapes"] if s.get("type") == "line"] == [40]
+    assert at.slider(key="pg_step").value == 40

@@ -15,9 +15,27 @@ import streamlit as st
 
 from app.ui.controls import fmt, hyper_options, snap
 
-__all__ = ["Q", "Remembered", "fit_choice", "fit_stored", "hyper_widget"]
+__all__ = ["Q", "Remembered", "adopt_url", "fit_choice", "fit_stored", "hyper_widget"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
+
+
+def adopt_url(key: str, parse=str) -> None:
+    """Take a URL-bound widget's value from the URL into the session before the widget is drawn.
+
+    On a first load the value is only in the URL: Streamlit reads it when the widget is
+    created. Code that needs it earlier in the run (a run's header above its optimizer
+    select box, a chart's cursor above the step slider) adopts it here; :func:`fit_stored` /
+    :func:`fit_choice` then move it onto what the widget can show. A value ``parse`` refuses
+    is left to the widget, which falls back to its default.
+    """
+    ss = st.session_state
+    if key in ss or key not in st.query_params:
+        return
+    try:
+        ss[key] = parse(st.query_params[key])
+    except (TypeError, ValueError):
+        pass
 
 
 def fit_stored(key: str, options, log: bool = False) -> None:

@@ -22,7 +22,7 @@ from app.playground import panels as P
 from app.playground import scene as S
 from app.playground import state as U
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
-from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
 ss = st.session_state
@@ -61,6 +61,7 @@ def runs_editor() -> None:
         def key(name: str, i=i) -> str:
             return U.run_key(i, name)
 
+        adopt_url(key("opt"))  # the header above the select box names the linked optimizer
         fit_choice(key("opt"), OPTIMIZERS)
         with st.expander(f"Run {i + 1} · {ss.get(key('opt'), default(key('opt')))}", expanded=False,
                          key=f"pg_r{i}_box"):
@@ -200,6 +201,7 @@ tr = res.traj
 labels = res.labels
 T = int(tr.steps)
 INSPECT_DEFAULT = 1
+adopt_url("pg_step", int)  # the loss chart's cursor is drawn above the step slider
 fit_stored("pg_step", range(1, T + 1))
 
 right_a, right_b = st.columns([1, 1], gap="medium")
