@@ -160,12 +160,6 @@ class Trajectories:
         idx = np.argmin(np.where(np.isfinite(d), d, np.inf), axis=-1)
         return np.where(self.diverged, -1, idx)
 
-    def effective_lr(self) -> np.ndarray:
-        """Per-coordinate effective step size ``-update / grad`` (NaN where the gradient is ~0)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eff = -self.updates / self.grads
-        return np.where(np.abs(self.grads) > 1e-300, eff, np.nan)
-
     def metrics(self) -> list[dict[str, Any]]:
         """One row per (run, start): the numbers the app's metrics table shows."""
         rows = []

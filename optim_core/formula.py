@@ -478,7 +478,6 @@ _FOLD1 = {
     "sqrt": math.sqrt, "abs": math.fabs, "tanh": math.tanh, "sinh": math.sinh, "cosh": math.cosh,
     "arctan": math.atan, "sigmoid": _sigmoid, "softplus": _softplus, "sign": _sign,
 }
-_ONE_ARG = frozenset(_FOLD1)
 
 
 def _fmt(v: float) -> str:

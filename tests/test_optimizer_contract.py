@@ -257,7 +257,7 @@ def test_state_bytes_are_the_real_bytes(info, dtype):
         kwargs = info.cls.keywords(config)
         for shape in STATE_SHAPES:
             p = optim_core.Parameter(np.ones(shape, dtype=dtype))
-            opt = info.cls([p], **{k: v for k, v in kwargs.items()})
+            opt = info.cls([p], **kwargs)
             for seed in range(2):
                 _set_grads([p], seed)
                 _feed_hessian(opt, [p])

@@ -57,7 +57,6 @@ LIVE_DEFAULTS = {
 DEFAULT_RUNS = ("Adam", "SGD", "AdamW", "RMSprop")
 MAX_RUNS = len(DEFAULT_RUNS)
 DEFAULT_MODEL = T.ModelSpec()
-BUTTONS = ("lt_start", "lt_pause", "lt_step", "lt_reset")
 
 # The value widgets drawn in this script run, not bound to the URL: kept while another page runs.
 KEPT = Remembered("_lt_saved")
