@@ -41,10 +41,7 @@ def has_theory(surface) -> bool:
 def stability(surface, beta: float | None = None) -> dict[str, float] | None:
     """:func:`~optim_core.analysis.quadratic_stability` for ``surface`` (None off quadratics):
     L, μ, the largest stable lr of GD (``gd_max_lr``) and, given ``beta``, of heavy ball."""
-    if not has_theory(surface):
-        return None
-    L = float(surface.lipschitz)
-    return quadratic_stability(L, float(getattr(surface, "strong_convexity", L)), beta)
+    return surface.stability(beta) if has_theory(surface) else None
 
 
 def _local_curvature(surface, xy) -> float | None:
