@@ -17,7 +17,7 @@ import functools
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, STEP_OPTIONS, fmt, snap
+from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, STEP_OPTIONS, fmt, past_warmup, snap
 from app.ui.theme import run_color
 from optim_core import registry
 
@@ -268,9 +268,7 @@ def schedule_param_default(h, steps: int, info=None) -> Any:
     decay has a step of its own (WarmupPolynomial refuses less).
     """
     if h.role in registry.LENGTH_ROLES and h.kind == "int":
-        n = int(steps)
-        if h.role == "run_length" and info is not None and "warmup_steps" in info.defaults():
-            n = max(n, int(info.defaults()["warmup_steps"]) + 1)
+        n = past_warmup(info, steps) if h.role == "run_length" and info is not None else int(steps)
         return snap(n, h)
     return h.default
 

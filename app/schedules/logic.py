@@ -22,7 +22,7 @@ import numpy as np
 
 from app.playground import scene as S
 from app.training.datasets import DEFAULT_DATASET, DEFAULT_POINTS
-from app.ui.controls import fmt, snap
+from app.ui.controls import fmt, past_warmup, snap
 from optim_core import registry
 from optim_core.registry import Hyper
 from optim_core.schedules import chained_lr, composition_snippet, lr_range_test, sequential_lr
@@ -95,10 +95,8 @@ def length_values(name: str, n_steps: int, params: Mapping[str, Any] | None = No
     if h is None:
         return {}
     params = {**info.defaults(), **dict(params or {})}
-    n = int(n_steps)
-    if "warmup_steps" in info.defaults():  # WarmupCosine/-Polynomial: total_steps counts the warm-up,
-        n = max(n, int(params["warmup_steps"]) + 1)  # and the decay needs a step of its own
-    elif "warmup_iters" in info.defaults():  # SequentialLR: T_max counts the steps after the warm-up
+    n = past_warmup(info, n_steps, params)  # WarmupCosine/-Polynomial: total_steps counts the warm-up
+    if "warmup_iters" in info.defaults():  # SequentialLR: T_max counts the steps after the warm-up
         n = max(1, n - int(params["warmup_iters"]))
     return {h.name: snap(n, h)}
 

@@ -29,6 +29,7 @@ __all__ = [
     "HIDDEN_HYPERS",
     "NO_SCHEDULE",
     "schedule_choices",
+    "past_warmup",
 ]
 
 # The numbers of steps a race offers (Playground, Schedules): one list, so a run handed from
@@ -203,3 +204,13 @@ def schedule_choices(schedules: Any = None) -> list[str]:
 
         schedules = registry.schedules()
     return [NO_SCHEDULE, *(name for name, info in schedules.items() if not info.needs_metric)]
+
+
+def past_warmup(info: Any, n_steps: int, params: Any = None) -> int:
+    """``n_steps`` as a warm-up schedule's ``total_steps``: past its ``warmup_steps`` (``params``'
+    or the entry's default), since the decay needs a step of its own (WarmupPolynomial refuses
+    less). Other schedules: ``n_steps``."""
+    defaults = info.defaults()
+    if "warmup_steps" not in defaults:
+        return int(n_steps)
+    return max(int(n_steps), int({**defaults, **dict(params or {})}["warmup_steps"]) + 1)
