@@ -64,7 +64,7 @@ def step_on_floats(race, lanes, rec) -> None:
     xs, ys = P[:, 0].tolist(), P[:, 1].tolist()
     live = [True] * n
     frozen: list = [None] * n
-    marks = []  # (row, step, reason) of each divergence
+    marks = []  # (row, step, reason, escape point) of each divergence
     # One entry per row: its kernel, its own hyperparameters as floats, its schedule, and
     # one state dict per coordinate. Rows of a group are consecutive, as in P.
     rows = []
@@ -110,7 +110,7 @@ def step_on_floats(race, lanes, rec) -> None:
                 elif not (abs(x) <= bound and abs(y) <= bound):  # outside_bound, on floats (a NaN fails both)
                     finite = math.isfinite(x) and math.isfinite(y)
                     marks.append((r, t, f"left the region |x|, |y| <= {bound:g}" if finite
-                                  else "the position became infinite or NaN"))
+                                  else "the position became infinite or NaN", (x, y)))
                     x, y = frozen[r] = (hist_x[t - 1][r], hist_y[t - 1][r])
                     live[r] = False
                 xs[r], ys[r] = x, y
@@ -121,7 +121,7 @@ def step_on_floats(race, lanes, rec) -> None:
             if not math.isfinite(f) and live[r]:
                 frozen[r] = (x, y)
                 live[r] = False
-                marks.append((r, t, "the loss became infinite or NaN"))
+                marks.append((r, t, "the loss became infinite or NaN", (x, y)))
         gxs, gys = new_gx, new_gy
         hist_x.append(xs[:])
         hist_y.append(ys[:])
@@ -147,6 +147,7 @@ def step_on_floats(race, lanes, rec) -> None:
                     rec.states[g.index][key] = arr.reshape(T, n_g, 2)
     P[:, 0] = xs
     P[:, 1] = ys
-    for r, step, why in marks:
+    for r, step, why, escape in marks:
         rec.diverged_step[r] = step
         rec.diverged_reason[r] = why
+        rec.escapes[r] = escape

@@ -138,6 +138,10 @@ class Trajectories:
     path_length: np.ndarray
     threshold: float
     minima: np.ndarray
+    # Where each diverged run went at its divergence step: the first point outside the region
+    # (possibly infinite), or the point whose loss was not finite; NaN for a run that did not
+    # diverge. The path is cut before it, so this is the only record of the escape's direction.
+    escapes: np.ndarray | None = None
 
     @property
     def diverged(self) -> np.ndarray:
@@ -631,6 +635,7 @@ def _step_on_arrays(race: _Race, lanes: list[_Lane], rec: _Records) -> None:
                 bad = ~dead[here] & ~np.isfinite(value)
                 if bad.any():
                     frozen[here][bad] = P_lane[bad]
+                    rec.escapes[here][bad] = P_lane[bad]
                     _mark(here, bad, t, "the loss became infinite or NaN", diverged_step, reason, dead, dead_xy)
                     any_dead = True
             if keep_path:
@@ -699,6 +704,7 @@ def _step_on_arrays(race: _Race, lanes: list[_Lane], rec: _Records) -> None:
             if gone.any():
                 why = np.where(np.all(np.isfinite(P[gone]), axis=-1), f"left the region |x|, |y| <= {bound:g}",
                                "the position became infinite or NaN")
+                rec.escapes[gone] = P[gone]
                 frozen[gone] = pos[t][gone] if keep_path else before[gone]
                 _mark(slice(None), gone, t + 1, why, diverged_step, reason, dead, dead_xy)
                 any_dead = True
@@ -744,6 +750,7 @@ class _Records:
     diverged_reason: np.ndarray
     hit: np.ndarray
     path_length: np.ndarray
+    escapes: np.ndarray
 
     @classmethod
     def allocate(cls, race: _Race) -> _Records:
@@ -758,6 +765,7 @@ class _Records:
             diverged_reason=np.full(n_rows, "", dtype=object),
             hit=np.full(n_rows, -1, dtype=np.int64),
             path_length=np.zeros(n_rows) if race.record != "final" else np.full(n_rows, np.nan),
+            escapes=np.full((n_rows, 2), np.nan),
         )
 
     def rows(self, rows: slice) -> _Records:
@@ -770,7 +778,7 @@ class _Records:
 
         return _Records(part(self.positions), part(self.losses), part(self.grads), part(self.raw_grads),
                         self.states, part(self.diverged_step, False), part(self.diverged_reason, False),
-                        part(self.hit, False), part(self.path_length, False))
+                        part(self.hit, False), part(self.path_length, False), part(self.escapes, False))
 
     def trajectories(self, race: _Race) -> Trajectories:
         """The filled records as :class:`Trajectories`: cut at divergences, in the order of the runs."""
@@ -838,6 +846,7 @@ class _Records:
             diverged_reason=unpermute(self.diverged_reason, time_axis=False),
             steps_to_threshold=unpermute(hit, time_axis=False),
             path_length=unpermute(path_len, time_axis=False),
+            escapes=unpermute(self.escapes, time_axis=False),
             threshold=race.threshold,
             minima=np.asarray(getattr(race.surface, "minima", np.empty((0, 2))), dtype=np.float64).reshape(-1, 2),
         )
