@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from app.playground import figures as F
 from app.playground import presets as P
 from app.playground import race as R
+from app.playground import race_view as V
 from app.playground import scene as S
 from app.playground import state as U
 from optim_core import registry
@@ -35,29 +36,31 @@ def clean(at: AppTest) -> None:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
+    """The page's Plotly figures by title."""
     out = {}
     for el in at.get("plotly_chart"):
         spec = json.loads(el.proto.spec)
-        key = "race" if spec.get("frames") else spec.get("layout", {}).get("title", {}).get("text", str(len(out)))
-        out[key] = spec
+        out[spec.get("layout", {}).get("title", {}).get("text", str(len(out)))] = spec
     return out
+
+
+def views(at: AppTest) -> list[dict]:
+    """The payloads of the browser-side race view (app.playground.race_view) on the page."""
+    return [json.loads(el.proto.json) for el in at.get("bidi_component")]
 
 
 def race(at: AppTest) -> dict:
-    return charts(at)["race"]
+    (payload,) = [v for v in views(at) if v["kind"] == "race"]
+    return payload
 
 
-def trails(spec: dict) -> list[np.ndarray]:
-    """The full trails of the figure's runs (line traces in legend groups r0, r1, ...)."""
-    out = []
-    for t in spec["data"]:
-        if t.get("mode") == "lines" and str(t.get("legendgroup", "")).startswith("r"):
-            out.append(np.stack([F.decode_array(t["x"]), F.decode_array(t["y"])], axis=-1))
-    return out
+def trails(payload: dict) -> list[np.ndarray]:
+    """Each run's path as the browser receives it (float32, cut after its last finite point)."""
+    return [V.decode_path(r["path"]) for r in payload["runs"]]
 
 
-def run_names(spec: dict) -> list[str]:
-    return [t["name"] for t in spec["data"] if t.get("mode") == "lines" and str(t.get("legendgroup", "")).startswith("r")]
+def run_names(payload: dict) -> list[str]:
+    return [r["label"] for r in payload["runs"]]
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +73,11 @@ def test_page_opens_on_a_ready_to_play_preset(at):
     assert any("Six optimizers on Rosenbrock" in i.value for i in at.info)
     spec = race(at)
     assert len(run_names(spec)) == 6
-    buttons = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
-    assert "▶ Play" in buttons and "❚❚ Pause" in buttons
-    assert spec["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    # It opens on the whole race; the landscape travels once, in its own payload, under the id the race names.
+    assert spec["steps"] == 500 and spec["show"] == 500 and spec["step"] == 1 and not spec["mark"]
+    (land,) = [v for v in views(at) if v["kind"] == "landscape"]
+    assert land["id"] == spec["land"] and land["png"].startswith("data:image/png;base64,")
+    assert spec["scale"]["colors"] and spec["scale"]["ticks"]
 
 
 def test_figure_trajectories_equal_the_engine(at):
@@ -81,6 +86,7 @@ def test_figure_trajectories_equal_the_engine(at):
     assert len(got) == len(res.labels)
     for k, path in enumerate(got):
         expected = res.traj.positions[k, 0].astype(np.float32)
+        assert path.shape == expected.shape and path.dtype == expected.dtype, k
         assert np.array_equal(path, expected), k
     # The loss chart too.
     loss = next(s for s in charts(at).values() if "Loss" in str(s["layout"].get("title", {}).get("text", "")))
@@ -116,7 +122,8 @@ def test_every_surface_can_be_chosen():
         clean(at)
         spec = race(at)
         surface = registry.get_surface(name).make()
-        assert spec["layout"]["images"], name
+        assert spec["land"] in {v["id"] for v in views(at) if v["kind"] == "landscape"}, name
+        assert spec["window"] == [float(v) for pair in surface.window for v in pair], name
         start = tuple(surface.starts[0])
         assert at.session_state["pg_x0"] == pytest.approx(start[0]) and at.session_state["pg_y0"] == pytest.approx(start[1])
         assert np.allclose(trails(spec)[0][0], start, atol=1e-5), name
@@ -182,8 +189,11 @@ def test_diverging_preset_says_where_and_why():
     msgs = [w.value for w in at.warning]
     assert any("diverged at step" in m and "2/L" in m for m in msgs), msgs
     spec = race(at)
-    crosses = [t for t in spec["data"] if t.get("mode") == "text" and t.get("name") == "diverged"]
-    assert crosses and len(F.decode_array(crosses[0]["x"])) == 1
+    gone = [r for r in spec["runs"] if r["div"] >= 0]
+    assert len(gone) == 1 and gone[0]["exit"] is not None and gone[0]["why"]
+    x0, x1, y0, y1 = spec["window"]
+    ex, ey = gone[0]["exit"]
+    assert x0 <= ex <= x1 and y0 <= ey <= y1  # the × is drawn on the map, where the run left it
 
 
 @pytest.mark.parametrize("formula", ["__import__('os')", "9**9**9", "x +* y", "exec('1')"])
@@ -205,9 +215,8 @@ def test_custom_formula_races():
 
 def test_click_on_the_map_moves_the_start():
     at = fresh({"pg_nruns": "1"})
-    at.session_state["pg_race"] = {
-        "selection": {"points": [{"x": 0.5, "y": -0.25, "curve_number": 0, "point_number": 7, "point_index": 7}],
-                      "point_indices": [7], "box": [], "lasso": []}}
+    # What the browser's race view sends on a click (its trigger "click"), as the next run sees it.
+    at.session_state["pg_map"] = {"click": {"x": 0.5, "y": -0.25}}
     at.run()
     clean(at)
     assert at.session_state["pg_x0"] == 0.5 and at.session_state["pg_y0"] == -0.25
@@ -217,6 +226,23 @@ def test_click_on_the_map_moves_the_start():
     clean(at)
     assert at.session_state["pg_x0"] == 1.0
     assert np.allclose(trails(race(at))[0][0], [1.0, -0.25])
+
+
+def test_pausing_the_map_moves_the_inspector_the_loss_cursor_and_the_mark():
+    at = fresh({"pg_nruns": "2"})
+    assert not race(at)["mark"]
+    at.session_state["pg_map"] = {"step": 37}  # the map was paused at step 37
+    at.run()
+    clean(at)
+    assert at.slider(key="pg_step").value == 37
+    loss = charts(at)["Loss at each step"]
+    assert [sh["x0"] for sh in loss["layout"]["shapes"] if sh.get("type") == "line"] == [37]
+    spec = race(at)
+    assert spec["step"] == 37 and spec["mark"]
+    assert any("step 37" in e.label for e in at.get("expander"))
+    # And the other way: moving the inspector sends the map there.
+    at.slider(key="pg_step").set_value(12).run()
+    assert race(at)["step"] == 12 and race(at)["show"] == 12
 
 
 def test_url_reproduces_a_scene():
@@ -262,12 +288,21 @@ def test_sensitivity_click_loads_the_configuration():
     at.session_state["pg_tab"] = "🎛️ Sensitivity map"
     at.session_state["pg_sens_n"] = 9
     at.run()
+    # What the hover of the cell in column 2, row 3 says (the figure's cells carry their values).
+    spec = next(s for s in charts(at).values() if any(t.get("name") == "cells" for t in s["data"]))
+    cells = next(t for t in spec["data"] if t.get("name") == "cells")
+    lr, momentum = F.decode_array(cells["customdata"])[29]
+    assert (F.decode_array(cells["x"])[29], F.decode_array(cells["y"])[29]) == (2, 3)
     at.session_state["pg_sens"] = {
+        # As the browser sends it: the cell's column and row, and customdata as plotly.js encodes a typed
+        # array (indexing it raised "unhashable type: 'slice'" and showed a traceback).
         "selection": {"points": [{"x": 2, "y": 3, "curve_number": 2, "point_number": 29, "point_index": 29,
-                                  "customdata": [0.02, 0.5]}], "point_indices": [29], "box": [], "lasso": []}}
+                                  "customdata": {"0": 0.02, "1": 0.5}}],
+                      "point_indices": [29], "box": [], "lasso": []}}
     at.run()
     clean(at)
-    assert at.session_state["pg_r0_lr"] == 0.02 and at.session_state["pg_r0_momentum"] == 0.5
+    assert at.session_state["pg_r0_lr"] == pytest.approx(lr) and at.session_state["pg_r0_momentum"] == pytest.approx(momentum)
+    assert (at.session_state["pg_r0_lr"], at.session_state["pg_r0_momentum"]) != (0.002, 0.0)  # moved from the preset
 
 
 def test_every_schedule_can_drive_a_run():
@@ -295,14 +330,12 @@ def test_each_run_has_its_own_color_and_the_url_carries_it():
     at = fresh()
     at.color_picker(key="pg_r1_color").set_value("#123456").run()
     clean(at)
-    lines = [t for t in race(at)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
-    assert lines and lines[0]["line"]["color"].upper() == "#123456"
+    assert race(at)["runs"][1]["color"].upper() == "#123456"
     # A shared link sets it too, and garbage in the URL falls back to the run's default color.
     linked = fresh({"pg_r1_color": "#ABCDEF"})
     clean(linked)
     assert linked.session_state["pg_r1_color"].upper() == "#ABCDEF"
-    lines = [t for t in race(linked)["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "r1"]
-    assert lines[0]["line"]["color"].upper() == "#ABCDEF"
+    assert race(linked)["runs"][1]["color"].upper() == "#ABCDEF"
     assert U.scene_from_state({"pg_r1_color": "javascript:alert(1)"}).runs[1].color == S.run_color(1)
 
 
@@ -322,7 +355,7 @@ def test_a_race_whose_runs_are_all_refused_says_so_for_each():
     at = fresh({"pg_nruns": "1", "pg_r0_opt": "SGD", "pg_r0_nesterov": "true"})
     assert not at.exception
     assert [e.value for e in at.error] == ["Run 1 (SGD): Nesterov momentum requires a momentum and zero dampening."]
-    assert "race" not in charts(at)
+    assert not [v for v in views(at) if v["kind"] == "race"]
 
 
 def test_a_link_names_its_runs_and_places_the_loss_cursor_on_first_load():
@@ -330,7 +363,7 @@ def test_a_link_names_its_runs_and_places_the_loss_cursor_on_first_load():
     # slider: on a first load from a link they read the URL, not the defaults.
     at = fresh({"pg_r0_opt": "Lion", "pg_step": "40"})
     assert not at.exception
-    assert [e.label for e in at.get("expander")][0] == "Run 1 · Lion"
+    assert [e.label for e in at.get("expander") if e.label.startswith("Run 1")] == ["Run 1 · Lion"]
     loss = charts(at)["Loss at each step"]
     assert [s["x0"] for s in loss["layout"]["shapes"] if s.get("type") == "line"] == [40]
     assert at.slider(key="pg_step").value == 40

@@ -14,7 +14,7 @@ Pure: the page caches these through :mod:`.cache`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -148,10 +148,20 @@ def run_sensitivity_map(surface, s: Sensitivity):
                            base_hypers=s.base, **s.options)
 
 
-def clicked(s: Sensitivity, cell: Sequence[float]) -> dict[str, Any]:
-    """The widget values that race a clicked cell (its ``customdata``: the x and y values)."""
-    xv, yv = (float(v) for v in cell[:2])
-    return {U.run_key(s.k, s.x.name): snap(xv, s.x), U.run_key(s.k, s.y.name): snap(yv, s.y)}
+def clicked(s: Sensitivity, point: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The widget values that race a clicked cell, from the selection ``point`` the browser sends.
+
+    The map's cells sit at integer positions (column i, row j: see
+    :func:`app.playground.figures.sensitivity_map_figure`), so the point's ``x`` and ``y`` index
+    ``s.xs`` and ``s.ys``. Anything else (a point without them, out of the grid) gives None.
+    """
+    try:
+        i, j = int(round(float(point["x"]))), int(round(float(point["y"])))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 <= i < len(s.xs) and 0 <= j < len(s.ys)):
+        return None
+    return {U.run_key(s.k, s.x.name): snap(float(s.xs[i]), s.x), U.run_key(s.k, s.y.name): snap(float(s.ys[j]), s.y)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from app.playground import figures as F
+from app.playground import race_view as V
 from app.playground.analyses import Sensitivity
 from app.playground.race import Result
 from app.playground.scene import Scene
@@ -24,6 +25,8 @@ from optim_core.engine import Trajectories
 __all__ = [
     "run_colors",
     "race_map",
+    "race_view",
+    "landscape_view",
     "surface_3d",
     "loss_chart",
     "scoreboard",
@@ -51,6 +54,23 @@ def race_map(scene: Scene, res: Result, surface, land: F.Landscape) -> F.Animate
     return F.race_figure(tr.positions[:, 0], res.labels, window=surface.window, background=land,
                          colors=run_colors(scene), starts=tr.starts[:, 0], minima=getattr(surface, "minima", None),
                          title=f"{_title(surface)} · {int(tr.steps)} steps")
+
+
+def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step: int, default_step: int) -> dict:
+    """The browser-side race's payload (:mod:`.race_view`): the map opens on the whole race unless a
+    step is being inspected, and marks the inspected ``step`` once it was moved from ``default_step``."""
+    tr = res.traj
+    T = int(tr.steps)
+    return V.race_payload(
+        tr.positions[:, 0], res.labels, run_colors(scene), window=surface.window, landscape=land,
+        starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{_title(surface)} · {T} steps",
+        step=step, show_step=V.view_step(step, T, default_step), mark=step != default_step, diverged_step=tr.diverged_step[:, 0],
+        reasons=tr.diverged_reason[:, 0], escapes=None if tr.escapes is None else tr.escapes[:, 0],
+        scene_id=V.scene_id(scene))
+
+
+def landscape_view(land: F.Landscape) -> dict:
+    return V.landscape_payload(land)
 
 
 def surface_3d(scene: Scene, res: Result, surface) -> go.Figure:

@@ -19,6 +19,7 @@ from app.playground import cache as C
 from app.playground import handoff, presets, theory
 from app.playground import inspector as I
 from app.playground import panels as P
+from app.playground import race_component as RC
 from app.playground import scene as S
 from app.playground import state as U
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
@@ -191,70 +192,86 @@ if not res.ok:
 for i, msg in res.refused.items():
     refused_box.error(f"Run {i + 1} ({scene.runs[i].optimizer}) is not raced: {msg}. The other runs are.")
 scene = res.scene  # the runs that race
-for msg in res.warnings:
-    st.info(msg)
-for msg in res.notes:
-    st.warning("💥 " + msg)
-
 surface = S.make_surface(scene)
 tr = res.traj
 labels = res.labels
 T = int(tr.steps)
 INSPECT_DEFAULT = 1
-adopt_url("pg_step", int)  # the loss chart's cursor is drawn above the step slider
+adopt_url("pg_step", int)  # the map and the loss chart's cursor are drawn above the step slider
 fit_stored("pg_step", range(1, T + 1))
+run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
 
-right_a, right_b = st.columns([1, 1], gap="medium")
-with left:
+
+def _map_events() -> None:
+    """What the map sent since the last run: the step it was paused or scrubbed to (the inspector and
+    the loss chart's cursor follow it) and a click (every run starts there: a whole-page run). Each
+    is applied once: the step is the map's lasting state, and a test may leave a click in place."""
+    sent = ss.get("pg_map") or {}
+    s = sent.get("step")
+    if s is not None and s != ss.get("_pg_map_step"):
+        ss["_pg_map_step"] = s
+        ss["pg_step"] = int(min(max(int(s), 1), T))
+    p = sent.get("click")
+    if p != ss.get("_pg_map_click"):
+        ss["_pg_map_click"] = p
+        if p:
+            handoff.queue_values(ss, U.start_state(float(p["x"]), float(p["y"])))
+            st.rerun(scope="app")
+
+
+@st.fragment
+def race_area() -> None:
+    """The map, the loss chart, the scoreboard and the step inspector: pausing or scrubbing the map,
+    or moving the inspector, reruns only this."""
+    _map_events()
+    step = int(ss.get("pg_step", INSPECT_DEFAULT))
     if view == "3D surface":
         st.plotly_chart(P.surface_3d(scene, res, surface), key="pg_3d", theme=None, config=PLOT)
     else:
-        ev = st.plotly_chart(P.race_map(scene, res, surface, C.landscape(scene, surface)), key="pg_race",
-                             on_select="rerun", selection_mode="points", theme=None,
-                             config={**PLOT, "scrollZoom": False})
-        points = ev["selection"]["points"] if ev else []
-        if points:
-            # The selection outlives reruns: apply each clicked point once, so a start typed later wins.
-            sig = ("race", repr([(p.get("x"), p.get("y")) for p in points[:1]]))
-            if ss.get(SEEN) != sig:
-                ss[SEEN] = sig
-                handoff.queue_values(ss, U.start_state(points[0]["x"], points[0]["y"]))
-                st.rerun()
-        st.caption("▶ plays the race from step 0; drag the step slider to scrub. Click the map to start there.")
+        land = C.landscape(scene, surface)
+        RC.show_landscape(P.landscape_view(land), key="pg_land")
+        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT), key="pg_map")
+        st.caption("Play runs the race in your browser; pausing or dragging the step bar sets the inspected step. "
+                   "Click the map to start every run there.")
+    for msg in res.warnings:
+        st.info(msg)
+    for msg in res.notes:
+        st.warning(msg)
 
-with right_a:
     log_loss = st.toggle("log-scale loss", value=True, key="pg_log", bind=Q)
-    st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, ss.get("pg_step", INSPECT_DEFAULT)), key="pg_loss",
-                    theme=None, config=PLOT)
-with right_b:
+    st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, step), key="pg_loss", theme=None, config=PLOT)
     st.markdown("**Scoreboard**")
     st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch")
 
-# ---- step inspector ---------------------------------------------------------------------
-st.subheader("🔍 Step inspector")
-c1, c2 = st.columns([3, 2])
-step = c1.slider("inspect step", 1, T, INSPECT_DEFAULT, key="pg_step", bind=Q,
-                 help="Step s takes each run from θₛ₋₁ to θₛ; the map and the loss chart mark it.")
-run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]
-fit_stored("pg_insp", range(len(labels)))
-k_insp = c2.selectbox("run", list(range(len(labels))), format_func=lambda k: run_names[k], key="pg_insp", bind=Q)
-view_k = I.inspect_step(tr, int(k_insp), int(step), label=labels[int(k_insp)])
-if view_k.diverged:
-    st.warning(view_k.notes[0])
-else:
-    for note in view_k.notes:
-        st.caption(note)
-    if view_k.generic:
-        st.caption(f"{view_k.optimizer}'s update rule (the numbers are in the table):")
-    for line in view_k.latex:
-        st.latex(line)
-    st.dataframe(view_k.rows(), hide_index=True, width="stretch",
-                 column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
-                                "θ₂": st.column_config.NumberColumn(format="%.5g")})
-summary = I.step_summary(tr, labels, int(step))
-with st.expander(f"All runs at step {step}"):
-    st.dataframe(summary, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in summary[0] if c != "run"})
+    # ---- step inspector -----------------------------------------------------------------
+    st.subheader("🔍 Step inspector")
+    c1, c2 = st.columns([3, 2])
+    step = c1.slider("inspect step", 1, T, INSPECT_DEFAULT, key="pg_step", bind=Q,
+                     help="Step s takes each run from θₛ₋₁ to θₛ; the map marks it with ◇ and the loss chart with a "
+                          "line. Pausing or scrubbing the map moves it.")
+    fit_stored("pg_insp", range(len(labels)))
+    k_insp = c2.selectbox("run", list(range(len(labels))), format_func=lambda k: run_names[k], key="pg_insp", bind=Q)
+    view_k = I.inspect_step(tr, int(k_insp), int(step), label=labels[int(k_insp)])
+    if view_k.diverged:
+        st.warning(view_k.notes[0])
+    else:
+        for note in view_k.notes:
+            st.caption(note)
+        if view_k.generic:
+            st.caption(f"{view_k.optimizer}'s update rule (the numbers are in the table):")
+        for line in view_k.latex:
+            st.latex(line)
+        st.dataframe(view_k.rows(), hide_index=True, width="stretch",
+                     column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
+                                    "θ₂": st.column_config.NumberColumn(format="%.5g")})
+    summary = I.step_summary(tr, labels, int(step))
+    with st.expander(f"All runs at step {step}"):
+        st.dataframe(summary, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.4g") for c in summary[0] if c != "run"})
+
+
+with left:
+    race_area()
 
 # ---- analyses ---------------------------------------------------------------------------
 has_stability = theory.has_theory(surface)
@@ -340,12 +357,14 @@ with tabs[2]:
                 else:
                     ev2 = st.plotly_chart(P.sensitivity_chart(smap, sens), key="pg_sens", on_select="rerun",
                                           selection_mode="points", theme=None)
-                    pts = [p for p in (ev2["selection"]["points"] if ev2 else []) if p.get("customdata") is not None]
-                    if pts:
-                        sig = ("sens", xp, yp, repr(pts[0].get("customdata")))
+                    pts = ev2["selection"]["points"] if ev2 else []
+                    values = A.clicked(sens, pts[0]) if pts else None
+                    if values:
+                        # The selection outlives reruns: apply each clicked cell once.
+                        sig = ("sens", xp, yp, repr(sorted(values.items())))
                         if ss.get(SEEN) != sig:
                             ss[SEEN] = sig
-                            handoff.queue_values(ss, A.clicked(sens, pts[0]["customdata"]))
+                            handoff.queue_values(ss, values)
                             st.rerun()
                     st.caption("Dark red ✕: diverged. The framed cell is the run's current setting; click another "
                                "cell to race it.")

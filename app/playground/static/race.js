@@ -1,0 +1,413 @@
+// The Playground's race, drawn and animated in the browser (Streamlit custom component v2).
+//
+// Python sends each run's path once (float32 bytes in base64) and the landscape image in a
+// payload of its own (kind "landscape", kept in a page-wide map by id). Everything else
+// happens here: trails, heads, start, minima, divergence marks over the landscape; play,
+// pause, replay, speed, scrub and a step counter. Pausing, scrubbing and the end of a replay
+// send the step back to Python (state "step"); a click on the map sends its coordinates
+// (trigger "click"). Nothing is fetched from anywhere.
+
+const LANDS = (globalThis.__oeLandscapes ||= new Map()); // landscape id -> HTMLImageElement
+const WAITING = (globalThis.__oeLandscapeWaiters ||= new Set()); // views waiting for an image
+const STATS = (globalThis.__oeRace ||= { renders: 0, paints: [], frames: 0, step: 0, playing: false });
+const VIEWS = new WeakMap();
+const RACE_SECONDS = 8; // a whole race at 1x
+const SPEEDS = [0.25, 0.5, 1, 2, 4];
+const FONT = "16px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
+const SMALL = "14px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
+const TITLE = "600 18px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
+const ICONS = {
+  play: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M4 2.5v11l9-5.5z"/></svg>',
+  pause: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M3.5 2.5h3v11h-3zM9.5 2.5h3v11h-3z"/></svg>',
+  replay: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M8 2.5a5.5 5.5 0 1 1-5.2 3.7l1.6.6A3.8 3.8 0 1 0 8 4.2V6.5L4.5 3.4 8 .3z"/></svg>',
+};
+
+function decodePath(b64) {
+  if (!b64) return new Float32Array(0);
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+
+function niceTicks(lo, hi, n) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
+function num(v, digits = 3) {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(digits - 1).replace(/\.?0+e/, "e").replace("e+", "e");
+  return String(Number(v.toPrecision(digits)));
+}
+
+function el(tag, attrs = {}, html = "") {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (html) e.innerHTML = html;
+  return e;
+}
+
+class RaceView {
+  constructor(root, setState, setTrigger) {
+    this.setState = setState;
+    this.setTrigger = setTrigger;
+    this.step = 0; // the step shown (an integer)
+    this.pos = 0; // the animation's position (fractional steps)
+    this.playing = false;
+    this.speed = 1;
+    this.hidden = new Set(); // runs hidden from the legend
+    this.box = el("div", { class: "oe-race" });
+    this.canvas = el("canvas", { "data-role": "map", tabindex: "0", "aria-label": "race map" });
+    this.readout = el("div", { class: "oe-readout", "data-role": "readout" });
+    const bar = el("div", { class: "oe-bar" });
+    this.playBtn = el("button", { "data-role": "play", type: "button", title: "Play / pause (space)" });
+    this.replayBtn = el("button", { "data-role": "replay", type: "button", title: "Replay from step 0" },
+      ICONS.replay + "<span>Replay</span>");
+    this.speedSel = el("select", { "data-role": "speed", title: "Speed" });
+    for (const s of SPEEDS) {
+      const o = el("option", { value: String(s) });
+      o.textContent = `${s}×`;
+      if (s === 1) o.selected = true;
+      this.speedSel.appendChild(o);
+    }
+    this.scrub = el("input", { type: "range", min: "0", max: "1", step: "1", value: "0", "data-role": "scrub",
+      "aria-label": "step" });
+    this.counter = el("div", { class: "oe-step", "data-role": "step", "aria-live": "off" });
+    bar.append(this.playBtn, this.replayBtn, this.speedSel, this.scrub, this.counter);
+    this.legend = el("div", { class: "oe-legend", "data-role": "legend" });
+    this.note = el("div", { class: "oe-note", "data-role": "note" });
+    const stage = el("div", { class: "oe-stage" });
+    stage.append(this.canvas, this.readout);
+    this.box.append(stage, bar, this.legend, this.note);
+    root.appendChild(this.box);
+    this.ctx = this.canvas.getContext("2d");
+    this.layer = document.createElement("canvas"); // the static picture: landscape, axes, color bar, marks
+
+    this.playBtn.onclick = () => (this.playing ? this.pause(true) : this.play());
+    this.replayBtn.onclick = () => { this.pos = 0; this.step = 0; this.play(); };
+    this.speedSel.onchange = () => { this.speed = Number(this.speedSel.value) || 1; };
+    this.scrub.oninput = () => { this.stop(); this.show(Number(this.scrub.value)); };
+    this.scrub.onchange = () => this.report();
+    this.canvas.addEventListener("keydown", (e) => {
+      if (e.key === " ") { e.preventDefault(); this.playing ? this.pause(true) : this.play(); }
+      else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        e.preventDefault(); this.stop(); this.show(this.step + (e.key === "ArrowRight" ? 1 : -1)); this.report();
+      }
+    });
+    this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+    this.canvas.addEventListener("mouseleave", () => { this.readout.textContent = ""; });
+    this.canvas.addEventListener("click", (e) => this.click(e));
+    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer.observe(this.box);
+    this.tick = this.tick.bind(this);
+  }
+
+  // ---- data ------------------------------------------------------------------------------
+  update(d) {
+    const first = !this.d;
+    const sameScene = !first && d.scene && d.scene === this.d.scene;
+    const stepMoved = !first && d.step !== this.d.step;
+    const atEnd = !first && this.step >= this.T;
+    this.d = d;
+    this.T = d.steps;
+    this.runs = d.runs.map((r) => ({ ...r, xy: decodePath(r.path) }));
+    this.scrub.max = String(this.T);
+    if (first) this.show(d.show, false);
+    else if (stepMoved && !this.playing) this.show(d.step, false); // the inspector moved: go there
+    else if (!sameScene && !this.playing) this.show(atEnd ? this.T : Math.min(this.step, this.T), false);
+    else this.pos = Math.min(this.pos, this.T);
+    this.image = LANDS.get(d.land) || null;
+    if (d.land && !this.image) WAITING.add(this);
+    this.renderLegend();
+    this.resize(true);
+    STATS.renders++;
+    requestAnimationFrame(() => {
+      STATS.paints.push(performance.now());
+      if (STATS.paints.length > 500) STATS.paints.splice(0, 250);
+    });
+  }
+
+  landscapeArrived(id) {
+    if (this.d && this.d.land === id) {
+      this.image = LANDS.get(id);
+      WAITING.delete(this);
+      this.drawLayer();
+      this.draw();
+    }
+  }
+
+  renderLegend() {
+    this.legend.textContent = "";
+    const mk = (swatchCls, color, text, k) => {
+      const item = el("button", { type: "button", class: "oe-item" + (k !== undefined && this.hidden.has(k) ? " off" : "") });
+      const sw = el("span", { class: swatchCls });
+      if (color) sw.style.background = color;
+      const t = el("span");
+      t.textContent = text;
+      item.append(sw, t);
+      if (k !== undefined) {
+        item.title = "Show or hide this run";
+        item.onclick = () => { this.hidden.has(k) ? this.hidden.delete(k) : this.hidden.add(k); this.renderLegend(); this.draw(); };
+      } else item.disabled = true;
+      this.legend.appendChild(item);
+    };
+    this.runs.forEach((r, k) => mk("oe-line", r.color, r.div >= 0 ? `${r.label} (diverged at step ${r.div})` : r.label, k));
+    mk("oe-start", null, "start");
+    if (this.d.minima.length) mk("oe-star", null, "known minimum");
+    const gone = this.runs.filter((r) => r.div >= 0);
+    this.note.textContent = gone.length ? "× marks where a diverged run left the map; the dashed line shows where it was heading." : "";
+  }
+
+  // ---- geometry ----------------------------------------------------------------------------
+  resize(force = false) {
+    const w = Math.max(320, Math.floor(this.box.clientWidth || 640));
+    const [x0, x1, y0, y1] = this.d ? this.d.window : [0, 1, 0, 1];
+    const m = { l: 64, r: this.d && this.d.scale ? 96 : 20, t: this.d && this.d.title ? 40 : 14, b: 52 };
+    const pw = w - m.l - m.r;
+    let ph = Math.round(Math.min(Math.max(pw * 0.75, 280), 640));
+    if (this.d && this.d.equal) ph = Math.round(Math.min(Math.max(pw * (y1 - y0) / (x1 - x0), 240), 640));
+    const h = ph + m.t + m.b;
+    if (!force && w === this.w && h === this.h) return;
+    this.w = w; this.h = h;
+    // The plot area: the data window at equal scales when the surface asks for it, centred.
+    let sx = pw / (x1 - x0), sy = ph / (y1 - y0);
+    let ox = m.l, oy = m.t, aw = pw, ah = ph;
+    if (this.d && this.d.equal) {
+      const s = Math.min(sx, sy); sx = sy = s;
+      aw = (x1 - x0) * s; ah = (y1 - y0) * s;
+      ox = m.l + (pw - aw) / 2; oy = m.t + (ph - ah) / 2;
+    }
+    this.area = { x: ox, y: oy, w: aw, h: ah };
+    this.X = (x) => ox + (x - x0) * sx;
+    this.Y = (y) => oy + ah - (y - y0) * sy;
+    this.invX = (px) => x0 + (px - ox) / sx;
+    this.invY = (py) => y0 + (oy + ah - py) / sy;
+    const dpr = window.devicePixelRatio || 1;
+    for (const c of [this.canvas, this.layer]) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
+    this.canvas.style.width = w + "px"; this.canvas.style.height = h + "px";
+    this.dpr = dpr;
+    this.drawLayer();
+    this.draw();
+  }
+
+  // ---- the static layer --------------------------------------------------------------------
+  drawLayer() {
+    if (!this.d || !this.area) return;
+    const c = this.layer.getContext("2d");
+    const d = this.d, a = this.area, st = d.style;
+    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    c.clearRect(0, 0, this.w, this.h);
+    c.fillStyle = st.paper; c.fillRect(0, 0, this.w, this.h);
+    if (this.image) {
+      c.imageSmoothingEnabled = true; c.imageSmoothingQuality = "high";
+      c.drawImage(this.image, a.x, a.y, a.w, a.h);
+    } else { c.fillStyle = "#f3f3f3"; c.fillRect(a.x, a.y, a.w, a.h); }
+    c.strokeStyle = "#444"; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
+    // Ticks and labels.
+    const [x0, x1, y0, y1] = d.window;
+    c.fillStyle = "#222"; c.font = SMALL; c.textAlign = "center"; c.textBaseline = "top";
+    const nx = Math.max(3, Math.round(a.w / 110)), ny = Math.max(3, Math.round(a.h / 80));
+    for (const v of niceTicks(x0, x1, nx)) {
+      const px = this.X(v); if (px < a.x - 1 || px > a.x + a.w + 1) continue;
+      c.fillRect(px - 0.5, a.y + a.h, 1, 6); c.fillText(num(v), px, a.y + a.h + 8);
+    }
+    c.textAlign = "right"; c.textBaseline = "middle";
+    for (const v of niceTicks(y0, y1, ny)) {
+      const py = this.Y(v); if (py < a.y - 1 || py > a.y + a.h + 1) continue;
+      c.fillRect(a.x - 6, py - 0.5, 6, 1); c.fillText(num(v), a.x - 9, py);
+    }
+    c.font = FONT; c.textAlign = "center"; c.textBaseline = "bottom";
+    c.fillText(d.labels.x, a.x + a.w / 2, this.h - 4);
+    c.save(); c.translate(16, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
+    c.fillText(d.labels.y, 0, 0); c.restore();
+    if (d.title) { c.font = TITLE; c.textAlign = "left"; c.textBaseline = "top"; c.fillText(d.title, a.x, 10); }
+    if (d.scale) this.drawScale(c);
+    // Known minima (stars) and starts (rings), under the trails.
+    c.save(); c.beginPath(); c.rect(a.x, a.y, a.w, a.h); c.clip();
+    for (const [x, y] of d.minima) star(c, this.X(x), this.Y(y), 12, st.paper, st.ink);
+    for (const [x, y] of d.starts) {
+      c.beginPath(); c.arc(this.X(x), this.Y(y), 10, 0, 2 * Math.PI);
+      c.lineWidth = 5; c.strokeStyle = "rgba(255,255,255,0.85)"; c.stroke();
+      c.lineWidth = 3; c.strokeStyle = st.ink; c.stroke();
+    }
+    c.restore();
+  }
+
+  drawScale(c) {
+    const s = this.d.scale, a = this.area;
+    const x = Math.min(a.x + a.w + 22, this.w - 80), w = 16, h = Math.min(a.h * 0.6, 320), y = a.y + a.h - h;
+    const n = s.colors.length;
+    s.colors.forEach((col, i) => { c.fillStyle = col; c.fillRect(x, y + h - (i + 1) * h / n, w, h / n + 0.5); });
+    c.strokeStyle = "#666"; c.lineWidth = 1; c.strokeRect(x + 0.5, y + 0.5, w, h);
+    c.fillStyle = "#222"; c.font = SMALL; c.textAlign = "left"; c.textBaseline = "middle";
+    for (const [f, t] of s.ticks) { const py = y + h - f * h; c.fillRect(x + w, py - 0.5, 4, 1); c.fillText(t, x + w + 6, py); }
+    c.textBaseline = "bottom"; c.font = SMALL; c.fillText(s.title, x - 2, y - 6);
+  }
+
+  // ---- drawing each frame ------------------------------------------------------------------
+  draw() {
+    if (!this.d || !this.area) return;
+    const c = this.ctx, a = this.area, s = this.step, st = this.d.style;
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    c.drawImage(this.layer, 0, 0);
+    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    c.save(); c.beginPath(); c.rect(a.x, a.y, a.w, a.h); c.clip();
+    c.lineJoin = "round"; c.lineCap = "round";
+    const heads = [], crosses = [], marks = [];
+    this.runs.forEach((r, k) => {
+      if (this.hidden.has(k)) return;
+      const upto = Math.min(s, r.last);
+      if (upto >= 1) {
+        c.beginPath();
+        c.moveTo(this.X(r.xy[0]), this.Y(r.xy[1]));
+        for (let i = 1; i <= upto; i++) c.lineTo(this.X(r.xy[2 * i]), this.Y(r.xy[2 * i + 1]));
+        c.lineWidth = 5.5; c.strokeStyle = "rgba(255,255,255,0.55)"; c.stroke();
+        c.lineWidth = 3; c.strokeStyle = r.color; c.stroke();
+      }
+      const gone = r.div >= 0 && s >= r.div;
+      if (gone && r.exit && r.last >= 0) {
+        const lx = r.xy[2 * r.last], ly = r.xy[2 * r.last + 1];
+        c.beginPath(); c.moveTo(this.X(lx), this.Y(ly)); c.lineTo(this.X(r.exit[0]), this.Y(r.exit[1]));
+        c.setLineDash([8, 6]); c.lineWidth = 3; c.strokeStyle = r.color; c.stroke(); c.setLineDash([]);
+        crosses.push([this.X(r.exit[0]), this.Y(r.exit[1]), r.color]);
+      } else if (upto >= 0) heads.push([this.X(r.xy[2 * upto]), this.Y(r.xy[2 * upto + 1]), r.color]);
+      const m = Math.min(this.d.step, r.last);
+      if (this.d.mark && m >= 0 && this.d.step !== s && this.d.step <= this.T) marks.push([this.X(r.xy[2 * m]), this.Y(r.xy[2 * m + 1]), r.color]);
+    });
+    for (const [x, y, col] of marks) diamond(c, x, y, 11, col);
+    for (const [x, y, col] of heads) {
+      c.beginPath(); c.arc(x, y, 8, 0, 2 * Math.PI); c.fillStyle = col; c.fill();
+      c.lineWidth = 3; c.strokeStyle = "white"; c.stroke();
+    }
+    c.restore();
+    for (const [x, y, col] of crosses) cross(c, Math.min(Math.max(x, a.x), a.x + a.w), Math.min(Math.max(y, a.y), a.y + a.h), 11, col, st.mark);
+    this.counter.textContent = `step ${s} / ${this.T}`;
+    this.scrub.value = String(s);
+    this.playBtn.innerHTML = (this.playing ? ICONS.pause + "<span>Pause</span>" : ICONS.play + "<span>Play</span>");
+    STATS.step = s; STATS.playing = this.playing;
+  }
+
+  show(s, draw = true) {
+    this.step = Math.max(0, Math.min(this.T ?? 0, Math.round(s)));
+    this.pos = this.step;
+    if (draw) this.draw();
+  }
+
+  // ---- animation ---------------------------------------------------------------------------
+  play() {
+    if (!this.d) return;
+    if (this.step >= this.T) { this.pos = 0; this.step = 0; }
+    this.playing = true;
+    this.last = performance.now();
+    this.draw();
+    cancelAnimationFrame(this.raf);
+    this.raf = requestAnimationFrame(this.tick);
+  }
+
+  stop() {
+    this.playing = false;
+    cancelAnimationFrame(this.raf);
+  }
+
+  pause(report) {
+    this.stop();
+    this.draw();
+    if (report) this.report();
+  }
+
+  report() {
+    this.setState("step", this.step);
+  }
+
+  tick(now) {
+    if (!this.playing) return;
+    const dt = Math.min(0.1, (now - this.last) / 1000);
+    this.last = now;
+    const rate = Math.max(this.T / RACE_SECONDS, 4) * this.speed; // steps per second
+    this.pos = Math.min(this.T, this.pos + dt * rate);
+    const s = Math.floor(this.pos);
+    if (s !== this.step || this.pos >= this.T) { this.step = s; this.draw(); STATS.frames++; }
+    if (this.pos >= this.T) { this.playing = false; this.draw(); this.report(); return; }
+    this.raf = requestAnimationFrame(this.tick);
+  }
+
+  // ---- pointer -----------------------------------------------------------------------------
+  inside(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const px = e.clientX - r.left, py = e.clientY - r.top, a = this.area;
+    if (!a || px < a.x || px > a.x + a.w || py < a.y || py > a.y + a.h) return null;
+    return [this.invX(px), this.invY(py)];
+  }
+
+  hover(e) {
+    const p = this.inside(e);
+    this.readout.textContent = p ? `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])} · click: start here` : "";
+  }
+
+  click(e) {
+    const p = this.inside(e);
+    if (!p) return;
+    const [x0, x1, y0, y1] = this.d.window;
+    const q = Math.pow(10, Math.floor(Math.log10(Math.max(x1 - x0, y1 - y0))) - 2); // 1% of the window, rounded
+    const round = (v) => Number((Math.round(v / q) * q).toPrecision(6));
+    this.setTrigger("click", { x: round(p[0]), y: round(p[1]) });
+  }
+
+  destroy() {
+    this.stop();
+    this.resizer.disconnect();
+    WAITING.delete(this);
+  }
+}
+
+function star(c, x, y, r, fill, stroke) {
+  c.beginPath();
+  for (let i = 0; i < 10; i++) {
+    const rad = i % 2 ? r * 0.45 : r, t = -Math.PI / 2 + (i * Math.PI) / 5;
+    i ? c.lineTo(x + rad * Math.cos(t), y + rad * Math.sin(t)) : c.moveTo(x + rad * Math.cos(t), y + rad * Math.sin(t));
+  }
+  c.closePath(); c.fillStyle = fill; c.fill(); c.lineWidth = 2; c.strokeStyle = stroke; c.stroke();
+}
+
+function diamond(c, x, y, r, color) {
+  c.beginPath(); c.moveTo(x, y - r); c.lineTo(x + r, y); c.lineTo(x, y + r); c.lineTo(x - r, y); c.closePath();
+  c.lineWidth = 5; c.strokeStyle = "white"; c.stroke(); c.lineWidth = 2.5; c.strokeStyle = color; c.stroke();
+}
+
+function cross(c, x, y, r, color) {
+  c.beginPath(); c.moveTo(x - r, y - r); c.lineTo(x + r, y + r); c.moveTo(x + r, y - r); c.lineTo(x - r, y + r);
+  c.lineCap = "round"; c.lineWidth = 8; c.strokeStyle = "white"; c.stroke();
+  c.lineWidth = 4.5; c.strokeStyle = color; c.stroke();
+}
+
+function receiveLandscape(d, root) {
+  if (!LANDS.has(d.id)) {
+    const img = new Image();
+    img.onload = () => {
+      LANDS.set(d.id, img);
+      for (const v of [...WAITING]) v.landscapeArrived(d.id);
+    };
+    img.src = d.png;
+  }
+  root.textContent = "";
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  if (!data) return;
+  if (data.kind === "landscape") return receiveLandscape(data, parentElement);
+  let view = VIEWS.get(parentElement);
+  if (!view) {
+    view = new RaceView(parentElement, setStateValue, setTriggerValue);
+    VIEWS.set(parentElement, view);
+  }
+  view.update(data);
+  return () => { view.destroy(); VIEWS.delete(parentElement); };
+}
