@@ -166,9 +166,30 @@ with st.sidebar:
 # ---- the race: lesson, map and runs side by side -------------------------------------------
 left, side = st.columns([3, 1], gap="small")
 with side:
-    runs_editor()
+    editor_box = st.container()
     refused_box = st.container()
     lesson = st.empty()
+# The runs' widgets hold the scene once they exist. On a first load their values are still only in
+# the URL (a widget reads it when drawn): draw them first. Afterwards the race goes first, so the
+# browser paints the new picture before the forty-odd run controls arrive.
+_runs_pending = [U.run_key(0, "opt") in ss]
+
+
+def draw_runs_editor() -> None:
+    if _runs_pending:
+        _runs_pending.clear()
+        with editor_box:
+            runs_editor()
+
+
+def stop() -> None:
+    """End the run here, with the run controls on the page (so the settings can be mended)."""
+    draw_runs_editor()
+    st.stop()
+
+
+if not _runs_pending[0]:
+    draw_runs_editor()
 view = ss.get("pg_view", "2D map")
 
 # ---- compute ---------------------------------------------------------------------------
@@ -176,7 +197,7 @@ try:
     scene = U.scene_from_state(ss)
 except (ValueError, TypeError, KeyError) as exc:
     st.error(f"These settings could not be read: {exc}. Load a preset from the gallery to start again.")
-    st.stop()
+    stop()
 
 shown = presets.lesson(ss.get(handoff.LESSON), scene)
 if shown is not None:
@@ -188,7 +209,7 @@ res = C.race(scene)
 for msg in res.errors:
     st.error(msg)
 if not res.ok:
-    st.stop()
+    stop()
 for i, msg in res.refused.items():
     refused_box.error(f"Run {i + 1} ({scene.runs[i].optimizer}) is not raced: {msg}. The other runs are.")
 scene = res.scene  # the runs that race
@@ -272,6 +293,7 @@ def race_area() -> None:
 
 with left:
     race_area()
+draw_runs_editor()
 
 # ---- analyses ---------------------------------------------------------------------------
 has_stability = theory.has_theory(surface)

@@ -225,7 +225,7 @@ class RaceView {
     }
     c.font = FONT; c.textAlign = "center"; c.textBaseline = "bottom";
     c.fillText(d.labels.x, a.x + a.w / 2, this.h - 4);
-    c.save(); c.translate(16, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
+    c.save(); c.translate(Math.max(16, a.x - 48), a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
     c.fillText(d.labels.y, 0, 0); c.restore();
     if (d.title) { c.font = TITLE; c.textAlign = "left"; c.textBaseline = "top"; c.fillText(d.title, a.x, 10); }
     if (d.scale) this.drawScale(c);
@@ -292,6 +292,8 @@ class RaceView {
     this.scrub.value = String(s);
     this.playBtn.innerHTML = (this.playing ? ICONS.pause + "<span>Pause</span>" : ICONS.play + "<span>Play</span>");
     STATS.step = s; STATS.playing = this.playing;
+    STATS.drawn = { heads: heads.length, crosses: crosses.length, marks: marks.length, landscape: !!this.image };
+    STATS.area = { ...a, window: this.d.window };
   }
 
   show(s, draw = true) {
