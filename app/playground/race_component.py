@@ -24,11 +24,13 @@ _mount = st.components.v2.component(
     js=(_STATIC / "race.js").read_text(encoding="utf-8"),
     css=(_STATIC / "race.css").read_text(encoding="utf-8"),
 )
+_mount_landscape = st.components.v2.component(
+    "optimizer_explorer_landscape", js=(_STATIC / "landscape.js").read_text(encoding="utf-8"))
 
 
 def show_landscape(payload: dict[str, Any], key: str) -> None:
     """The landscape image, kept by the browser under its id for every race view of the page."""
-    _mount(data=payload, key=key, height=0)
+    _mount_landscape(data=payload, key=key, height=0)
 
 
 def _ignore() -> None:

@@ -1,7 +1,7 @@
 // The Playground's race, drawn and animated in the browser (Streamlit custom component v2).
 //
-// Python sends each run's path once (float32 bytes in base64) and the landscape image in a
-// payload of its own (kind "landscape", kept in a page-wide map by id). Everything else
+// Python sends each run's path once (float32 bytes in base64); the landscape image comes through
+// its own small component (landscape.js), which keeps it in a page-wide map by id. Everything else
 // happens here: trails, heads, start, minima, divergence marks over the landscape; play,
 // pause, replay, speed, scrub and a step counter. Pausing, scrubbing and the end of a replay
 // send the step back to Python (state "step"); a click on the map sends its coordinates
@@ -389,22 +389,9 @@ function cross(c, x, y, r, color) {
   c.lineWidth = 4.5; c.strokeStyle = color; c.stroke();
 }
 
-function receiveLandscape(d, root) {
-  if (!LANDS.has(d.id)) {
-    const img = new Image();
-    img.onload = () => {
-      LANDS.set(d.id, img);
-      for (const v of [...WAITING]) v.landscapeArrived(d.id);
-    };
-    img.src = d.png;
-  }
-  root.textContent = "";
-}
-
 export default function (component) {
   const { data, parentElement, setStateValue, setTriggerValue } = component;
-  if (!data) return;
-  if (data.kind === "landscape") return receiveLandscape(data, parentElement);
+  if (!data || data.kind !== "race") return;
   let view = VIEWS.get(parentElement);
   if (!view) {
     view = new RaceView(parentElement, setStateValue, setTriggerValue);
