@@ -185,6 +185,8 @@ class RaceView {
       ox = m.l + (pw - aw) / 2; oy = m.t + (ph - ah) / 2;
     }
     this.area = { x: ox, y: oy, w: aw, h: ah };
+    this.readout.style.left = `${ox + 6}px`;
+    this.readout.style.top = `${oy + 6}px`;
     this.X = (x) => ox + (x - x0) * sx;
     this.Y = (y) => oy + ah - (y - y0) * sy;
     this.invX = (px) => x0 + (px - ox) / sx;
@@ -350,7 +352,22 @@ class RaceView {
 
   hover(e) {
     const p = this.inside(e);
-    this.readout.textContent = p ? `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])} · click: start here` : "";
+    if (!p) { this.readout.textContent = ""; return; }
+    // The nearest drawn point of a shown run within 12 px names its run and step.
+    const r = this.canvas.getBoundingClientRect();
+    const px = e.clientX - r.left, py = e.clientY - r.top;
+    let best = 144, hit = null;
+    this.runs.forEach((run, k) => {
+      if (this.hidden.has(k)) return;
+      const upto = Math.min(this.step, run.last);
+      for (let i = 0; i <= upto; i++) {
+        const dx = this.X(run.xy[2 * i]) - px, dy = this.Y(run.xy[2 * i + 1]) - py, d = dx * dx + dy * dy;
+        if (d < best) { best = d; hit = [run, i]; }
+      }
+    });
+    this.readout.textContent = hit
+      ? `${hit[0].label} · step ${hit[1]}: θ₁ = ${num(hit[0].xy[2 * hit[1]], 4)}, θ₂ = ${num(hit[0].xy[2 * hit[1] + 1], 4)}`
+      : `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])} · click: start every run here`;
   }
 
   click(e) {
