@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import optim_core
 from app.playground.figures import decode_array
+from app.playground.race_view import decode_path
 from app.schedules import logic as L
 from app.ui.controls import fmt, snap
 from optim_core import registry
@@ -64,6 +65,12 @@ def chart(at: AppTest, key: str) -> dict:
     found = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-" + key)]
     assert len(found) == 1, [c.proto.id for c in at.get("plotly_chart")]
     return json.loads(found[0].proto.spec)
+
+
+def race_view(at: AppTest, key: str) -> dict:
+    """The payload of the browser-side race view mounted under ``key``."""
+    (el,) = [e for e in at.get("bidi_component") if e.proto.id.endswith(f"-{key}")]
+    return json.loads(el.proto.json)
 
 
 def traces(fig: dict) -> dict[str, dict]:
@@ -263,9 +270,12 @@ def test_apply_to_a_run_and_the_scrubber_moves_every_marker_together():
     for s in (100, 700):
         at.slider(key="sc_scrub").set_value(s)
         run(at)
-        race = traces(chart(at, "sc_run_race"))
-        mark = race[f"step {s}"]
-        np.testing.assert_allclose(np.c_[xs(mark), ys(mark)], ref.positions[:, 0, s], rtol=1e-6, atol=1e-6)
+        race = race_view(at, "sc_run_race")
+        assert race["step"] == s and race["show"] == s and race["mark"] and not race["clickable"]
+        paths = [decode_path(r["path"]) for r in race["runs"]]
+        assert [p.shape for p in paths] == [(N + 1, 2)] * 2 and paths[0].dtype == np.float32
+        np.testing.assert_allclose(np.array([p[s] for p in paths]), ref.positions[:, 0, s], rtol=1e-6, atol=1e-6)
+        mark = {"x": [p[s][0] for p in paths], "y": [p[s][1] for p in paths]}
         lr_fig = traces(chart(at, "sc_run_lr"))
         np.testing.assert_array_equal(ys(lr_fig[f"{OPTIMIZER} + CosineAnnealingLR"]), cosine)
         np.testing.assert_array_equal(ys(lr_fig[f"{OPTIMIZER}, constant η = 0.1"]), np.full(N, LR))
@@ -274,7 +284,7 @@ def test_apply_to_a_run_and_the_scrubber_moves_every_marker_together():
         loss = chart(at, "sc_run_loss")
         assert any(sh.get("x0") == s for sh in loss["layout"]["shapes"])
         np.testing.assert_allclose(ys(loss["data"][0]), ref.losses[0, 0], rtol=1e-5, atol=1e-12)
-        seen[s] = (xs(mark).tolist(), ys(mark).tolist())
+        seen[s] = (mark["x"], mark["y"])
         assert [m.value for m in at.metric][:2] == [str(s), fmt(float(f"{cosine[s]:.4g}"))]
     assert seen[100] != seen[700]
     # The schedule helps here: the constant lr keeps rattling, the cosine settles.
@@ -522,3 +532,12 @@ def test_the_steps_a_race_offers_are_declared_once():
     assert tuple(S.STEP_OPTIONS) == STEP_OPTIONS and L.DEFAULT_STEPS in STEP_OPTIONS
     at = open_page()
     assert [int(o) for o in at.select_slider(key="sc_steps").options] == list(STEP_OPTIONS)
+
+
+def test_pausing_the_runs_map_moves_the_step_slider():
+    at = open_tab(open_page(), TAB_RUN)
+    at.session_state["sc_run_race"] = {"step": 250}  # what the browser's race view sends on pause
+    run(at)
+    assert at.slider(key="sc_scrub").value == 250
+    assert race_view(at, "sc_run_race")["step"] == 250
+    assert [m.value for m in at.metric][0] == "250"

@@ -26,7 +26,6 @@ __all__ = [
     "run_colors",
     "race_map",
     "race_view",
-    "landscape_view",
     "surface_3d",
     "loss_chart",
     "scoreboard",
@@ -67,10 +66,6 @@ def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step
         step=step, show_step=V.view_step(step, T, default_step), mark=step != default_step, diverged_step=tr.diverged_step[:, 0],
         reasons=tr.diverged_reason[:, 0], escapes=None if tr.escapes is None else tr.escapes[:, 0],
         scene_id=V.scene_id(scene))
-
-
-def landscape_view(land: F.Landscape) -> dict:
-    return V.landscape_payload(land)
 
 
 def surface_3d(scene: Scene, res: Result, surface) -> go.Figure:

@@ -14,6 +14,9 @@ from typing import Any
 
 import streamlit as st
 
+from app.playground.figures import Landscape
+from app.playground.race_view import landscape_payload
+
 __all__ = ["NAME", "show_landscape", "show_race"]
 
 NAME = "optimizer_explorer_race"
@@ -28,9 +31,9 @@ _mount_landscape = st.components.v2.component(
     "optimizer_explorer_landscape", js=(_STATIC / "landscape.js").read_text(encoding="utf-8"))
 
 
-def show_landscape(payload: dict[str, Any], key: str) -> None:
+def show_landscape(land: Landscape, key: str) -> None:
     """The landscape image, kept by the browser under its id for every race view of the page."""
-    _mount_landscape(data=payload, key=key, height=0)
+    _mount_landscape(data=landscape_payload(land), key=key, height=0)
 
 
 def _ignore() -> None:

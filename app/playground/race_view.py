@@ -107,6 +107,7 @@ def race_payload(
     step: int,
     show_step: int,
     mark: bool = True,
+    clickable: bool = True,
     diverged_step: np.ndarray | None = None,
     reasons: Sequence[str] | None = None,
     escapes: np.ndarray | None = None,
@@ -116,7 +117,8 @@ def race_payload(
 
     ``step`` is the inspected step (marked on the map when ``mark``), ``show_step`` the step the map
     opens on;
-    ``scene_id`` names the scene, so the browser can keep playing across a rerun of the same one.
+    ``scene_id`` names the scene, so the browser can keep playing across a rerun of the same one;
+    ``clickable``: a click on the map sets the start (where the page offers it).
     """
     P = np.asarray(positions, dtype=np.float64)
     K, T1, _ = P.shape
@@ -150,6 +152,7 @@ def race_payload(
         "step": int(step),
         "show": int(show_step),
         "mark": bool(mark),
+        "clickable": bool(clickable),
         "land": None if landscape is None else landscape_id(landscape),
         "scale": None if landscape is None else _scale(landscape),
         "runs": runs,

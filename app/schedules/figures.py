@@ -23,12 +23,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.playground import figures as F
+from app.playground import race_view as V
 from app.ui.controls import fmt
 from app.ui.theme import (
     CURSOR_GREY,
     FONT_SIZE,
     GUIDE_GREY,
-    LEGEND_BACKGROUND,
     LINE_WIDTH,
     MARK_RED,
     MARKER_EDGE,
@@ -39,7 +39,7 @@ from app.ui.theme import (
     run_color,
 )
 
-__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "run_race_figure", "run_loss_figure",
+__all__ = ["LRCurve", "lr_figure", "range_test_figure", "mark_reductions", "run_race_view", "run_loss_figure",
            "loss_text", "LR_LABEL", "MOMENTUM_LABEL"]
 
 LR_LABEL = "learning rate η"
@@ -269,16 +269,16 @@ def loss_text(loss: float) -> str:
     return f"{loss:.4g}" if math.isfinite(loss) else "diverged"
 
 
-def run_race_figure(traj, labels, surface, landscape, step: int) -> go.Figure:
-    """The Playground's race map of a scheduled run, sized for a column, with step ``step`` marked."""
-    fig = F.race_figure(traj.positions[:, 0], labels, window=surface.window, background=landscape,
-                        starts=traj.starts[:, 0], minima=getattr(surface, "minima", None), inspect_step=step,
-                        height=700, click_grid=False)
-    # In a column the map needs the width: the legend goes above it rather than beside it.
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left",
-                                  font=dict(size=FONT_SIZE), bgcolor=LEGEND_BACKGROUND),
-                      margin=dict(t=95))
-    return fig
+def run_race_view(traj, labels, surface, landscape, step: int) -> dict:
+    """The Playground's browser-side race view (:mod:`app.playground.race_view`) of a scheduled run:
+    it opens on step ``step`` and marks it; clicks do not move the start here."""
+    T = int(traj.steps)
+    return V.race_payload(
+        traj.positions[:, 0], labels, [run_color(k) for k in range(len(labels))], window=surface.window,
+        landscape=landscape, starts=traj.starts[:, 0], minima=getattr(surface, "minima", None),
+        title=f"{getattr(surface, 'title', '') or getattr(surface, 'name', '')} · {T} steps", step=step,
+        show_step=step, diverged_step=traj.diverged_step[:, 0], reasons=traj.diverged_reason[:, 0],
+        escapes=None if traj.escapes is None else traj.escapes[:, 0], clickable=False)
 
 
 def run_loss_figure(traj, labels, surface, step: int, reductions) -> go.Figure:

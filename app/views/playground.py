@@ -250,7 +250,7 @@ def race_area() -> None:
         st.plotly_chart(P.surface_3d(scene, res, surface), key="pg_3d", theme=None, config=PLOT)
     else:
         land = C.landscape(scene, surface)
-        RC.show_landscape(P.landscape_view(land), key="pg_land")
+        RC.show_landscape(land, key="pg_land")
         RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT), key="pg_map")
         st.caption("Play runs the race in your browser; pausing or dragging the step bar sets the inspected step. "
                    "Click the map to start every run there.")

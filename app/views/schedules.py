@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.playground import figures as F
 from app.playground import handoff
+from app.playground import race_component as RC
 from app.schedules import figures as SF
 from app.schedules import logic as L
 from app.ui.controls import STEP_OPTIONS, fmt, snap
@@ -246,6 +247,11 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         st.warning(msg)
     tr = res.traj
     T = int(tr.steps)
+    # The map was paused or scrubbed (its state "step"): the slider, the metrics and the curves follow.
+    sent = (ss.get("sc_run_race") or {}).get("step")
+    if sent is not None and sent != ss.get("_sc_run_race_step"):
+        ss["_sc_run_race_step"] = sent
+        ss["sc_scrub"] = int(sent)
     fit_stored("sc_scrub", range(T + 1))
     s = int(st.slider("step", 0, T, T // 2, key="sc_scrub", bind=Q,
                       help="Moves the marker on the trajectory, the lr curve and the loss curve together. "
@@ -260,10 +266,11 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
     surface = registry.get_surface(surface_name).make()
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        race = SF.run_race_figure(tr, res.labels, surface, _landscape(surface_name), s)
-        st.plotly_chart(race, key="sc_run_race", theme=None, config=PLOT_CONFIG)
+        land = _landscape(surface_name)
+        RC.show_landscape(land, key="sc_run_land")
+        RC.show_race(SF.run_race_view(tr, res.labels, surface, land, s), key="sc_run_race")
         st.caption(f"{surface_name}, {T} steps. ◇ marks step t on each path (the step slider above); "
-                   "▶ replays the whole run.")
+                   "Play replays the whole run in your browser, and pausing or scrubbing it moves the slider.")
     with right:
         lr_curves = [SF.LRCurve(res.labels[0], res.lrs[0], res.momentum, tuple(res.reductions))]
         if len(res.labels) > 1:

@@ -367,11 +367,11 @@ class RaceView {
     });
     this.readout.textContent = hit
       ? `${hit[0].label} · step ${hit[1]}: θ₁ = ${num(hit[0].xy[2 * hit[1]], 4)}, θ₂ = ${num(hit[0].xy[2 * hit[1] + 1], 4)}`
-      : `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])} · click: start every run here`;
+      : `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])}` + (this.d.clickable ? " · click: start every run here" : "");
   }
 
   click(e) {
-    const p = this.inside(e);
+    const p = this.d && this.d.clickable ? this.inside(e) : null;
     if (!p) return;
     const [x0, x1, y0, y1] = this.d.window;
     const q = Math.pow(10, Math.floor(Math.log10(Math.max(x1 - x0, y1 - y0))) - 2); // 1% of the window, rounded
