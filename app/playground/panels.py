@@ -24,7 +24,6 @@ from optim_core.engine import Trajectories
 
 __all__ = [
     "run_colors",
-    "race_map",
     "race_view",
     "surface_3d",
     "loss_chart",
@@ -43,16 +42,6 @@ def run_colors(scene: Scene) -> list[str]:
 
 def _title(surface) -> str:
     return getattr(surface, "title", "") or getattr(surface, "name", "")
-
-
-def race_map(scene: Scene, res: Result, surface, land: F.Landscape) -> F.AnimatedFigure:
-    """The animated race over the landscape ``land`` (no inspector mark: moving the inspector then
-    leaves this large figure unchanged, so Streamlit does not resend it and a playing animation
-    is not interrupted)."""
-    tr = res.traj
-    return F.race_figure(tr.positions[:, 0], res.labels, window=surface.window, background=land,
-                         colors=run_colors(scene), starts=tr.starts[:, 0], minima=getattr(surface, "minima", None),
-                         title=f"{_title(surface)} · {int(tr.steps)} steps")
 
 
 def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step: int, default_step: int) -> dict:
