@@ -263,13 +263,23 @@ class RaceView {
     c.save(); c.beginPath(); c.rect(a.x, a.y, a.w, a.h); c.clip();
     c.lineJoin = "round"; c.lineCap = "round";
     const heads = [], crosses = [], marks = [];
+    // While playing, heads glide between steps (the fraction of the way to step s + 1), so a short
+    // race moves as smoothly as a long one; paused, everything sits exactly on step s.
+    const f = this.playing ? Math.min(Math.max(this.pos - s, 0), 1) : 0;
     this.runs.forEach((r, k) => {
       if (this.hidden.has(k)) return;
       const upto = Math.min(s, r.last);
-      if (upto >= 1) {
+      let hx = upto >= 0 ? this.X(r.xy[2 * upto]) : 0, hy = upto >= 0 ? this.Y(r.xy[2 * upto + 1]) : 0;
+      const glide = f > 0 && upto === s && s + 1 <= r.last;
+      if (glide) {
+        hx += f * (this.X(r.xy[2 * s + 2]) - hx);
+        hy += f * (this.Y(r.xy[2 * s + 3]) - hy);
+      }
+      if (upto >= 1 || glide) {
         c.beginPath();
         c.moveTo(this.X(r.xy[0]), this.Y(r.xy[1]));
         for (let i = 1; i <= upto; i++) c.lineTo(this.X(r.xy[2 * i]), this.Y(r.xy[2 * i + 1]));
+        if (glide) c.lineTo(hx, hy);
         c.lineWidth = 5.5; c.strokeStyle = "rgba(255,255,255,0.55)"; c.stroke();
         c.lineWidth = 3; c.strokeStyle = r.color; c.stroke();
       }
@@ -279,7 +289,7 @@ class RaceView {
         c.beginPath(); c.moveTo(this.X(lx), this.Y(ly)); c.lineTo(this.X(r.exit[0]), this.Y(r.exit[1]));
         c.setLineDash([8, 6]); c.lineWidth = 3; c.strokeStyle = r.color; c.stroke(); c.setLineDash([]);
         crosses.push([this.X(r.exit[0]), this.Y(r.exit[1]), r.color]);
-      } else if (upto >= 0) heads.push([this.X(r.xy[2 * upto]), this.Y(r.xy[2 * upto + 1]), r.color]);
+      } else if (upto >= 0) heads.push([hx, hy, r.color]);
       const m = Math.min(this.d.step, r.last);
       if (this.d.mark && m >= 0 && this.d.step !== s && this.d.step <= this.T) marks.push([this.X(r.xy[2 * m]), this.Y(r.xy[2 * m + 1]), r.color]);
     });
@@ -336,9 +346,10 @@ class RaceView {
     this.last = now;
     const rate = Math.max(this.T / RACE_SECONDS, 4) * this.speed; // steps per second
     this.pos = Math.min(this.T, this.pos + dt * rate);
-    const s = Math.floor(this.pos);
-    if (s !== this.step || this.pos >= this.T) { this.step = s; this.draw(); STATS.frames++; }
-    if (this.pos >= this.T) { this.playing = false; this.draw(); this.report(); return; }
+    this.step = Math.floor(this.pos);
+    if (this.pos >= this.T) { this.playing = false; this.draw(); STATS.frames++; this.report(); return; }
+    this.draw();
+    STATS.frames++;
     this.raf = requestAnimationFrame(this.tick);
   }
 
