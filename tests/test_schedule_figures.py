@@ -198,11 +198,15 @@ def test_colors_are_named_only_in_the_theme():
     for folder, _, files in os.walk(os.path.join(root, "app")):
         for name in files:
             path = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-            if not name.endswith(".py") or path == "app/ui/theme.py":
+            # The components' JavaScript and CSS too: they take the theme's colors from their payload.
+            if not name.endswith((".py", ".js", ".css")) or path == "app/ui/theme.py":
                 continue
+            comment = "#" if name.endswith(".py") else "//"
             with open(os.path.join(root, path), encoding="utf-8") as f:
                 for i, line in enumerate(f, 1):
-                    code = line.split("  # ", 1)[0]  # not a trailing comment
-                    if not code.lstrip().startswith("#") and literal.search(code):
+                    code = line.split(f"  {comment} ", 1)[0]  # not a trailing comment
+                    if code.lstrip().startswith((comment, "/*", "*")):
+                        continue
+                    if literal.search(code):
                         found.append(f"{path}:{i}: {line.strip()}")
     assert not found, "\n".join(found)

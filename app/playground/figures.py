@@ -635,12 +635,12 @@ def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[s
         finite = L[np.isfinite(L)]
         use_log = finite.size > 0 and float(finite.min()) > 0
     fig = go.Figure()
-    x = np.arange(T1, dtype=np.int32)
     for k in range(K):
         y = L[k] - shift
         if use_log:
             y = np.where(np.isfinite(y) & (y <= 0), 1e-16, y)  # at the minimum; NaN (diverged) stays a gap
-        fig.add_trace(go.Scatter(x=x, y=_f32(y), mode="lines", name=labels[k],
+        # Steps 0, 1, 2, ... as x0 and dx: no x array on the wire (4 bytes a step per run saved).
+        fig.add_trace(go.Scatter(x0=0, dx=1, y=_f32(y), mode="lines", name=labels[k],
                                  line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
                                  hovertemplate=f"{labels[k]}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
         if diverged_step is not None and diverged_step[k] >= 0:

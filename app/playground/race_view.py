@@ -18,13 +18,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from app.playground.figures import Landscape, exit_point
-from app.ui.theme import INK, MARK_RED, PAPER
+from app.ui import theme
 
 __all__ = ["VERSION", "race_payload", "landscape_payload", "landscape_id", "decode_path", "escape_exit",
            "view_step", "scene_id"]
 
 VERSION = 1
 EQUAL_ASPECT = (0.4, 2.5)  # window aspect ratios drawn with equal axis scales
+# The theme's colors the view draws with (race.js on the canvas; race.css through CSS variables).
+STYLE = {"ink": theme.INK, "paper": theme.PAPER, "text": theme.TEXT, "axis": theme.AXIS_LINE,
+         "edge": theme.MARKER_EDGE, "halo": theme.HALO, "empty": theme.NO_LANDSCAPE, "accent": theme.ACCENT,
+         "control": theme.CONTROL_LINE, "readout": theme.READOUT_BACKGROUND, "scale": theme.SCALE_LINE}
 
 
 def _b64_f32(a: np.ndarray) -> str:
@@ -158,6 +162,6 @@ def race_payload(
         "runs": runs,
         "starts": pts(starts),
         "minima": pts(minima),
-        "style": {"ink": INK, "paper": PAPER, "mark": MARK_RED},
+        "style": STYLE,
         "labels": {"x": "θ₁", "y": "θ₂"},
     }

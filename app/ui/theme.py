@@ -46,6 +46,15 @@ LANDSCAPE_STOPS = (
 )
 ISO_DARKEN = 0.72
 
+# The browser-side race view (app/playground/static/race.js, race.css) takes these through its payload.
+TEXT = "#222222"  # tick labels, captions and controls' text
+CONTROL_LINE = "#bbbbbb"  # the outline of a button or a select box
+ACCENT = "#0072B2"  # what the hand should find: Play, the step bar, a focused control (Okabe-Ito blue)
+NO_LANDSCAPE = "#f3f3f3"  # the plot area while the landscape image is on its way
+HALO = "rgba(255,255,255,0.55)"  # under a trail, so it reads on any band of the landscape
+READOUT_BACKGROUND = "rgba(255,255,255,0.88)"  # the hover readout over the map
+SCALE_LINE = "#666666"  # the color bar's frame
+
 FONT_SIZE = 16
 TITLE_SIZE = 20
 LINE_WIDTH = 3

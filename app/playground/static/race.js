@@ -117,6 +117,7 @@ class RaceView {
     const atEnd = !first && this.step >= this.T;
     this.d = d;
     this.T = d.steps;
+    for (const [k, v] of Object.entries(d.style)) this.box.style.setProperty(`--oe-${k}`, v);
     this.runs = d.runs.map((r) => ({ ...r, xy: decodePath(r.path) }));
     this.scrub.max = String(this.T);
     if (first) this.show(d.show, false);
@@ -210,11 +211,11 @@ class RaceView {
     if (this.image) {
       c.imageSmoothingEnabled = true; c.imageSmoothingQuality = "high";
       c.drawImage(this.image, a.x, a.y, a.w, a.h);
-    } else { c.fillStyle = "#f3f3f3"; c.fillRect(a.x, a.y, a.w, a.h); }
-    c.strokeStyle = "#444"; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
+    } else { c.fillStyle = st.empty; c.fillRect(a.x, a.y, a.w, a.h); }
+    c.strokeStyle = st.axis; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
     // Ticks and labels.
     const [x0, x1, y0, y1] = d.window;
-    c.fillStyle = "#222"; c.font = SMALL; c.textAlign = "center"; c.textBaseline = "top";
+    c.fillStyle = st.text; c.font = SMALL; c.textAlign = "center"; c.textBaseline = "top";
     const nx = Math.max(3, Math.round(a.w / 110)), ny = Math.max(3, Math.round(a.h / 80));
     for (const v of niceTicks(x0, x1, nx)) {
       const px = this.X(v); if (px < a.x - 1 || px > a.x + a.w + 1) continue;
@@ -236,7 +237,7 @@ class RaceView {
     for (const [x, y] of d.minima) star(c, this.X(x), this.Y(y), 12, st.paper, st.ink);
     for (const [x, y] of d.starts) {
       c.beginPath(); c.arc(this.X(x), this.Y(y), 10, 0, 2 * Math.PI);
-      c.lineWidth = 5; c.strokeStyle = "rgba(255,255,255,0.85)"; c.stroke();
+      c.lineWidth = 5; c.strokeStyle = st.halo; c.stroke();
       c.lineWidth = 3; c.strokeStyle = st.ink; c.stroke();
     }
     c.restore();
@@ -247,8 +248,8 @@ class RaceView {
     const x = Math.min(a.x + a.w + 22, this.w - 80), w = 16, h = Math.min(a.h * 0.6, 320), y = a.y + a.h - h;
     const n = s.colors.length;
     s.colors.forEach((col, i) => { c.fillStyle = col; c.fillRect(x, y + h - (i + 1) * h / n, w, h / n + 0.5); });
-    c.strokeStyle = "#666"; c.lineWidth = 1; c.strokeRect(x + 0.5, y + 0.5, w, h);
-    c.fillStyle = "#222"; c.font = SMALL; c.textAlign = "left"; c.textBaseline = "middle";
+    c.strokeStyle = this.d.style.scale; c.lineWidth = 1; c.strokeRect(x + 0.5, y + 0.5, w, h);
+    c.fillStyle = this.d.style.text; c.font = SMALL; c.textAlign = "left"; c.textBaseline = "middle";
     for (const [f, t] of s.ticks) { const py = y + h - f * h; c.fillRect(x + w, py - 0.5, 4, 1); c.fillText(t, x + w + 6, py); }
     c.textBaseline = "bottom"; c.font = SMALL; c.fillText(s.title, x - 2, y - 6);
   }
@@ -280,7 +281,7 @@ class RaceView {
         c.moveTo(this.X(r.xy[0]), this.Y(r.xy[1]));
         for (let i = 1; i <= upto; i++) c.lineTo(this.X(r.xy[2 * i]), this.Y(r.xy[2 * i + 1]));
         if (glide) c.lineTo(hx, hy);
-        c.lineWidth = 5.5; c.strokeStyle = "rgba(255,255,255,0.55)"; c.stroke();
+        c.lineWidth = 5.5; c.strokeStyle = st.halo; c.stroke();
         c.lineWidth = 3; c.strokeStyle = r.color; c.stroke();
       }
       const gone = r.div >= 0 && s >= r.div;
@@ -293,13 +294,13 @@ class RaceView {
       const m = Math.min(this.d.step, r.last);
       if (this.d.mark && m >= 0 && this.d.step !== s && this.d.step <= this.T) marks.push([this.X(r.xy[2 * m]), this.Y(r.xy[2 * m + 1]), r.color]);
     });
-    for (const [x, y, col] of marks) diamond(c, x, y, 11, col);
+    for (const [x, y, col] of marks) diamond(c, x, y, 11, col, st.edge);
     for (const [x, y, col] of heads) {
       c.beginPath(); c.arc(x, y, 8, 0, 2 * Math.PI); c.fillStyle = col; c.fill();
-      c.lineWidth = 3; c.strokeStyle = "white"; c.stroke();
+      c.lineWidth = 3; c.strokeStyle = st.edge; c.stroke();
     }
     c.restore();
-    for (const [x, y, col] of crosses) cross(c, Math.min(Math.max(x, a.x), a.x + a.w), Math.min(Math.max(y, a.y), a.y + a.h), 11, col, st.mark);
+    for (const [x, y, col] of crosses) cross(c, Math.min(Math.max(x, a.x), a.x + a.w), Math.min(Math.max(y, a.y), a.y + a.h), 11, col, st.edge);
     this.counter.textContent = `step ${s} / ${this.T}`;
     this.scrub.value = String(s);
     this.playBtn.innerHTML = (this.playing ? ICONS.pause + "<span>Pause</span>" : ICONS.play + "<span>Play</span>");
@@ -406,14 +407,14 @@ function star(c, x, y, r, fill, stroke) {
   c.closePath(); c.fillStyle = fill; c.fill(); c.lineWidth = 2; c.strokeStyle = stroke; c.stroke();
 }
 
-function diamond(c, x, y, r, color) {
+function diamond(c, x, y, r, color, edge) {
   c.beginPath(); c.moveTo(x, y - r); c.lineTo(x + r, y); c.lineTo(x, y + r); c.lineTo(x - r, y); c.closePath();
-  c.lineWidth = 5; c.strokeStyle = "white"; c.stroke(); c.lineWidth = 2.5; c.strokeStyle = color; c.stroke();
+  c.lineWidth = 5; c.strokeStyle = edge; c.stroke(); c.lineWidth = 2.5; c.strokeStyle = color; c.stroke();
 }
 
-function cross(c, x, y, r, color) {
+function cross(c, x, y, r, color, edge) {
   c.beginPath(); c.moveTo(x - r, y - r); c.lineTo(x + r, y + r); c.moveTo(x + r, y - r); c.lineTo(x - r, y + r);
-  c.lineCap = "round"; c.lineWidth = 8; c.strokeStyle = "white"; c.stroke();
+  c.lineCap = "round"; c.lineWidth = 8; c.strokeStyle = edge; c.stroke();
   c.lineWidth = 4.5; c.strokeStyle = color; c.stroke();
 }
 
