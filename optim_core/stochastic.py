@@ -189,9 +189,41 @@ class StochasticGradient:
                 value = value + (cbar[..., 0] * xy[..., 0] + cbar[..., 1] * xy[..., 1])
                 grad += cbar
             if self.noise_scale > 0.0:
-                keys = self._row_keys(step, _SALT_NOISE, flat_rows)
-                grad += self.noise_scale * _gaussian_pairs(keys).reshape(shape + (2,))
+                grad += self.noise_scale * self._noise(int(step), flat_rows).reshape(shape + (2,))
         return value, grad
+
+    # A race asks for the noise of a few rows one step at a time, where NumPy's fixed cost per call
+    # dominates (~60 us a step for six rows). The draws depend only on (seed, step, row), so the
+    # noise of the next steps is drawn in one block per row set and served from it: the same
+    # numbers, several times faster. Blocks hold at most _NOISE_BLOCK_VALUES pairs.
+    _NOISE_BLOCK_VALUES = 1 << 16
+    _NOISE_BLOCKS_KEPT = 8
+
+    def _noise(self, step: int, rows: np.ndarray) -> np.ndarray:
+        """Standard normal pairs of ``rows`` at ``step``, shape ``(len(rows), 2)``."""
+        n = len(rows)
+        span = min(512, self._NOISE_BLOCK_VALUES // max(n, 1))
+        if span <= 1:
+            return _gaussian_pairs(self._row_keys(step, _SALT_NOISE, rows))
+        blocks = self.__dict__.setdefault("_noise_blocks", {})
+        key = rows.tobytes()
+        hit = blocks.get(key)
+        if hit is None or not hit[0] <= step < hit[0] + len(hit[1]):
+            hit = (step, self.noise_block(step, span, rows))
+            if len(blocks) >= self._NOISE_BLOCKS_KEPT:
+                blocks.pop(next(iter(blocks)))
+            blocks[key] = hit
+        return hit[1][step - hit[0]]
+
+    def noise_block(self, first_step: int, n_steps: int, rows: np.ndarray) -> np.ndarray:
+        """The standard normal pairs of ``rows`` at steps ``first_step .. first_step + n_steps - 1``,
+        shape ``(n_steps, len(rows), 2)``: what the steps would draw one at a time, in one call."""
+        head = np.uint64(_mix_int(self._seed_key ^ _SALT_NOISE))
+        steps = np.arange(first_step, first_step + n_steps, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            base = _mix(head + steps * np.uint64(_GAMMA2))
+            keys = _mix(base[:, None] + np.asarray(rows, dtype=np.uint64)[None, :] * np.uint64(_GAMMA))
+        return _gaussian_pairs(keys)
 
     def _batch_means(self, step: int, rows: np.ndarray) -> np.ndarray:
         """Mean offset of each row's mini-batch, shape ``(len(rows), 2)``.

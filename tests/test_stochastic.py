@@ -159,3 +159,28 @@ def test_large_batches_are_one_call():
     for i in (0, 2047, 2048, 30_001):                                # rows in different blocks
         vi, gi = sg(xy[i], 123, rows=i)
         assert vi == v[i] and np.array_equal(gi, g[i])
+
+
+@pytest.mark.parametrize("rows", [np.arange(1), np.arange(6), np.array([5, 0, 3]), np.arange(300)])
+def test_noise_drawn_in_blocks_is_the_noise_of_each_step(rows):
+    """A race takes its noise from blocks of steps (fewer NumPy calls); each step's draw must be the
+    one that step makes alone: SplitMix64 keys of (seed, step, row), then Box-Muller."""
+    from optim_core import stochastic as S
+
+    sg = S.StochasticGradient(Rosenbrock(), noise_scale=0.5, seed=7)
+    rows = rows.astype(np.uint64)
+    block = sg.noise_block(3, 40, rows)
+    assert block.shape == (40, len(rows), 2) and block.dtype == np.float64
+    for t in (3, 4, 20, 42):
+        alone = S._gaussian_pairs(sg._row_keys(t, S._SALT_NOISE, rows))
+        assert np.array_equal(block[t - 3], alone), t
+    # Through the gradient, in any order of steps and with other row sets in between.
+    xy = np.zeros((len(rows), 2))
+    exact = Rosenbrock().value_and_grad(xy)[1]
+    for t in (0, 1, 600, 2, 511, 512, 1):
+        fresh = S.StochasticGradient(Rosenbrock(), noise_scale=0.5, seed=7)
+        got = sg(xy, t, rows=rows.astype(np.int64))[1]
+        sg(np.zeros((2, 2)), t, rows=np.array([9, 4]))
+        want = exact + 0.5 * S._gaussian_pairs(fresh._row_keys(t, S._SALT_NOISE, rows))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.array_equal(got, want), t
