@@ -6,10 +6,13 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.training import backend as T
+from app.training import figures as TF
+from app.training import live_view
 from app.ui.controls import FULL_BATCH, NO_SCHEDULE, schedule_choices
 from optim_core import registry
 
@@ -29,13 +32,11 @@ def open_page(**state) -> AppTest:
     return at
 
 
-def charts(at) -> dict[str, dict]:
-    """The page's Plotly figures by widget key (the key is part of the element id)."""
-    out = {}
-    for el in at.get("plotly_chart"):
-        key = next((k for k in ("lt_fig_boundary", "lt_fig_curves", "lt_fig_diag") if k in el.proto.id), el.proto.id)
-        out[key] = json.loads(el.proto.spec)
-    return out
+def view(at) -> dict:
+    """The payload the live view (the page's one custom component) was last given."""
+    (el,) = at.get("bidi_component")
+    assert el.proto.component_name == live_view.NAME and live_view.KEY in el.proto.id
+    return json.loads(el.proto.json)
 
 
 def race(at) -> T.Race:
@@ -54,12 +55,20 @@ needs_torch = pytest.mark.skipif(not T.torch_available(), reason="torch not inst
 @needs_torch
 def test_page_draws_the_race_and_steps():
     at = open_page()
-    figs = charts(at)
-    assert set(figs) == {"lt_fig_boundary", "lt_fig_curves", "lt_fig_diag"}
-    types = [t["type"] for t in figs["lt_fig_boundary"]["data"]]
-    assert types.count("heatmap") == 2  # one decision boundary per run (two runs by default)
+    assert not at.get("plotly_chart")  # drawn in the browser, not sent as figures
+    first = view(at)
     r = race(at)
     assert r.step == 0
+    # At step 0: the whole race (points, a boundary grid per run) and the explanation, no curves yet.
+    assert first["full"] and first["race"] == r.uid and first["step"] == 0 and "Step 0" in first["note"]
+    static = first["static"]
+    assert [x["title"] for x in static["runs"]] == [run.config.title() for run in r.runs]
+    assert len(first["runs"]) == 2  # two runs by default
+    for sent, run in zip(first["runs"], r.runs):
+        grid = TF.decode_grid(sent["grid"], static["grid"])
+        assert grid.dtype == np.uint8 and grid.shape == (TF.GRID, TF.GRID)
+        np.testing.assert_array_equal(grid, r.logit_grid(run, TF.GRID))
+        assert sent["hist"]["n"] == 0 and sent["evals"]["n"] == 1  # the evaluation at step 0
     # The defaults are declared once: the page's network is ModelSpec()'s, its batch the shared "full batch".
     assert r.spec == T.ModelSpec() and r.full_batch and at.session_state["lt_batch"] == FULL_BATCH
     assert [run.config.optimizer for run in r.runs] == ["Adam", "SGD"]
@@ -68,6 +77,18 @@ def test_page_draws_the_race_and_steps():
     assert race(at) is r and r.step == 5
     assert all(run.step == 5 for run in r.runs)
     assert not at.session_state["_lt_running"]
+    # Then only the new rows: the five steps, and the evaluation at step 5, appended to what was sent.
+    after = view(at)
+    assert not after["full"] and "static" not in after and after["race"] == r.uid and after["step"] == 5
+    assert after["seq"] > first["seq"] and after["note"] == ""
+    for sent, run in zip(after["runs"], r.runs):
+        assert sent["hist"]["base"] == 0 and sent["evals"]["base"] == 1
+        rows = TF.decode_rows(sent["hist"], TF.HIST_COLUMNS)
+        np.testing.assert_array_equal(rows[:, 0], [1, 2, 3, 4, 5])
+        np.testing.assert_allclose(rows[:, 1], run.history["grad_norm"].astype(np.float32))
+        np.testing.assert_allclose(TF.decode_rows(sent["evals"], TF.EVAL_COLUMNS)[:, 4],
+                                   run.evals["test_acc"][1:].astype(np.float32))
+        assert sent["step"] == 5 and sent["test_acc"] == pytest.approx(run.last("test_acc"))
 
 
 @needs_torch
@@ -130,8 +151,13 @@ def test_clipping_accumulation_and_schedule_are_per_run():
     assert max(tricked.history["grad_norm_clipped"]) <= 0.1 + 1e-6
     assert tricked.config.schedule == (sched[0] if sched else None)
     assert plain.config.clip_norm is None and plain.accumulate == 1 and plain.config.schedule is None
-    diag = charts(at)["lt_fig_diag"]
-    assert any(t.get("line", {}).get("dash") == "dot" for t in diag["data"])  # the after-clipping norm
+    # The after-clipping norm is drawn (dotted) for the clipped run only, from the rows sent.
+    at.session_state[live_view.SYNC_KEY] = TF.resend_all(at.session_state[live_view.SYNC_KEY])  # as a resync
+    at.run()
+    full = view(at)
+    assert full["full"] and [x["clip"] for x in full["static"]["runs"]] == [True, False]
+    clipped = TF.decode_rows(full["runs"][0]["hist"], TF.HIST_COLUMNS)[:, TF.HIST_COLUMNS.index("grad_norm_clipped")]
+    assert len(clipped) == 5 and clipped.max() <= 0.1 + 1e-6
 
 
 @needs_torch
@@ -166,7 +192,7 @@ def test_invalid_hyperparameters_show_an_error_not_a_traceback():
     at.toggle(key="lt_run0_SGD_nesterov").set_value(True).run()
     assert not at.exception
     assert any("Nesterov" in e.value for e in at.error)
-    assert not at.get("plotly_chart")
+    assert not at.get("bidi_component")
 
 
 @needs_torch
@@ -189,7 +215,7 @@ def test_without_torch_the_page_explains_how_to_install(monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert any('pip install -e ".[torch]"' in w.value for w in at.warning)
-    assert not at.get("plotly_chart")
+    assert not at.get("bidi_component")
     at.switch_page("views/memory.py").run()  # the rest of the app still works
     assert not at.exception and at.get("plotly_chart")
 
@@ -214,3 +240,50 @@ def test_pause_after_epochs_stops_the_timer():
     assert any("Paused at step 10" in i.value for i in at.info)
     click(at, "lt_start")
     assert r.step == 10  # nothing more until Reset or a higher limit
+
+
+@needs_torch
+def test_the_view_is_appended_to_and_resent_for_a_new_race():
+    at = open_page()
+    click(at, "lt_start")
+    r = race(at)
+    for _ in range(TF.REPEAT + 2):
+        at.run()  # what the timer does
+    sent = view(at)
+    assert not sent["full"] and sent["step"] == r.step == 5 * (TF.REPEAT + 3)
+    # The rows of this redraw's 5 steps, and those of the REPEAT redraws before (in case they were lost).
+    new_rows = 5 * (TF.REPEAT + 1)
+    assert [x["hist"]["base"] for x in sent["runs"]] == [r.step - new_rows] * 2
+    assert [x["hist"]["n"] for x in sent["runs"]] == [new_rows] * 2
+    click(at, "lt_pause")
+    assert not at.session_state["_lt_ticking"]
+    # A new race (a setting changed) is sent in full, from step 0.
+    at.selectbox(key="lt_dataset").select("circles").run()
+    new = view(at)
+    assert race(at) is not r and new["full"] and new["race"] == race(at).uid != r.uid and new["step"] == 0
+    assert new["seq"] > sent["seq"]
+    # A browser whose copy does not match asks for a full resend (trigger "resync"), and its callback,
+    # live_view.forget, marks the record so: the next payload is full, its seq counting on.
+    at.session_state[live_view.SYNC_KEY] = TF.resend_all(at.session_state[live_view.SYNC_KEY])
+    at.run()
+    again = view(at)
+    assert again["full"] and again["race"] == new["race"] and again["seq"] == new["seq"] + 1
+
+
+@needs_torch
+def test_a_slow_step_is_spread_over_redraws_and_pause_stops_it():
+    """Each redraw trains for a bounded time: 1,000 steps of a heavy race are not one long request."""
+    at = open_page(lt_n=2048, lt_layers=4, lt_width=64, lt_run0_accum=8, lt_run1_accum=8, lt_redraw=0.1)
+    r = race(at)
+    at.session_state["lt_spr"] = 1000
+    click(at, "lt_step")
+    first = r.step
+    assert 1 <= first < 1000
+    assert at.session_state["_lt_pending"] == 1000 - first and at.session_state["_lt_ticking"]
+    at.run()  # the timer: the Step goes on
+    assert r.step > first
+    click(at, "lt_pause")
+    stopped = r.step
+    assert not at.session_state["_lt_ticking"] and not at.session_state.get("_lt_pending")
+    at.run()
+    assert r.step == stopped

@@ -24,9 +24,12 @@ or a cached resource. It is not meant to be pickled (the shared views would beco
 
 from __future__ import annotations
 
+import gc
 import inspect
+import itertools
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -73,6 +76,13 @@ DEFAULT_BACKEND = "optim_core"
 SCHEDULE_STEPS = 1000  # a schedule's curve spans this many steps unless told otherwise; then its last lr holds
 MAX_HIDDEN_LAYERS = 4
 WIDTH_RANGE = (2, 64)
+# Race.train_within: the longest stretch of training between two looks at "keep going?" (a Pause).
+CHUNK_SECONDS = 0.015
+# Race.logit_grid: logit differences beyond ±LOGIT_CLIP (P < 0.0003 or > 0.9997) are drawn as that; its
+# levels are spaced as asinh(z / LOGIT_SCALE): finest near the boundary z = 0.
+LOGIT_CLIP = 8.0
+LOGIT_SCALE = 0.002
+_RACE_IDS = itertools.count(1)
 
 
 # -- torch, lazily ---------------------------------------------------------------------
@@ -86,6 +96,11 @@ def import_torch():
         # A process-wide setting; at this size a second thread only adds overhead.
         torch.set_num_threads(1)
         torch._optex_threads_set = True
+        # Streamlit runs a full garbage collection after every script run (runner.postScriptGC): with
+        # torch's ~200,000 objects loaded that holds the interpreter ~80 ms per Live Training redraw, and
+        # drops the redraw's output when the next run starts before it was sent. The objects alive now
+        # (modules, classes) live as long as the process: leave them out of every later collection.
+        gc.freeze()
     return torch
 
 
@@ -544,6 +559,10 @@ class Race:
         torch = import_torch()
         if not runs:
             raise ValueError("a race needs at least one run")
+        # Names this race for whoever keeps a copy of what it drew (the live view in the browser).
+        self.uid = f"{os.getpid():x}-{next(_RACE_IDS):x}"
+        self.step_seconds = float("nan")  # CPU seconds per race step, measured by train_within
+        self._grid_points: dict[int, Any] = {}  # grid_points' tensors by size
         if len(X_train) < 1 or len(X_test) < 1:
             raise ValueError("need at least one training and one test point")
         self.spec = model
@@ -620,6 +639,43 @@ class Race:
             if len(self._batches) > 256:
                 self._batches.clear()
 
+    def train_within(self, max_steps: int, budget_s: float, keep_going: Callable[[], bool] | None = None,
+                     wall_factor: float = 2.0) -> int:
+        """Train up to ``max_steps`` race steps in chunks, stopping early when ``budget_s`` seconds of this
+        thread's CPU time are spent (or ``wall_factor`` times that of wall time, on a busy machine) or
+        when ``keep_going()`` turns False; returns the steps taken.
+
+        Chunks last about :data:`CHUNK_SECONDS` (sized from :attr:`step_seconds`, measured as it goes),
+        so ``keep_going`` is asked that often. A chunk is not started when the estimate says it would
+        overrun the budget, except the first step: each call advances at least one step (if asked to and
+        allowed to), so the worst case is ``max(budget_s, one race step)``.
+        """
+        done = 0
+        max_steps = int(max_steps)
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        while done < max_steps and self.active:
+            if keep_going is not None and not keep_going():
+                break
+            cost = self.step_seconds
+            spent = time.thread_time() - cpu0
+            if done:
+                if spent >= budget_s or time.perf_counter() - wall0 >= wall_factor * budget_s:
+                    break
+                if math.isfinite(cost) and spent + cost > budget_s:
+                    break
+            if math.isfinite(cost) and cost > 0:
+                room = budget_s - spent if done else budget_s
+                n = int(max(1.0, min(CHUNK_SECONDS, room) / cost))
+            else:
+                n = 1  # measure first
+            n = min(n, max_steps - done)
+            c0 = time.thread_time()
+            self.train(n)
+            per_step = (time.thread_time() - c0) / n
+            self.step_seconds = per_step if not math.isfinite(cost) else 0.5 * cost + 0.5 * per_step
+            done += n
+        return done
+
     @property
     def step(self) -> int:
         return max(run.step for run in self.runs)
@@ -648,6 +704,39 @@ class Race:
         lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
         pad = (hi - lo) * margin + 1e-6
         return lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]
+
+    def grid_points(self, n: int):
+        """The ``n × n`` grid over :meth:`bounds` as a torch tensor of points, row ``j·n + i`` at
+        ``(x[i], y[j])`` (x and y ascending); built once per race and size."""
+        pts = self._grid_points.get(n)
+        if pts is None:
+            torch = import_torch()
+            x0, x1, y0, y1 = self.bounds()
+            gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+            pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1).astype(self.X_train.dtype))
+            self._grid_points[n] = pts
+        return pts
+
+    def logit_grid(self, run: Run | int, n: int = 64, clip: float = LOGIT_CLIP,
+                   scale: float = LOGIT_SCALE) -> np.ndarray:
+        """``run``'s logit difference ``z = logit₁ - logit₀`` (``P(class 1) = σ(z)``) on the ``n × n`` grid of
+        :meth:`grid_points`, as ``uint8`` levels ``round(127.5 + 127.5·asinh(z/scale) / asinh(clip/scale))``
+        with ``z`` clipped to ``±clip`` (128, undecided, where the model gives no number); shape ``(n, n)``,
+        ``[j, i]`` at ``(x[i], y[j])``.
+
+        One byte a cell. Unlike a probability it varies smoothly across a sharp boundary, so the browser can
+        interpolate it; the level 127.5 is the boundary ``z = 0``, and asinh spends the levels where the
+        boundary is: ``z`` to about 0.0001 near it (an untrained network's slopes are ~0.001 a grid step),
+        7% of ``|z|`` farther out.
+        """
+        torch = import_torch()
+        run = self.runs[run] if isinstance(run, int) else run
+        with torch.no_grad():
+            logits = run.model(self.grid_points(n))
+            z = (logits[:, 1] - logits[:, 0]).numpy().astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            u = np.arcsinh(np.clip(np.nan_to_num(z, nan=0.0), -clip, clip) / scale) / np.arcsinh(clip / scale)
+        return np.rint(127.5 + 127.5 * u).astype(np.uint8).reshape(n, n)
 
     def decision_grid(self, run: Run | int, n: int = 100) -> dict[str, np.ndarray]:
         """Class-1 probability of ``run``'s model on an ``n × n`` grid covering the data.

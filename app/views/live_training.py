@@ -5,16 +5,21 @@ The page only lays out widgets and pictures; the training lives in :mod:`app.tra
 :mod:`app.training.datasets`. Per-user state (the race, running or paused) is in
 ``st.session_state``; the live part is a fragment that reruns every few tenths of a
 second while running and not at all while paused.
+
+Each redraw trains for a bounded time (:func:`train_budget`, checking between chunks whether
+Pause was pressed) and sends the browser only what is new (:mod:`app.training.live_view`):
+the pictures are drawn there, not re-sent as figures.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 import streamlit as st
 
 from app.training import backend as T
-from app.training import figures as TF
+from app.training import live_view
 from app.training.datasets import (
     DATASET_LABELS,
     DATASETS,
@@ -28,9 +33,13 @@ from app.ui.theme import run_color, swatch
 from app.ui.widgets import Remembered, hyper_widget
 from optim_core import registry
 
-# The browser, not Python, limits the redraw rate (a few per second for these figures, less on
-# a slow laptop): train many steps per redraw rather than redrawing often.
-REDRAW_OPTIONS = [0.1, 0.25, 0.5, 1.0, 2.0]
+# The browser draws only what is new, so several redraws a second are cheap; each trains for a
+# bounded time (train_budget), so a short interval never queues up work.
+REDRAW_OPTIONS = [0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0]
+DEFAULT_REDRAW = 0.15
+# CPU seconds per redraw for training and pictures together: half the redraw interval, at most
+# MAX_REDRAW_S; the pictures (a grid per run) take their share first (train_budget).
+MAX_REDRAW_S = 0.12
 CLIP_NORMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 MAX_STEPS = 200_000  # a safety stop for a demo left running
 EVAL_EVERY = 5
@@ -57,6 +66,14 @@ LIVE_DEFAULTS = {
 DEFAULT_RUNS = ("Adam", "SGD", "AdamW", "RMSprop")
 MAX_RUNS = len(DEFAULT_RUNS)
 DEFAULT_MODEL = T.ModelSpec()
+
+
+def train_budget(redraw_s: float, draw_s: float = 0.0) -> float:
+    """CPU seconds of training per redraw: half the interval (at most MAX_REDRAW_S), less what drawing took
+    last time (``draw_s``: more with more runs and larger networks), but never under a quarter of it."""
+    redraw_budget = min(MAX_REDRAW_S, 0.5 * redraw_s)
+    return max(0.25 * redraw_budget, redraw_budget - draw_s)
+
 
 # The value widgets drawn in this script run, not bound to the URL: kept while another page runs.
 KEPT = Remembered("_lt_saved")
@@ -121,10 +138,12 @@ def _data(name: str, n: int, noise: float, seed: int):
 
 def _on_start():
     st.session_state["_lt_running"] = True
+    st.session_state.pop("_lt_pending", None)
 
 
 def _on_pause():
     st.session_state["_lt_running"] = False
+    st.session_state.pop("_lt_pending", None)
 
 
 def _on_step():
@@ -134,6 +153,7 @@ def _on_step():
 
 def _on_reset():
     st.session_state["_lt_running"] = False
+    st.session_state.pop("_lt_pending", None)
     st.session_state.pop("_lt_race", None)
     st.session_state.pop("_lt_sig", None)
 
@@ -151,6 +171,9 @@ st.session_state.setdefault("_lt_running", False)
 # A click while the fragment trains starts a new script run before the old one reaches its next
 # st.* call, so two threads of this session can hold the race at once: one trains or draws at a time.
 st.session_state.setdefault("_lt_lock", threading.Lock())
+# Counts this session's whole-page runs: a fragment run that sees it change was overtaken by a click and
+# stops training at its next chunk, so the click's run gets the lock within a chunk.
+st.session_state["_lt_gen"] = st.session_state.get("_lt_gen", 0) + 1
 
 st.caption(
     "A small neural network learns to separate two classes of points. Every run starts from the same "
@@ -178,11 +201,12 @@ with st.sidebar:
     batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", FULL_BATCH),
                              format_func=lambda b: FULL_BATCH_LABEL if b == FULL_BATCH else str(b))
     st.header("⏱️ Live")
-    spr = int(st.select_slider("Steps per redraw (and per 👣 Step)", [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
-                               key=KEPT.seed("lt_spr", 100)))
-    redraw = float(st.select_slider("Redraw every (seconds)", REDRAW_OPTIONS, key=KEPT.seed("lt_redraw", 0.5),
-                                    help="Shorter looks smoother if the computer keeps up; on a slow machine the "
-                                         "picture lags behind the training."))
+    spr = int(st.select_slider("Steps per redraw, at most (and per 👣 Step)",
+                               [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], key=KEPT.seed("lt_spr", 100)))
+    redraw = float(st.select_slider(
+        "Redraw every (seconds)", REDRAW_OPTIONS, key=KEPT.seed("lt_redraw", DEFAULT_REDRAW),
+        help="Each redraw computes for at most about half of this time (training, then the pictures) and sends "
+             "the browser only what is new: fewer steps than asked are taken if the computer is slower."))
     stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
                                         key=KEPT.seed("lt_stop_epochs", 0)))
 
@@ -243,16 +267,29 @@ def live_panel() -> None:
 
 
 def _train_and_draw(race: T.Race) -> None:
+    ss = st.session_state
     stop_at = race.stop_step(stop_epochs, MAX_STEPS)
-    pending = st.session_state.pop("_lt_pending", 0)
-    if st.session_state.get("_lt_running"):
-        pending = spr
-    todo = max(0, min(pending, stop_at - race.step))
-    if todo:
-        race.train(todo)
-    if st.session_state.get("_lt_running") and (race.step >= stop_at or not race.active):
-        st.session_state["_lt_running"] = False
-        st.rerun(scope="app")  # stop the timer: a full rerun re-declares the fragment without run_every
+    running = bool(ss.get("_lt_running"))
+    pending = int(ss.get("_lt_pending", 0))
+    todo = max(0, min(spr if running else pending, stop_at - race.step))
+    budget = train_budget(redraw, ss.get("_lt_draw_s", 0.0))
+    gen = ss.get("_lt_gen")
+
+    def keep_going() -> bool:  # a click (Pause, Reset, any widget) since this run began stops it
+        return ss.get("_lt_gen") == gen and bool(ss.get("_lt_running")) == running
+
+    done = race.train_within(todo, budget, keep_going) if todo else 0
+    if not keep_going():
+        return  # overtaken by a click: its own run draws (this one stops at its next st.* call anyway)
+    if not running:  # a Step's steps left (none once the race cannot go on)
+        ss["_lt_pending"] = pending = max(0, pending - done) if race.active and race.step < stop_at else 0
+    # A full rerun re-declares the fragment with or without its timer.
+    if running and (race.step >= stop_at or not race.active):
+        ss["_lt_running"] = False
+        st.rerun(scope="app")  # the race is over: stop the timer
+    if not running and ss.get("_lt_ticking") != bool(pending):
+        ss["_lt_step_slow"] = bool(pending)
+        st.rerun(scope="app")  # a 👣 Step's steps are done (stop the timer) or need more redraws (start it)
 
     cols = st.columns(len(race.runs))
     for i, (col, run) in enumerate(zip(cols, race.runs)):
@@ -266,14 +303,31 @@ def _train_and_draw(race: T.Race) -> None:
             col.warning(f"{run.config.title()} {run.diverged}")
     if race.step >= stop_at:
         st.info(f"Paused at step {race.step:,} (the limit set in the sidebar). 🔄 Reset to start again.")
+    draw0 = time.thread_time()
+    live_view.show(race)
+    ss["_lt_draw_s"] = time.thread_time() - draw0  # the pictures' share of the next redraw's budget
 
-    st.plotly_chart(TF.boundary_figure(race), key="lt_fig_boundary", width="stretch")
-    st.plotly_chart(TF.curves_figure(race), key="lt_fig_curves", width="stretch")
-    st.plotly_chart(TF.diagnostics_figure(race), key="lt_fig_diag", width="stretch")
 
+def _ticking() -> bool:
+    """Whether the fragment reruns by itself: while running, and while a 👣 Step's steps are left that do
+    not fit in one redraw's training time (estimated from the race's step time, else learned by trying)."""
+    ss = st.session_state
+    if ss["_lt_running"]:
+        return True
+    pending = ss.get("_lt_pending", 0)
+    if not pending:
+        ss.pop("_lt_step_slow", None)
+        return False
+    race = ss.get("_lt_race")
+    budget = train_budget(redraw, ss.get("_lt_draw_s", 0.0))
+    fits = race is not None and pending * race.step_seconds <= 0.8 * budget
+    return bool(ss.get("_lt_step_slow") or not fits)
+
+
+st.session_state["_lt_ticking"] = _ticking()
 
 with live_area:
-    st.fragment(run_every=redraw if st.session_state["_lt_running"] else None)(live_panel)()
+    st.fragment(run_every=redraw if st.session_state["_lt_ticking"] else None)(live_panel)()
 
 with st.expander("📖 What to look for"):
     st.markdown(
