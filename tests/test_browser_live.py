@@ -19,6 +19,7 @@ import pytest
 
 from app import devserver
 from app.training import backend as T
+from app.ui import theme
 from app.ui.theme import CLASS_COLORS
 from tests.asserts import reference
 
@@ -83,6 +84,13 @@ def canvas(page, name: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(float)
 
 
+def css_rgb(color: str) -> str:
+    """A theme's hex color as the browser's computed style writes it."""
+    h = color.lstrip("#")
+    h = "".join(ch * 2 for ch in h) if len(h) == 3 else h
+    return "rgb({}, {}, {})".format(*(int(h[k:k + 2], 16) for k in (0, 2, 4)))
+
+
 def drawn_fraction(img: np.ndarray) -> float:
     """Share of pixels that are not (near) white."""
     return float((img.min(axis=-1) < 235).mean())
@@ -96,6 +104,14 @@ def scroll_to(page, name: str) -> None:
 def test_step_0_shows_the_data_and_says_what_comes(page):
     note = page.evaluate(f"() => {ROOT}.querySelector('.oel-note').innerText")
     assert "Step 0" in note and "Start" in note
+    # The CSS takes the theme's colors from the payload (CSS variables set by the script).
+    look = page.evaluate(f"""() => {{
+        const s = (sel) => getComputedStyle({ROOT}.querySelector(sel));
+        const n = s('.oel-note');
+        return [s('.oel').color, n.color, n.backgroundColor, n.borderTopColor, s('.oel-classes').color];
+    }}""")
+    assert look == [css_rgb(c) for c in (theme.TEXT, theme.NOTE_TEXT, theme.NOTE_BACKGROUND, theme.NOTE_LINE,
+                                         theme.SOFT_TEXT)], look
     assert page.evaluate(f"() => getComputedStyle({ROOT}.querySelector('canvas.oel-curves')).display") == "none"
     maps = canvas(page, "maps")
     # The points of both classes (an untrained network is undecided: its map is nearly white), not empty axes.

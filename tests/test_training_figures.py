@@ -1,7 +1,7 @@
 """What the Live Training view is sent, as pure functions of a race (app.training.figures).
 
 The browser's side is mirrored by :class:`Browser` (the same rules as ``Series.apply`` in
-app/training/live_view/live_view.js): it holds rows 0, s, 2s, ... of each series, drops the rows
+app/training/static/live_view.js): it holds rows 0, s, 2s, ... of each series, drops the rows
 that are not multiples of a raised stride, and refuses a block whose base is not its length.
 """
 
@@ -79,6 +79,7 @@ def test_a_new_race_is_sent_in_full_with_the_points_and_a_grid_per_run():
     json.dumps(payload, allow_nan=False)  # what Streamlit sends; NaN is not JSON
     assert payload["full"] and payload["race"] == race.uid and payload["seq"] == 0 and payload["step"] == 0
     assert payload["note"] == TF.START_NOTE  # step 0: an explanation instead of empty axes
+    assert payload["style"] == TF.STYLE  # the theme's colors the browser draws with
     s = payload["static"]
     assert s["grid"] == TF.GRID and s["hist_columns"] == list(TF.HIST_COLUMNS)
     assert [r["clip"] for r in s["runs"]] == [False, True]
@@ -113,6 +114,7 @@ def test_each_payload_appends_only_the_new_rows():
         before = sync
         payload, sync = TF.live_payload(race, sync, repeat=0)
         assert not payload["full"] and "static" not in payload and payload["seq"] == before.seq + 1
+        assert payload["style"] == TF.STYLE  # in every payload: whichever reaches the browser first
         for i, (sent, run) in enumerate(zip(payload["runs"], race.runs)):
             assert sent["hist"]["base"] == before.sent[-1].hist[i].next_row
             assert sent["hist"]["n"] == steps

@@ -14,6 +14,8 @@ needs_torch = pytest.mark.skipif(not T.torch_available(), reason="the Live Train
 
 
 def test_assets_ship_in_the_package_and_fetch_nothing():
+    # in the package's static/, which pyproject's package-data ships for every package
+    assert live_view._ASSETS.name == "static" and live_view._ASSETS.parent.name == "training"
     assert (live_view._ASSETS / "live_view.js").is_file() and (live_view._ASSETS / "live_view.css").is_file()
     js, css = live_view.JS, live_view.CSS
     assert "export default function" in js and "window.__oeLive" in js
@@ -24,6 +26,22 @@ def test_assets_ship_in_the_package_and_fetch_nothing():
     assert not any(line.startswith("//") or line != line.strip() for line in js.splitlines())
     assert len(js) < len((live_view._ASSETS / "live_view.js").read_text(encoding="utf-8"))
     assert "/*" not in css and ".oel" in css
+
+
+def test_the_view_draws_only_with_the_theme_colors_its_payload_carries():
+    from app.training.figures import STYLE
+    from app.ui import theme
+
+    js, css = live_view.JS, live_view.CSS
+    # every color the view uses is named in STYLE, which takes each from the theme
+    theme_colors = {v for k, v in vars(theme).items() if k.isupper() and isinstance(v, str)}
+    assert set(STYLE.values()) <= theme_colors
+    assert STYLE["text"] == theme.TEXT and STYLE["axis"] == theme.AXIS_LINE and STYLE["alarm"] == theme.MARK_RED
+    used_css = set(re.findall(r"var\(--oe-([\w-]+)\)", css))
+    used_js = set(re.findall(r"\bS\.(\w+)", js)) | set(re.findall(r"this\.style\.(\w+)", js))
+    assert used_css and used_js and used_css | used_js <= set(STYLE), (used_css | used_js) - set(STYLE)
+    # the CSS variables are set on the view's root from the payload's style
+    assert "setProperty(`--oe-${k}`" in js and "data.style" in js
 
 
 def make_race(runs=2, **kw):

@@ -5,7 +5,9 @@ boundary (a ``GRID × GRID`` grid of the logit difference, one byte a cell, turn
 P(class 1) and colored there: :meth:`Race.logit_grid`) over the data points, the loss and
 accuracy curves, and the diagnostics (gradient norm before and after clipping, learning rate,
 weight norm). Curves are *appended*: a payload carries only the rows sent in the last few
-payloads and the new ones, as recorded per session in a :class:`LiveSync`.
+payloads and the new ones, as recorded per session in a :class:`LiveSync`. Every payload also
+carries :data:`STYLE`, the theme's colors the view draws with (a few hundred bytes), so that the
+browser has them whichever payload reaches it first.
 
 Rows and strides. A run's ``history`` has one row per optimizer step (row ``r`` is step
 ``r + 1``), its ``evals`` one row per evaluation. The browser keeps, of each such series,
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from app.training.backend import LOGIT_CLIP, LOGIT_SCALE
+from app.ui import theme
 from app.ui.theme import CLASS_COLORS, CLASS_SCALE, run_color
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "EVAL_COLUMNS",
     "TITLES",
     "START_NOTE",
+    "STYLE",
     "REPEAT",
     "SeriesSync",
     "Sent",
@@ -72,6 +76,23 @@ START_NOTE = (
     "run: same initial weights), under the training points (filled) and test points (rings). Press ▶️ Start "
     "or 👣 Step: the loss, accuracy, gradient norm, learning rate and weight norm are drawn here as the runs train."
 )
+
+# The theme's colors the view draws with: live_view.js reads them on the canvas (``style.<name>``),
+# live_view.css through the CSS variables ``--oe-<name>`` the script sets from them.
+STYLE = {
+    "text": theme.TEXT,
+    "soft": theme.SOFT_TEXT,
+    "hint": theme.HINT_TEXT,
+    "axis": theme.AXIS_LINE,
+    "grid": theme.GRID_LINE,
+    "edge": theme.MARKER_EDGE,
+    "alarm": theme.MARK_RED,
+    "veil": theme.DIVERGED_VEIL,
+    "boundary": theme.DECISION_BOUNDARY,
+    "note_line": theme.NOTE_LINE,
+    "note_fill": theme.NOTE_BACKGROUND,
+    "note_text": theme.NOTE_TEXT,
+}
 
 
 def _b64(a: np.ndarray, dtype: str) -> str:
@@ -221,7 +242,7 @@ def live_payload(race, sync: LiveSync | None, *, grid: int = GRID, keep: int = M
             "evals": evals,
         })
     payload = {"v": VERSION, "race": race.uid, "seq": seq, "full": full, "step": race.step,
-               "note": START_NOTE if race.step == 0 else "", "runs": runs}
+               "note": START_NOTE if race.step == 0 else "", "style": dict(STYLE), "runs": runs}
     if full:
         payload["static"] = _static(race, grid)
     window = (window + [now])[-(repeat + 1):]

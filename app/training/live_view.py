@@ -1,7 +1,9 @@
 """Live Training's pictures as a Streamlit custom component (v2: no iframe, nothing fetched from outside).
 
-The JavaScript and CSS ship in ``live_view/`` beside this module; they are read once per process
-and registered under :data:`NAME`. :func:`show` mounts the view with a payload of
+The JavaScript and CSS ship in ``static/`` beside this module (``live_view.js``, ``live_view.css``:
+package data, like every package's ``static/``); they are read once per process and registered
+under :data:`NAME`. They name no color: every payload carries the theme's
+(:data:`app.training.figures.STYLE`). :func:`show` mounts the view with a payload of
 :func:`app.training.figures.live_payload` for what this session's browser holds (the session's
 :class:`~app.training.figures.LiveSync`, kept under :data:`SYNC_KEY`) and records what it holds
 afterwards. When the browser's copy does not match a payload (another race, a reload or a
@@ -24,7 +26,7 @@ __all__ = ["NAME", "KEY", "SYNC_KEY", "JS", "CSS", "show", "forget"]
 NAME = "optimizer_explorer.live_training"
 KEY = "lt_live_view"  # the element's key: one instance, kept across reruns (its JS keeps what it was sent)
 SYNC_KEY = "_lt_sync"
-_ASSETS = Path(__file__).with_name("live_view")
+_ASSETS = Path(__file__).with_name("static")
 
 
 def _compact(js: str) -> str:

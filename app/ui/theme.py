@@ -55,6 +55,17 @@ HALO = "rgba(255,255,255,0.55)"  # under a trail, so it reads on any band of the
 READOUT_BACKGROUND = "rgba(255,255,255,0.88)"  # the hover readout over the map
 SCALE_LINE = "#666666"  # the color bar's frame
 
+# The browser-side Live Training view (app/training/static/live_view.js, live_view.css) takes these,
+# with TEXT, AXIS_LINE, MARKER_EDGE and MARK_RED, through its payload (app.training.figures.STYLE).
+GRID_LINE = "#e6e6e6"  # the grid lines behind the curves
+SOFT_TEXT = "#333333"  # the class legend under the maps, a shade lighter than TEXT
+HINT_TEXT = "#666666"  # what stands in for a curve not drawn yet ("no values yet")
+DIVERGED_VEIL = "rgba(255,255,255,0.72)"  # over a diverged run's map, under the word "diverged"
+DECISION_BOUNDARY = "rgba(40,40,40,0.85)"  # the line P(class 1) = 1/2 on the maps, and its legend entry
+NOTE_LINE = "#c9d9ea"  # the step-0 note's frame,
+NOTE_BACKGROUND = "#f3f8fd"  # its light blue background
+NOTE_TEXT = "#1b3a57"  # and its dark blue text
+
 FONT_SIZE = 16
 TITLE_SIZE = 20
 LINE_WIDTH = 3

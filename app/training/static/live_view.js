@@ -9,6 +9,10 @@
 // When what is held here still does not continue a payload (another race, a page reload or
 // remount, a longer loss), the view keeps its picture and asks for a full copy (trigger "resync").
 //
+// No color is named here: every payload carries the theme's (`style`, app.training.figures.STYLE).
+// The canvas code reads them from this.style, live_view.css through the CSS variables --oe-<name>
+// set on the view's root element.
+//
 // window.__oeLive = {redraws, step}: paints of new data and the highest training step drawn of the
 // race on screen, for the browser benchmark (and resyncs: full copies asked). Nothing is fetched
 // from anywhere.
@@ -18,9 +22,6 @@ const VIEWS = new WeakMap();
 const FAMILY = '"Source Sans", "Source Sans Pro", "DejaVu Sans", Arial, sans-serif';
 const FONT = "16px " + FAMILY;
 const TITLE = "600 17px " + FAMILY;
-const AXIS = "#444";
-const GRIDLINE = "#e6e6e6";
-const INK = "#222";
 const LINE = 3;
 const RESYNC_MS = 1000; // at most one request for a full copy per second
 const UP = 4; // image pixels per grid step
@@ -179,6 +180,8 @@ class LiveView {
     this.frame = 0;
     this.fresh = false;
     this.width = 0;
+    this.style = null;
+    this.styleKey = "";
     this.root = el("div", "oel");
     this.legend = el("div", "oel-legend");
     this.maps = el("canvas", "oel-maps");
@@ -209,8 +212,20 @@ class LiveView {
     this.setTrigger("resync", { race: data.race, seq: data.seq, why, t: Date.now() });
   }
 
+  // The theme's colors: kept for the canvas, and as CSS variables --oe-<name> on the root.
+  setStyle(style) {
+    const key = style ? JSON.stringify(style) : "";
+    if (!key || key === this.styleKey) return;
+    this.styleKey = key;
+    this.style = style;
+    for (const [k, v] of Object.entries(style)) this.root.style.setProperty(`--oe-${k}`, v);
+    this.pointLayer = null; // drawn with the edge color
+    this.schedule(false);
+  }
+
   receive(data) {
     if (!data || !data.runs) return;
+    this.setStyle(data.style);
     if (data.full) {
       this.reset(data);
     } else if (data.race !== this.race) {
@@ -317,7 +332,7 @@ class LiveView {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      if (!this.meta) return;
+      if (!this.meta || !this.style) return;
       this.paint();
       if (this.fresh) {
         STATS.redraws++;
@@ -356,7 +371,7 @@ class LiveView {
   }
 
   paintMaps() {
-    const s = this.meta, n = this.runs.length;
+    const s = this.meta, n = this.runs.length, S = this.style;
     const [x0, x1, y0, y1] = s.bounds;
     const W = this.width || Math.floor(this.root.clientWidth) || 800;
     const gap = 14, titleH = 48;
@@ -372,7 +387,7 @@ class LiveView {
       // Title: the run's color and name, then its step and test accuracy.
       c.fillStyle = run.meta.color;
       c.fillRect(px, 6, 14, 14);
-      c.font = TITLE; c.fillStyle = INK; c.textBaseline = "top"; c.textAlign = "left";
+      c.font = TITLE; c.fillStyle = S.text; c.textBaseline = "top"; c.textAlign = "left";
       c.fillText(fitting(c, [run.meta.title, run.meta.short], pw - 22), px + 20, 4);
       c.font = FONT;
       const acc = st.acc == null ? "–" : Math.round(st.acc * 100) + "%";
@@ -387,22 +402,22 @@ class LiveView {
       c.imageSmoothingQuality = "high";
       if (run.z) {
         c.drawImage(run.img, mx - hx, my - hy, mw + 2 * hx, mh + 2 * hy);
-        this.contour(c, run.z, g, mx, my, cx, cy);
+        this.contour(c, run.z, g, mx, my, cx, cy, S.boundary);
       }
       c.drawImage(layer, mx, my, mw, mh);
       if (st.diverged) {
-        c.fillStyle = "rgba(255,255,255,0.72)"; c.fillRect(mx, my, mw, mh);
-        c.fillStyle = "#B00020"; c.font = TITLE; c.textAlign = "center"; c.textBaseline = "middle";
+        c.fillStyle = S.veil; c.fillRect(mx, my, mw, mh);
+        c.fillStyle = S.alarm; c.font = TITLE; c.textAlign = "center"; c.textBaseline = "middle";
         c.fillText("diverged", mx + mw / 2, my + mh / 2);
       }
       c.restore();
-      c.strokeStyle = AXIS; c.lineWidth = 1;
+      c.strokeStyle = S.axis; c.lineWidth = 1;
       c.strokeRect(mx + 0.5, my + 0.5, mw - 1, mh - 1);
     }
   }
 
   // The boundary P = 1/2 (z = 0): marching squares over the grid, z linear along each cell edge.
-  contour(c, q, g, mx, my, cx, cy) {
+  contour(c, q, g, mx, my, cx, cy, color) {
     const T = 0;
     const X = (i) => mx + i * cx, Y = (j) => my + (g - 1 - j) * cy;
     const lerp = (a, b) => (T - a) / (b - a);
@@ -421,7 +436,7 @@ class LiveView {
         }
       }
     }
-    c.strokeStyle = "rgba(40,40,40,0.85)"; c.lineWidth = 2; c.lineCap = "round";
+    c.strokeStyle = color; c.lineWidth = 2; c.lineCap = "round";
     c.stroke();
   }
 
@@ -443,7 +458,7 @@ class LiveView {
       const x = (trX[2 * k] - x0) * sx, y = (y1 - trX[2 * k + 1]) * sy;
       c.beginPath(); c.arc(x, y, r, 0, 2 * Math.PI);
       c.fillStyle = colors[trY[k]]; c.fill();
-      c.lineWidth = 0.8; c.strokeStyle = "white"; c.stroke();
+      c.lineWidth = 0.8; c.strokeStyle = this.style.edge; c.stroke();
     }
     c.lineWidth = Math.max(1.5, r * 0.45);
     for (let k = 0; k < teY.length; k++) {
@@ -502,7 +517,8 @@ class LiveView {
   panel(c, box, titleLines, top, log, xmax, series, clampY) {
     const left = 62, right = 10, bottom = 50;
     const ax = { x: box.x + left, y: box.y + top, w: box.w - left - right, h: box.h - top - bottom };
-    c.font = TITLE; c.fillStyle = INK; c.textAlign = "left"; c.textBaseline = "top";
+    const S = this.style;
+    c.font = TITLE; c.fillStyle = S.text; c.textAlign = "left"; c.textBaseline = "top";
     titleLines.forEach((line, k) => c.fillText(line, box.x + 2, box.y + 2 + 22 * k));
     let lo = Infinity, hi = -Infinity;
     for (const s of series) {
@@ -534,21 +550,21 @@ class LiveView {
     for (const v of yt) {
       const y = Math.round(Y(v)) + 0.5;
       if (y < ax.y - 1 || y > ax.y + ax.h + 1) continue;
-      c.strokeStyle = GRIDLINE; c.beginPath(); c.moveTo(ax.x, y); c.lineTo(ax.x + ax.w, y); c.stroke();
-      c.fillStyle = INK; c.fillText(fmtNum(v), ax.x - 6, y);
+      c.strokeStyle = S.grid; c.beginPath(); c.moveTo(ax.x, y); c.lineTo(ax.x + ax.w, y); c.stroke();
+      c.fillStyle = S.text; c.fillText(fmtNum(v), ax.x - 6, y);
     }
     const xt = niceTicks(0, xmax, Math.max(2, Math.floor(ax.w / 90))).filter((v) => v === Math.round(v));
     c.textAlign = "center"; c.textBaseline = "top";
     for (const v of xt) {
       const x = Math.round(X(v)) + 0.5;
-      c.strokeStyle = GRIDLINE; c.beginPath(); c.moveTo(x, ax.y); c.lineTo(x, ax.y + ax.h); c.stroke();
-      c.strokeStyle = AXIS; c.beginPath(); c.moveTo(x, ax.y + ax.h); c.lineTo(x, ax.y + ax.h + 5); c.stroke();
-      c.fillStyle = INK; c.fillText(fmtNum(v), x, ax.y + ax.h + 7);
+      c.strokeStyle = S.grid; c.beginPath(); c.moveTo(x, ax.y); c.lineTo(x, ax.y + ax.h); c.stroke();
+      c.strokeStyle = S.axis; c.beginPath(); c.moveTo(x, ax.y + ax.h); c.lineTo(x, ax.y + ax.h + 5); c.stroke();
+      c.fillStyle = S.text; c.fillText(fmtNum(v), x, ax.y + ax.h + 7);
     }
     c.fillText(this.meta.titles.step, ax.x + ax.w / 2, ax.y + ax.h + 28);
-    c.strokeStyle = AXIS; c.strokeRect(ax.x + 0.5, ax.y + 0.5, ax.w - 1, ax.h - 1);
+    c.strokeStyle = S.axis; c.strokeRect(ax.x + 0.5, ax.y + 0.5, ax.w - 1, ax.h - 1);
     if (empty) {
-      c.fillStyle = "#666"; c.textAlign = "center"; c.textBaseline = "middle";
+      c.fillStyle = S.hint; c.textAlign = "center"; c.textBaseline = "middle";
       c.fillText(log ? "no positive values yet" : "no values yet", ax.x + ax.w / 2, ax.y + ax.h / 2);
       return;
     }
