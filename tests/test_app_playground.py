@@ -88,10 +88,14 @@ def test_figure_trajectories_equal_the_engine(at):
         expected = res.traj.positions[k, 0].astype(np.float32)
         assert path.shape == expected.shape and path.dtype == expected.dtype, k
         assert np.array_equal(path, expected), k
-    # The loss chart too.
-    loss = next(s for s in charts(at).values() if "Loss" in str(s["layout"].get("title", {}).get("text", "")))
-    y0 = F.decode_array(loss["data"][0]["y"])
-    assert np.allclose(y0, res.traj.losses[0, 0].astype(np.float32))
+    # The loss chart too (drawn by the same view): loss − f* on a log axis, Rosenbrock's f* being 0.
+    spec = race(at)
+    assert spec["loss"]["log"] and spec["loss"]["ylabel"] == "loss (log scale)"
+    y0 = V.decode_values(spec["runs"][0]["loss"])
+    expected = res.traj.losses[0, 0].astype(np.float32)
+    assert y0.shape == expected.shape and y0.dtype == expected.dtype
+    assert np.array_equal(y0, expected)
+    assert not charts(at)  # no Plotly chart on the Playground's first screen
 
 
 def test_every_optimizer_can_race():
@@ -151,6 +155,7 @@ def test_moving_sliders_changes_the_race():
     clean(at)
     assert np.allclose(trails(race(at))[0][0], [0.5, at.session_state["pg_y0"]], atol=1e-6)
     at.toggle(key="pg_log").set_value(False).run()
+    assert not race(at)["loss"]["log"]
     at.slider(key="pg_step").set_value(40).run()
     clean(at)
 
@@ -235,8 +240,6 @@ def test_pausing_the_map_moves_the_inspector_the_loss_cursor_and_the_mark():
     at.run()
     clean(at)
     assert at.slider(key="pg_step").value == 37
-    loss = charts(at)["Loss at each step"]
-    assert [sh["x0"] for sh in loss["layout"]["shapes"] if sh.get("type") == "line"] == [37]
     spec = race(at)
     assert spec["step"] == 37 and spec["mark"]
     assert any("step 37" in e.label for e in at.get("expander"))
@@ -364,6 +367,6 @@ def test_a_link_names_its_runs_and_places_the_loss_cursor_on_first_load():
     at = fresh({"pg_r0_opt": "Lion", "pg_step": "40"})
     assert not at.exception
     assert [e.label for e in at.get("expander") if e.label.startswith("Run 1")] == ["Run 1 · Lion"]
-    loss = charts(at)["Loss at each step"]
-    assert [s["x0"] for s in loss["layout"]["shapes"] if s.get("type") == "line"] == [40]
+    spec = race(at)
+    assert (spec["step"], spec["show"], spec["mark"]) == (40, 40, True)  # the map and the loss cursor at 40
     assert at.slider(key="pg_step").value == 40

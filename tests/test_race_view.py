@@ -113,3 +113,19 @@ def test_the_landscape_is_its_own_payload_named_by_its_image():
 @pytest.mark.parametrize("step, steps, default, expected", [(1, 500, 1, 500), (40, 500, 1, 40), (900, 500, 1, 500)])
 def test_the_map_opens_on_the_whole_race_unless_a_step_is_inspected(step, steps, default, expected):
     assert V.view_step(step, steps, default) == expected
+
+
+def test_the_loss_chart_travels_with_the_race():
+    P = np.zeros((1, 4, 2))
+    L = np.array([[3.0, 2.0, 1.0, 0.75]])
+    kw = dict(window=WINDOW, landscape=None, starts=None, minima=None, title="", step=1, show_step=3, losses=L)
+    log = V.race_payload(P, ["r"], ["#000000"], log=True, fmin=0.75, **kw)
+    assert log["loss"]["log"] and log["loss"]["ylabel"] == "loss − min (log scale)"
+    got = V.decode_values(log["runs"][0]["loss"])
+    assert got.shape == (4,) and got.dtype == np.float32
+    # Above the minimum 0.75; at the minimum itself, 1e-16 (a log axis has no 0).
+    assert np.array_equal(got, np.array([2.25, 1.25, 0.25, 1e-16], dtype=np.float32))
+    lin = V.race_payload(P, ["r"], ["#000000"], log=False, fmin=0.75, **kw)
+    assert not lin["loss"]["log"] and lin["loss"]["ylabel"] == "loss"
+    assert np.array_equal(V.decode_values(lin["runs"][0]["loss"]), L[0].astype(np.float32))
+    assert V.race_payload(P, ["r"], ["#000000"], **{**kw, "losses": None})["loss"] is None

@@ -61,6 +61,7 @@ __all__ = [
     "frame_steps",
     "surface3d_figure",
     "loss_figure",
+    "loss_scale",
     "convergence_map_figure",
     "sensitivity_map_figure",
     "stability_figure",
@@ -621,24 +622,33 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
 # ---------------------------------------------------------------------------------------
 
 
-def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[str] | None = None,
-                log: bool = True, fmin: float | None = None, inspect_step: int | None = None,
-                diverged_step: Sequence[int] | None = None, title: str = "Loss at each step",
-                height: int = 420) -> go.Figure:
-    """Loss against step for every run; with ``log``, ``loss − f*`` on a log axis (f* = ``fmin``)."""
+def loss_scale(losses: np.ndarray, log: bool, fmin: float | None) -> tuple[np.ndarray, bool, str]:
+    """What a loss chart plots: ``(values, log axis?, axis title)``. On a log axis, ``loss − f*``
+    when the minimum value f* is known (an exact minimum drawn at 1e-16), else the loss itself if it
+    stays positive; otherwise a linear axis. NaN (a diverged run) stays NaN: a gap."""
     L = np.asarray(losses, dtype=np.float64)
-    K, T1 = L.shape
-    colors = list(colors) if colors else [run_color(k) for k in range(K)]
     use_log = bool(log) and (fmin is None or math.isfinite(fmin))
     shift = float(fmin) if (use_log and fmin is not None and math.isfinite(fmin)) else 0.0
     if use_log and fmin is None:
         finite = L[np.isfinite(L)]
         use_log = finite.size > 0 and float(finite.min()) > 0
+    Y = L - shift
+    if use_log:
+        Y = np.where(np.isfinite(Y) & (Y <= 0), 1e-16, Y)
+    return Y, use_log, ("loss − min" if shift else "loss") + (" (log scale)" if use_log else "")
+
+
+def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[str] | None = None,
+                log: bool = True, fmin: float | None = None, inspect_step: int | None = None,
+                diverged_step: Sequence[int] | None = None, title: str = "Loss at each step",
+                height: int = 420) -> go.Figure:
+    """Loss against step for every run; with ``log``, ``loss − f*`` on a log axis (f* = ``fmin``)."""
+    Y, use_log, ylabel = loss_scale(losses, log, fmin)
+    K, T1 = Y.shape
+    colors = list(colors) if colors else [run_color(k) for k in range(K)]
     fig = go.Figure()
     for k in range(K):
-        y = L[k] - shift
-        if use_log:
-            y = np.where(np.isfinite(y) & (y <= 0), 1e-16, y)  # at the minimum; NaN (diverged) stays a gap
+        y = Y[k]
         # Steps 0, 1, 2, ... as x0 and dx: no x array on the wire (4 bytes a step per run saved).
         fig.add_trace(go.Scatter(x0=0, dx=1, y=_f32(y), mode="lines", name=labels[k],
                                  line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
@@ -648,7 +658,6 @@ def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[s
             if 0 <= j < T1 and np.isfinite(y[j]):
                 fig.add_trace(go.Scatter(x=[j], y=[y[j]], mode="text", text=["✕"], showlegend=False,
                                          textfont=dict(size=26, color=DIVERGED_COLOR), hoverinfo="skip"))
-    ylabel = ("loss − min" if shift else "loss") + (" (log scale)" if use_log else "")
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),

@@ -44,16 +44,20 @@ def _title(surface) -> str:
     return getattr(surface, "title", "") or getattr(surface, "name", "")
 
 
-def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step: int, default_step: int) -> dict:
-    """The browser-side race's payload (:mod:`.race_view`): the map opens on the whole race unless a
-    step is being inspected, and marks the inspected ``step`` once it was moved from ``default_step``."""
+def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step: int, default_step: int,
+              log: bool = True) -> dict:
+    """The browser-side race's payload (:mod:`.race_view`), the loss chart included (on a log axis
+    with ``log``): the map opens on the whole race unless a step is being inspected, and marks the
+    inspected ``step`` once it was moved from ``default_step``."""
     tr = res.traj
     T = int(tr.steps)
+    fmin = getattr(surface, "global_min_value", None)
     return V.race_payload(
         tr.positions[:, 0], res.labels, run_colors(scene), window=surface.window, landscape=land,
         starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{_title(surface)} · {T} steps",
         step=step, show_step=V.view_step(step, T, default_step), mark=step != default_step, diverged_step=tr.diverged_step[:, 0],
         reasons=tr.diverged_reason[:, 0], escapes=None if tr.escapes is None else tr.escapes[:, 0],
+        losses=tr.losses[:, 0], log=log, fmin=None if fmin is None or not math.isfinite(fmin) else float(fmin),
         scene_id=V.scene_id(scene))
 
 

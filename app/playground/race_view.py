@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from app.playground.figures import Landscape, exit_point
+from app.playground.figures import Landscape, exit_point, loss_scale
 from app.ui import theme
 
-__all__ = ["VERSION", "race_payload", "landscape_payload", "landscape_id", "decode_path", "escape_exit",
+__all__ = ["VERSION", "race_payload", "landscape_payload", "landscape_id", "decode_path", "decode_values", "escape_exit",
            "view_step", "scene_id"]
 
 VERSION = 1
@@ -28,7 +28,8 @@ EQUAL_ASPECT = (0.4, 2.5)  # window aspect ratios drawn with equal axis scales
 # The theme's colors the view draws with (race.js on the canvas; race.css through CSS variables).
 STYLE = {"ink": theme.INK, "paper": theme.PAPER, "text": theme.TEXT, "axis": theme.AXIS_LINE,
          "edge": theme.MARKER_EDGE, "halo": theme.HALO, "empty": theme.NO_LANDSCAPE, "accent": theme.ACCENT,
-         "control": theme.CONTROL_LINE, "readout": theme.READOUT_BACKGROUND, "scale": theme.SCALE_LINE}
+         "control": theme.CONTROL_LINE, "readout": theme.READOUT_BACKGROUND, "scale": theme.SCALE_LINE,
+         "cursor": theme.CURSOR_GREY, "grid": theme.GRID_LINE}
 
 
 def _b64_f32(a: np.ndarray) -> str:
@@ -39,6 +40,11 @@ def _b64_f32(a: np.ndarray) -> str:
 def decode_path(s: str) -> np.ndarray:
     """The inverse of a run's ``path`` field: an ``(n, 2)`` float32 array (for tests and exports)."""
     return np.frombuffer(base64.b64decode(s), dtype="<f4").reshape(-1, 2)
+
+
+def decode_values(s: str) -> np.ndarray:
+    """The inverse of a run's ``loss`` field: an ``(n,)`` float32 array."""
+    return np.frombuffer(base64.b64decode(s), dtype="<f4")
 
 
 def landscape_id(land: Landscape) -> str:
@@ -115,6 +121,9 @@ def race_payload(
     diverged_step: np.ndarray | None = None,
     reasons: Sequence[str] | None = None,
     escapes: np.ndarray | None = None,
+    losses: np.ndarray | None = None,
+    log: bool = True,
+    fmin: float | None = None,
     scene_id: str = "",
 ) -> dict[str, Any]:
     """Everything the race view draws, for ``positions`` ``(K, T+1, 2)`` (NaN after a divergence).
@@ -122,12 +131,15 @@ def race_payload(
     ``step`` is the inspected step (marked on the map when ``mark``), ``show_step`` the step the map
     opens on;
     ``scene_id`` names the scene, so the browser can keep playing across a rerun of the same one;
-    ``clickable``: a click on the map sets the start (where the page offers it).
+    ``clickable``: a click on the map sets the start (where the page offers it). With ``losses``
+    ``(K, T+1)`` the view also draws the loss against the step, its cursor on the shown step (on a
+    log axis above ``fmin`` when ``log``: :func:`app.playground.figures.loss_scale`).
     """
     P = np.asarray(positions, dtype=np.float64)
     K, T1, _ = P.shape
     (x0, x1), (y0, y1) = window
     aspect = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
+    Y, use_log, ylabel = (None, False, "") if losses is None else loss_scale(losses, log, fmin)
     runs = []
     for k in range(K):
         last = _last_valid(P[k])
@@ -139,6 +151,8 @@ def race_payload(
             "last": last,
             "div": ds,
         }
+        if Y is not None:
+            run["loss"] = _b64_f32(Y[k, : last + 1]) if last >= 0 else ""
         if ds >= 0:
             ex = escape_exit(P[k], None if escapes is None else escapes[k], window)
             run["exit"] = None if ex is None else [float(ex[0]), float(ex[1])]
@@ -164,4 +178,5 @@ def race_payload(
         "minima": pts(minima),
         "style": STYLE,
         "labels": {"x": "θ₁", "y": "θ₂"},
+        "loss": None if Y is None else {"log": bool(use_log), "title": "Loss at each step", "ylabel": ylabel},
     }

@@ -104,10 +104,11 @@ def runs_editor() -> None:
 # The page
 # ---------------------------------------------------------------------------------------
 
-if "_pg_init" not in ss:
-    ss["_pg_init"] = True
-    ss.setdefault(handoff.LESSON, presets.GALLERY[0].key)
-handoff.apply_queued(ss)
+# The page owns its URL (app/playground/links.py): a link just opened, or Back/Forward, is the scene;
+# otherwise queued values are applied and the whole scene is written into the URL in one step.
+from app.playground import links  # noqa: E402
+
+links.own_url(ss)
 
 SURFACES = list(registry.surfaces())
 OPTIMIZERS = list(registry.optimizers())
@@ -120,6 +121,7 @@ with st.sidebar:
     for p in presets.GALLERY:
         st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
                   width="stretch")
+    links.copy_link()
 
     st.header("⛰️ Surface")
     surface_choices = SURFACES + [S.CUSTOM]
@@ -246,21 +248,24 @@ def race_area() -> None:
     or moving the inspector, reruns only this."""
     _map_events()
     step = int(ss.get("pg_step", INSPECT_DEFAULT))
+    adopt_url("pg_log", lambda v: ("false", "true").index(v.lower()) == 1)  # the loss chart comes first
+    log_loss = bool(ss.get("pg_log", True))
     if view == "3D surface":
         st.plotly_chart(P.surface_3d(scene, res, surface), key="pg_3d", theme=None, config=PLOT)
     else:
         land = C.landscape(scene, surface)
         RC.show_landscape(land, key="pg_land")
-        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT), key="pg_map")
-        st.caption("Play runs the race in your browser; pausing or dragging the step bar sets the inspected step. "
-                   "Click the map to start every run there.")
+        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss), key="pg_map")
+        st.caption("Play runs the race in your browser, the loss chart's cursor with it; pausing or dragging the "
+                   "step bar sets the inspected step. Click the map to start every run there.")
     for msg in res.warnings:
         st.info(msg)
     for msg in res.notes:
         st.warning(msg)
 
-    log_loss = st.toggle("log-scale loss", value=True, key="pg_log", bind=Q)
-    st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, step), key="pg_loss", theme=None, config=PLOT)
+    st.toggle("log-scale loss", value=True, key="pg_log", bind=Q)
+    if view == "3D surface":
+        st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, step), key="pg_loss", theme=None, config=PLOT)
     st.markdown("**Scoreboard**")
     st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch")
 

@@ -83,9 +83,15 @@ class RaceView {
     bar.append(this.playBtn, this.replayBtn, this.speedSel, this.scrub, this.counter);
     this.legend = el("div", { class: "oe-legend", "data-role": "legend" });
     this.note = el("div", { class: "oe-note", "data-role": "note" });
+    this.loss = new LossPanel(this);
+    this.lossBox = el("div", { class: "oe-loss" });
+    this.lossReadout = el("div", { class: "oe-readout", "data-role": "loss-readout" });
+    this.lossBox.append(this.loss.canvas, this.lossReadout);
+    this.loss.canvas.addEventListener("mousemove", (e) => this.hoverLoss(e));
+    this.loss.canvas.addEventListener("mouseleave", () => { this.lossReadout.textContent = ""; });
     const stage = el("div", { class: "oe-stage" });
     stage.append(this.canvas, this.readout);
-    this.box.append(stage, bar, this.legend, this.note);
+    this.box.append(stage, bar, this.legend, this.note, this.lossBox);
     root.appendChild(this.box);
     this.ctx = this.canvas.getContext("2d");
     this.layer = document.createElement("canvas"); // the static picture: landscape, axes, color bar, marks
@@ -119,6 +125,8 @@ class RaceView {
     this.T = d.steps;
     for (const [k, v] of Object.entries(d.style)) this.box.style.setProperty(`--oe-${k}`, v);
     this.runs = d.runs.map((r) => ({ ...r, xy: decodePath(r.path) }));
+    this.lossBox.style.display = d.loss ? "" : "none";
+    if (d.loss) this.loss.setData(d, d.runs);
     this.scrub.max = String(this.T);
     if (first) this.show(d.show, false);
     else if (stepMoved && !this.playing) this.show(d.step, false); // the inspector moved: go there
@@ -155,7 +163,10 @@ class RaceView {
       item.append(sw, t);
       if (k !== undefined) {
         item.title = "Show or hide this run";
-        item.onclick = () => { this.hidden.has(k) ? this.hidden.delete(k) : this.hidden.add(k); this.renderLegend(); this.draw(); };
+        item.onclick = () => {
+          this.hidden.has(k) ? this.hidden.delete(k) : this.hidden.add(k);
+          this.renderLegend(); this.loss.drawLayer(); this.draw();
+        };
       } else item.disabled = true;
       this.legend.appendChild(item);
     };
@@ -196,6 +207,7 @@ class RaceView {
     for (const c of [this.canvas, this.layer]) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
     this.canvas.style.width = w + "px"; this.canvas.style.height = h + "px";
     this.dpr = dpr;
+    if (this.d && this.d.loss) this.loss.resize(w, dpr);
     this.drawLayer();
     this.draw();
   }
@@ -301,6 +313,7 @@ class RaceView {
     }
     c.restore();
     for (const [x, y, col] of crosses) cross(c, Math.min(Math.max(x, a.x), a.x + a.w), Math.min(Math.max(y, a.y), a.y + a.h), 11, col, st.edge);
+    if (this.d.loss) this.loss.draw(s);
     this.counter.textContent = `step ${s} / ${this.T}`;
     this.scrub.value = String(s);
     this.playBtn.innerHTML = (this.playing ? ICONS.pause + "<span>Pause</span>" : ICONS.play + "<span>Play</span>");
@@ -382,6 +395,15 @@ class RaceView {
       : `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])}` + (this.d.clickable ? " · click: start every run here" : "");
   }
 
+  hoverLoss(e) {
+    const r = this.loss.canvas.getBoundingClientRect();
+    const hit = this.loss.valueAt(e.clientX - r.left, e.clientY - r.top);
+    if (!hit) { this.lossReadout.textContent = ""; return; }
+    const [k, t, v] = hit;
+    this.lossReadout.style.left = `${this.loss.area.x + 6}px`; this.lossReadout.style.top = `${this.loss.area.y + 6}px`;
+    this.lossReadout.textContent = k === null ? `step ${t}` : `${this.runs[k].label} · step ${t}: ${num(v, 4)}`;
+  }
+
   click(e) {
     const p = this.d && this.d.clickable ? this.inside(e) : null;
     if (!p) return;
@@ -396,6 +418,140 @@ class RaceView {
     this.resizer.disconnect();
     WAITING.delete(this);
   }
+}
+
+
+// The loss against the step, under the map: curves drawn once per data into a layer, the cursor
+// (the map's step) and a dot per run drawn on every frame.
+class LossPanel {
+  constructor(view) {
+    this.view = view;
+    this.canvas = el("canvas", { "data-role": "loss", "aria-label": "loss at each step" });
+    this.layer = document.createElement("canvas");
+    this.ctx = this.canvas.getContext("2d");
+  }
+
+  setData(d, runs) {
+    this.d = d.loss;
+    this.T = d.steps;
+    this.runs = runs.map((r) => ({ color: r.color, y: decodeValues(r.loss), div: r.div }));
+    let lo = Infinity, hi = -Infinity;
+    for (const r of this.runs) {
+      for (const v of r.y) if (Number.isFinite(v) && (!this.d.log || v > 0)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    }
+    if (!(hi >= lo)) { lo = this.d.log ? 1e-3 : 0; hi = 1; }
+    if (this.d.log) { lo = Math.floor(Math.log10(lo)); hi = Math.ceil(Math.log10(hi)); if (hi <= lo) hi = lo + 1; }
+    else { const pad = (hi - lo) * 0.05 || 1; lo -= pad; hi += pad; }
+    this.lo = lo; this.hi = hi;
+  }
+
+  resize(w, dpr) {
+    this.w = w; this.h = Math.round(Math.min(Math.max(w * 0.42, 220), 340)); this.dpr = dpr;
+    for (const c of [this.canvas, this.layer]) { c.width = Math.round(w * dpr); c.height = Math.round(this.h * dpr); }
+    this.canvas.style.width = w + "px"; this.canvas.style.height = this.h + "px";
+    this.area = { x: 72, y: 48, w: w - 72 - 20, h: this.h - 48 - 50 };
+    this.drawLayer();
+  }
+
+  X(t) { return this.area.x + (t / Math.max(this.T, 1)) * this.area.w; }
+  Y(v) {
+    const u = this.d.log ? Math.log10(v) : v;
+    return this.area.y + this.area.h - ((u - this.lo) / (this.hi - this.lo)) * this.area.h;
+  }
+
+  drawLayer() {
+    if (!this.d || !this.area) return;
+    const c = this.layer.getContext("2d"), a = this.area, st = this.view.d.style;
+    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    c.fillStyle = st.paper; c.fillRect(0, 0, this.w, this.h);
+    c.font = TITLE; c.fillStyle = st.text; c.textAlign = "left"; c.textBaseline = "top";
+    c.fillText(this.d.title, a.x, 2);
+    c.font = SMALL; c.textAlign = "right"; c.textBaseline = "middle";
+    const grid = (y) => { c.fillStyle = st.grid; c.fillRect(a.x, Math.round(y), a.w, 1); c.fillStyle = st.text; };
+    if (this.d.log) {
+      const every = Math.max(1, Math.ceil((this.hi - this.lo) / 6));
+      for (let e = this.lo; e <= this.hi; e += every) { const y = this.Y(Math.pow(10, e)); grid(y); c.fillText(pow10(e), a.x - 8, y); }
+    } else {
+      for (const v of niceTicks(this.lo, this.hi, 5)) { const y = this.Y(v); grid(y); c.fillText(num(v), a.x - 8, y); }
+    }
+    c.textAlign = "center"; c.textBaseline = "top";
+    for (const t of niceTicks(0, this.T, Math.max(3, Math.round(a.w / 110)))) {
+      if (t > this.T) continue;
+      const x = this.X(t); c.fillRect(x - 0.5, a.y + a.h, 1, 5); c.fillText(num(t), x, a.y + a.h + 8);
+    }
+    c.font = FONT; c.textBaseline = "bottom"; c.fillText("step", a.x + a.w / 2, this.h - 2);
+    c.save(); c.translate(16, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
+    c.font = SMALL; c.fillText(this.d.ylabel, 0, 0); c.restore();
+    c.strokeStyle = st.axis; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
+    c.save(); c.beginPath(); c.rect(a.x, a.y, a.w, a.h); c.clip();
+    c.lineJoin = "round"; c.lineWidth = 2.5;
+    this.runs.forEach((r, k) => {
+      if (this.view.hidden.has(k)) return;
+      c.beginPath();
+      let pen = false;
+      for (let t = 0; t < r.y.length; t++) {
+        const v = r.y[t];
+        if (!Number.isFinite(v) || (this.d.log && v <= 0)) { pen = false; continue; }
+        const x = this.X(t), y = this.Y(v);
+        pen ? c.lineTo(x, y) : c.moveTo(x, y);
+        pen = true;
+      }
+      c.strokeStyle = r.color; c.stroke();
+    });
+    c.restore();
+    this.runs.forEach((r, k) => {  // × where a run left: its last loss
+      if (this.view.hidden.has(k) || r.div < 0 || !r.y.length) return;
+      const t = r.y.length - 1, v = r.y[t];
+      if (Number.isFinite(v) && (!this.d.log || v > 0)) cross(c, this.X(t), Math.max(a.y, Math.min(a.y + a.h, this.Y(v))), 8, r.color, st.edge);
+    });
+  }
+
+  draw(step) {
+    if (!this.d || !this.area) return;
+    const c = this.ctx, a = this.area, st = this.view.d.style;
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    c.drawImage(this.layer, 0, 0);
+    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const x = this.X(step);
+    c.setLineDash([6, 5]); c.strokeStyle = st.cursor; c.lineWidth = 2;
+    c.beginPath(); c.moveTo(x, a.y); c.lineTo(x, a.y + a.h); c.stroke(); c.setLineDash([]);
+    c.font = SMALL; c.fillStyle = st.cursor; c.textAlign = x > a.x + a.w - 60 ? "right" : "left"; c.textBaseline = "bottom";
+    c.fillText(`step ${step}`, x + (c.textAlign === "left" ? 4 : -4), a.y - 2);
+    this.runs.forEach((r, k) => {
+      if (this.view.hidden.has(k) || step >= r.y.length) return;
+      const v = r.y[step];
+      if (!Number.isFinite(v) || (this.d.log && v <= 0)) return;
+      c.beginPath(); c.arc(x, this.Y(v), 5, 0, 2 * Math.PI); c.fillStyle = r.color; c.fill();
+      c.lineWidth = 2; c.strokeStyle = st.edge; c.stroke();
+    });
+  }
+
+  valueAt(px, py) {
+    // The run whose curve passes nearest (px, py) at that step, within 12 px.
+    const a = this.area;
+    if (!this.d || px < a.x || px > a.x + a.w || py < a.y || py > a.y + a.h) return null;
+    const t = Math.round(((px - a.x) / a.w) * this.T);
+    let best = 12, hit = null;
+    this.runs.forEach((r, k) => {
+      if (this.view.hidden.has(k) || t >= r.y.length) return;
+      const v = r.y[t];
+      if (!Number.isFinite(v) || (this.d.log && v <= 0)) return;
+      const d = Math.abs(this.Y(v) - py);
+      if (d < best) { best = d; hit = [k, t, v]; }
+    });
+    return hit ? hit : [null, t, null];
+  }
+}
+
+function pow10(e) {
+  if (e === 0) return "1";
+  if (e === 1) return "10";
+  const sup = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+  return "10" + String(e).split("").map((ch) => sup[ch]).join("");
+}
+
+function decodeValues(b64) {
+  return decodePath(b64); // the same float32 bytes, one value a step
 }
 
 function star(c, x, y, r, fill, stroke) {
