@@ -1,8 +1,9 @@
 """The race view as a Streamlit custom component (v2: no iframe, nothing fetched from outside).
 
 Its JavaScript and CSS ship in ``static/`` beside this module and are registered once per
-process. :func:`show_landscape` mounts the landscape image (a payload that stays identical
-while the surface does: Streamlit's message cache then answers it from the browser), and
+process, after the shared helpers (:mod:`app.ui.components`). :func:`show_landscape` mounts
+the landscape image (a payload that stays identical while the surface does: Streamlit's
+message cache then answers it from the browser), and
 :func:`show_race` the race; the race reports the step it was paused or scrubbed to (state
 ``step``) and a click on the map (trigger ``click``).
 """
@@ -12,23 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import streamlit as st
-
 from app.playground.figures import Landscape
 from app.playground.race_view import landscape_payload
+from app.ui import components
 
 __all__ = ["NAME", "show_landscape", "show_race"]
 
 NAME = "optimizer_explorer_race"
 _STATIC = Path(__file__).with_name("static")
 
-_mount = st.components.v2.component(
-    NAME,
-    js=(_STATIC / "race.js").read_text(encoding="utf-8"),
-    css=(_STATIC / "race.css").read_text(encoding="utf-8"),
-)
-_mount_landscape = st.components.v2.component(
-    "optimizer_explorer_landscape", js=(_STATIC / "landscape.js").read_text(encoding="utf-8"))
+_mount = components.register(NAME, _STATIC / "race.js", _STATIC / "race.css")
+_mount_landscape = components.register("optimizer_explorer_landscape", _STATIC / "landscape.js")
 
 
 def show_landscape(land: Landscape, key: str) -> None:

@@ -1,8 +1,8 @@
 """Live Training's pictures as a Streamlit custom component (v2: no iframe, nothing fetched from outside).
 
 The JavaScript and CSS ship in ``static/`` beside this module (``live_view.js``, ``live_view.css``:
-package data, like every package's ``static/``); they are read once per process and registered
-under :data:`NAME`. They name no color: every payload carries the theme's
+package data, like every package's ``static/``); they are read once per process, after the shared
+helpers (:mod:`app.ui.components`), and registered under :data:`NAME`. They name no color: every payload carries the theme's
 (:data:`app.training.figures.STYLE`). :func:`show` mounts the view with a payload of
 :func:`app.training.figures.live_payload` for what this session's browser holds (the session's
 :class:`~app.training.figures.LiveSync`, kept under :data:`SYNC_KEY`) and records what it holds
@@ -15,11 +15,11 @@ sends everything.
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Any
 
 from app.training.figures import GRID, MAX_KEEP, live_payload, resend_all
+from app.ui import components
 
 __all__ = ["NAME", "KEY", "SYNC_KEY", "JS", "CSS", "show", "forget"]
 
@@ -29,15 +29,8 @@ SYNC_KEY = "_lt_sync"
 _ASSETS = Path(__file__).with_name("static")
 
 
-def _compact(js: str) -> str:
-    """The module without whole-line comments and indentation: it travels with every redraw.
-    (Safe for this file: it has no multi-line strings.)"""
-    lines = (line.strip() for line in js.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//"))
-
-
-JS = _compact((_ASSETS / "live_view.js").read_text(encoding="utf-8"))
-CSS = re.sub(r"/\*.*?\*/\s*", "", (_ASSETS / "live_view.css").read_text(encoding="utf-8"), flags=re.S)
+JS = components.module_js(_ASSETS / "live_view.js")
+CSS = components.compact_css((_ASSETS / "live_view.css").read_text(encoding="utf-8"))
 
 
 @functools.cache

@@ -22,31 +22,6 @@ const ICONS = {
   replay: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M8 2.5a5.5 5.5 0 1 1-5.2 3.7l1.6.6A3.8 3.8 0 1 0 8 4.2V6.5L4.5 3.4 8 .3z"/></svg>',
 };
 
-function decodePath(b64) {
-  if (!b64) return new Float32Array(0);
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
-}
-
-function niceTicks(lo, hi, n) {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return out;
-}
-
-function num(v, digits = 3) {
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e4 || a < 1e-3) return v.toExponential(digits - 1).replace(/\.?0+e/, "e").replace("e+", "e");
-  return String(Number(v.toPrecision(digits)));
-}
-
 function el(tag, attrs = {}, html = "") {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -124,7 +99,7 @@ class RaceView {
     this.d = d;
     this.T = d.steps;
     for (const [k, v] of Object.entries(d.style)) this.box.style.setProperty(`--oe-${k}`, v);
-    this.runs = d.runs.map((r) => ({ ...r, xy: decodePath(r.path) }));
+    this.runs = d.runs.map((r) => ({ ...r, xy: decode(r.path, Float32Array) }));
     this.lossBox.style.display = d.loss ? "" : "none";
     if (d.loss) this.loss.setData(d, d.runs);
     this.scrub.max = String(this.T);
@@ -231,12 +206,12 @@ class RaceView {
     const nx = Math.max(3, Math.round(a.w / 110)), ny = Math.max(3, Math.round(a.h / 80));
     for (const v of niceTicks(x0, x1, nx)) {
       const px = this.X(v); if (px < a.x - 1 || px > a.x + a.w + 1) continue;
-      c.fillRect(px - 0.5, a.y + a.h, 1, 6); c.fillText(num(v), px, a.y + a.h + 8);
+      c.fillRect(px - 0.5, a.y + a.h, 1, 6); c.fillText(fmtNum(v), px, a.y + a.h + 8);
     }
     c.textAlign = "right"; c.textBaseline = "middle";
     for (const v of niceTicks(y0, y1, ny)) {
       const py = this.Y(v); if (py < a.y - 1 || py > a.y + a.h + 1) continue;
-      c.fillRect(a.x - 6, py - 0.5, 6, 1); c.fillText(num(v), a.x - 9, py);
+      c.fillRect(a.x - 6, py - 0.5, 6, 1); c.fillText(fmtNum(v), a.x - 9, py);
     }
     c.font = FONT; c.textAlign = "center"; c.textBaseline = "bottom";
     c.fillText(d.labels.x, a.x + a.w / 2, this.h - 4);
@@ -391,8 +366,8 @@ class RaceView {
       }
     });
     this.readout.textContent = hit
-      ? `${hit[0].label} · step ${hit[1]}: θ₁ = ${num(hit[0].xy[2 * hit[1]], 4)}, θ₂ = ${num(hit[0].xy[2 * hit[1] + 1], 4)}`
-      : `θ₁ = ${num(p[0])}, θ₂ = ${num(p[1])}` + (this.d.clickable ? " · click: start every run here" : "");
+      ? `${hit[0].label} · step ${hit[1]}: θ₁ = ${fmtNum(hit[0].xy[2 * hit[1]], 4)}, θ₂ = ${fmtNum(hit[0].xy[2 * hit[1] + 1], 4)}`
+      : `θ₁ = ${fmtNum(p[0])}, θ₂ = ${fmtNum(p[1])}` + (this.d.clickable ? " · click: start every run here" : "");
   }
 
   hoverLoss(e) {
@@ -401,7 +376,7 @@ class RaceView {
     if (!hit) { this.lossReadout.textContent = ""; return; }
     const [k, t, v] = hit;
     this.lossReadout.style.left = `${this.loss.area.x + 6}px`; this.lossReadout.style.top = `${this.loss.area.y + 6}px`;
-    this.lossReadout.textContent = k === null ? `step ${t}` : `${this.runs[k].label} · step ${t}: ${num(v, 4)}`;
+    this.lossReadout.textContent = k === null ? `step ${t}` : `${this.runs[k].label} · step ${t}: ${fmtNum(v, 4)}`;
   }
 
   click(e) {
@@ -434,7 +409,7 @@ class LossPanel {
   setData(d, runs) {
     this.d = d.loss;
     this.T = d.steps;
-    this.runs = runs.map((r) => ({ color: r.color, y: decodeValues(r.loss), div: r.div }));
+    this.runs = runs.map((r) => ({ color: r.color, y: decode(r.loss, Float32Array), div: r.div }));
     let lo = Infinity, hi = -Infinity;
     for (const r of this.runs) {
       for (const v of r.y) if (Number.isFinite(v) && (!this.d.log || v > 0)) { if (v < lo) lo = v; if (v > hi) hi = v; }
@@ -472,12 +447,12 @@ class LossPanel {
       const every = Math.max(1, Math.ceil((this.hi - this.lo) / 6));
       for (let e = this.lo; e <= this.hi; e += every) { const y = this.Y(Math.pow(10, e)); grid(y); c.fillText(pow10(e), a.x - 8, y); }
     } else {
-      for (const v of niceTicks(this.lo, this.hi, 5)) { const y = this.Y(v); grid(y); c.fillText(num(v), a.x - 8, y); }
+      for (const v of niceTicks(this.lo, this.hi, 5)) { const y = this.Y(v); grid(y); c.fillText(fmtNum(v), a.x - 8, y); }
     }
     c.textAlign = "center"; c.textBaseline = "top";
     for (const t of niceTicks(0, this.T, Math.max(3, Math.round(a.w / 110)))) {
       if (t > this.T) continue;
-      const x = this.X(t); c.fillRect(x - 0.5, a.y + a.h, 1, 5); c.fillText(num(t), x, a.y + a.h + 8);
+      const x = this.X(t); c.fillRect(x - 0.5, a.y + a.h, 1, 5); c.fillText(fmtNum(t), x, a.y + a.h + 8);
     }
     c.font = FONT; c.textBaseline = "bottom"; c.fillText("step", a.x + a.w / 2, this.h - 2);
     c.save(); c.translate(16, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
@@ -541,17 +516,6 @@ class LossPanel {
     });
     return hit ? hit : [null, t, null];
   }
-}
-
-function pow10(e) {
-  if (e === 0) return "1";
-  if (e === 1) return "10";
-  const sup = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
-  return "10" + String(e).split("").map((ch) => sup[ch]).join("");
-}
-
-function decodeValues(b64) {
-  return decodePath(b64); // the same float32 bytes, one value a step
 }
 
 function star(c, x, y, r, fill, stroke) {

@@ -26,13 +26,6 @@ const LINE = 3;
 const RESYNC_MS = 1000; // at most one request for a full copy per second
 const UP = 4; // image pixels per grid step
 
-function decode(b64, Type) {
-  const bin = atob(b64 || "");
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return Type === Uint8Array ? bytes : new Type(bytes.buffer);
-}
-
 function hexRgb(c) {
   const h = c.replace("#", "");
   return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
@@ -60,36 +53,6 @@ function colorTable(scale) {
     lut[v * 4 + 3] = 255;
   }
   return lut;
-}
-
-function fmtNum(v) {
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) {
-    const e = Math.floor(Math.log10(a));
-    const m = v / Math.pow(10, e);
-    const ms = Math.abs(Math.abs(m) - 1) < 1e-9 ? (m < 0 ? "-" : "") : String(Number(m.toPrecision(2))) + "×";
-    return ms + "10" + superscript(e);
-  }
-  if (a >= 1000) return Math.round(v).toLocaleString("en-US");
-  return String(Number(v.toPrecision(3)));
-}
-
-function superscript(n) {
-  const map = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
-  return String(n).split("").map((ch) => map[ch]).join("");
-}
-
-function niceTicks(lo, hi, n) {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
-  const out = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
-    out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
-  }
-  return out;
 }
 
 function logTicks(lo, hi) {
