@@ -7,14 +7,27 @@ expected outcomes below were recorded once, with the code as it was before the t
 another scene, so fix the code, do not re-record. Colors at the run's default are written
 ``<run_color(i)>`` (the palette lives in app/ui/theme.py and may change; a link carries a
 color only when it is not the default).
+
+The second half drives the page through AppTest, as a browser tab would: the address bar
+holds what Streamlit last sent (AppTest's ``query_params``), and each query string a run sends
+is one history entry in Streamlit's frontend. :data:`RECORDED_LINKS` are the addresses the
+browser showed before the Playground owned its URL (recorded with the page as it was then,
+AppTest standing in for the browser), with the scene each opened: they keep opening it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import MISSING, fields, is_dataclass, replace
+from functools import partial
+from urllib.parse import parse_qs, urlencode
 
 import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import local_script_runner as LSR
 
+from app.playground import handoff
 from app.playground import presets as P
 from app.playground import scene as S
 from app.playground import state as U
@@ -917,3 +930,402 @@ def test_state_scene_state_round_trips_as_before(name):
 def test_a_scene_is_written_into_the_same_widget_values(name):
     scene = P.PRESETS[name[7:]].scene if name.startswith("preset:") else _scenes()[name]
     assert state_record(U.state_from_scene(scene)) == EXPECTED_WRITTEN[name]
+
+
+# ---- links as the browser holds them: the Playground page through AppTest ------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP = os.path.join(ROOT, "app", "main.py")
+
+# Addresses the browser showed before the Playground owned its URL: each lesson loaded from the
+# page as it opens, each loaded after the Lion lesson, and links written by hand (a user's edits,
+# spelled as the browser writes them), with the scene each opened (``describe``). Recorded with
+# the page before it owned its URL; do not re-record. (The Ravine lesson's link lacked its κ = 25
+# then: it opens κ = 10, as it did.)
+RECORDED_LINKS: dict[str, tuple[dict[str, str], str]] = {
+    'preset:race': (
+        {},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, <default run 1>, <default run 2>, <default run 3>, <d"
+        'efault run 4>, <default run 5>], start=(-1.2, 1.0), steps=500)'),
+    'preset:ravine': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '120', 'pg_nruns': '2', 'pg_r0_lr': '0.07', 'pg_r1_lr': '0.07', 'pg_r1_momentum': '0.7'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.07),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.07), ('momentum', 0.7)), color='<run_color(1)>')], start=("
+        '-2.5, 0.8), steps=120)'),
+    'preset:diverge': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '80', 'pg_nruns': '3', 'pg_r0_lr': '0.15', 'pg_r1_lr': '0.2', 'pg_r1_momentum': '0', 'pg_r2_opt': 'SGD', 'pg_r2_lr': '0.25'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.15),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.2),), color='<run_color(1)>'), RunConfig(optimizer='SGD', "
+        "hypers=(('lr', 0.25),), color='<run_color(2)>')], start=(-2.5, 0.8), steps=80)"),
+    'preset:rosenbrock': (
+        {'pg_nruns': '2', 'pg_r1_opt': 'Adam', 'pg_r1_lr': '0.1'},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, RunConfig(optimizer='Adam', hypers=(('lr', 0.1),), co"
+        "lor='<run_color(1)>')], start=(-1.2, 1.0), steps=500)"),
+    'preset:saddle': (
+        {'pg_surface': 'Saddle', 'pg_x0': '-1.8', 'pg_y0': '0.01', 'pg_steps': '100', 'pg_nruns': '3', 'pg_r0_lr': '0.02', 'pg_r1_lr': '0.02', 'pg_r2_lr': '0.05'},
+        "Scene(surface='Saddle', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.02),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.02), ('momentum', 0.9)), color='<run_color(1)>'), RunConfi"
+        "g(optimizer='Adam', hypers=(('lr', 0.05),), color='<run_color(2)>')], start=(-1.8, 0.01), steps=100)"),
+    'preset:rastrigin': (
+        {'pg_surface': 'Rastrigin', 'pg_x0': '-1.4', 'pg_y0': '4.5', 'pg_steps': '400', 'pg_nruns': '3', 'pg_r1_lr': '0.002', 'pg_r1_momentum': '0.95'},
+        "Scene(surface='Rastrigin', runs=[<default run 0>, RunConfig(optimizer='SGD', hypers=(('lr', 0.002), ('mo"
+        "mentum', 0.95)), color='<run_color(1)>'), <default run 2>], start=(-1.4, 4.5), steps=400)"),
+    'preset:lion': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '150', 'pg_nruns': '2', 'pg_r0_opt': 'Lion', 'pg_r0_lr': '0.05', 'pg_r1_opt': 'Adam', 'pg_r1_lr': '0.05'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='Lion', hypers=(('lr', 0.05),), color='<run_color(0)>'"
+        "), RunConfig(optimizer='Adam', hypers=(('lr', 0.05),), color='<run_color(1)>')], start=(-2.5, 0.8), step"
+        's=150)'),
+    'preset:adamw': (
+        {'pg_surface': 'Booth', 'pg_x0': '-8.0', 'pg_y0': '8.0', 'pg_steps': '400', 'pg_nruns': '3', 'pg_r0_opt': 'Adam', 'pg_r0_lr': '0.1', 'pg_r0_weight_decay': '0.5', 'pg_r1_opt': 'AdamW', 'pg_r1_lr': '0.1', 'pg_r1_weight_decay': '0.5'},
+        "Scene(surface='Booth', runs=[RunConfig(optimizer='Adam', hypers=(('lr', 0.1), ('weight_decay', 0.5)), co"
+        "lor='<run_color(0)>'), RunConfig(optimizer='AdamW', hypers=(('lr', 0.1), ('weight_decay', 0.5)), color='"
+        "<run_color(1)>'), <default run 2>], start=(-8.0, 8.0), steps=400)"),
+    'preset:noise': (
+        {'pg_surface': 'Quadratic bowl', 'pg_x0': '1.5', 'pg_steps': '300', 'pg_nruns': '2', 'pg_r0_lr': '0.1', 'pg_r0_batch': '1', 'pg_r1_lr': '0.1', 'pg_r1_momentum': '0', 'pg_r1_batch': '32'},
+        "Scene(surface='Quadratic bowl', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.1),), batch=1, color='"
+        "<run_color(0)>'), RunConfig(optimizer='SGD', hypers=(('lr', 0.1),), batch=32, color='<run_color(1)>')], "
+        'start=(1.5, 1.0), steps=300)'),
+    'preset:nesterov': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '150', 'pg_nruns': '2', 'pg_r0_lr': '0.05', 'pg_r0_momentum': '0.9', 'pg_r1_lr': '0.05', 'pg_r1_nesterov': 'true'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.05), ('momentum', 0.9)), color"
+        "='<run_color(0)>'), RunConfig(optimizer='SGD', hypers=(('lr', 0.05), ('momentum', 0.9), ('nesterov', Tru"
+        "e)), color='<run_color(1)>')], start=(-2.5, 0.8), steps=150)"),
+    'lion-then:race': (
+        {},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, <default run 1>, <default run 2>, <default run 3>, <d"
+        'efault run 4>, <default run 5>], start=(-1.2, 1.0), steps=500)'),
+    'lion-then:ravine': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '120', 'pg_nruns': '2', 'pg_r0_lr': '0.07', 'pg_r1_lr': '0.07', 'pg_sp_kappa': '25', 'pg_r1_momentum': '0.7'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.07),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.07), ('momentum', 0.7)), color='<run_color(1)>')], surface"
+        "_params=(('kappa', 25.0),), start=(-2.5, 0.8), steps=120)"),
+    'lion-then:diverge': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '80', 'pg_nruns': '3', 'pg_r0_lr': '0.15', 'pg_r1_lr': '0.2', 'pg_r1_momentum': '0', 'pg_r2_opt': 'SGD', 'pg_r2_lr': '0.25'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.15),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.2),), color='<run_color(1)>'), RunConfig(optimizer='SGD', "
+        "hypers=(('lr', 0.25),), color='<run_color(2)>')], start=(-2.5, 0.8), steps=80)"),
+    'lion-then:rosenbrock': (
+        {'pg_nruns': '2', 'pg_r1_opt': 'Adam', 'pg_r1_lr': '0.1'},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, RunConfig(optimizer='Adam', hypers=(('lr', 0.1),), co"
+        "lor='<run_color(1)>')], start=(-1.2, 1.0), steps=500)"),
+    'lion-then:saddle': (
+        {'pg_surface': 'Saddle', 'pg_x0': '-1.8', 'pg_y0': '0.01', 'pg_steps': '100', 'pg_nruns': '3', 'pg_r0_lr': '0.02', 'pg_r1_lr': '0.02', 'pg_r2_lr': '0.05'},
+        "Scene(surface='Saddle', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.02),), color='<run_color(0)>')"
+        ", RunConfig(optimizer='SGD', hypers=(('lr', 0.02), ('momentum', 0.9)), color='<run_color(1)>'), RunConfi"
+        "g(optimizer='Adam', hypers=(('lr', 0.05),), color='<run_color(2)>')], start=(-1.8, 0.01), steps=100)"),
+    'lion-then:rastrigin': (
+        {'pg_surface': 'Rastrigin', 'pg_x0': '-1.4', 'pg_y0': '4.5', 'pg_steps': '400', 'pg_nruns': '3', 'pg_r1_lr': '0.002', 'pg_r1_momentum': '0.95'},
+        "Scene(surface='Rastrigin', runs=[<default run 0>, RunConfig(optimizer='SGD', hypers=(('lr', 0.002), ('mo"
+        "mentum', 0.95)), color='<run_color(1)>'), <default run 2>], start=(-1.4, 4.5), steps=400)"),
+    'lion-then:lion': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '150', 'pg_nruns': '2', 'pg_r0_opt': 'Lion', 'pg_r0_lr': '0.05', 'pg_r1_opt': 'Adam', 'pg_r1_lr': '0.05'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='Lion', hypers=(('lr', 0.05),), color='<run_color(0)>'"
+        "), RunConfig(optimizer='Adam', hypers=(('lr', 0.05),), color='<run_color(1)>')], start=(-2.5, 0.8), step"
+        's=150)'),
+    'lion-then:adamw': (
+        {'pg_surface': 'Booth', 'pg_x0': '-8.0', 'pg_y0': '8.0', 'pg_steps': '400', 'pg_nruns': '3', 'pg_r0_opt': 'Adam', 'pg_r0_lr': '0.1', 'pg_r1_opt': 'AdamW', 'pg_r1_lr': '0.1', 'pg_r0_weight_decay': '0.5', 'pg_r1_weight_decay': '0.5'},
+        "Scene(surface='Booth', runs=[RunConfig(optimizer='Adam', hypers=(('lr', 0.1), ('weight_decay', 0.5)), co"
+        "lor='<run_color(0)>'), RunConfig(optimizer='AdamW', hypers=(('lr', 0.1), ('weight_decay', 0.5)), color='"
+        "<run_color(1)>'), <default run 2>], start=(-8.0, 8.0), steps=400)"),
+    'lion-then:noise': (
+        {'pg_surface': 'Quadratic bowl', 'pg_x0': '1.5', 'pg_steps': '300', 'pg_nruns': '2', 'pg_r0_lr': '0.1', 'pg_r1_lr': '0.1', 'pg_r0_batch': '1', 'pg_r1_momentum': '0', 'pg_r1_batch': '32'},
+        "Scene(surface='Quadratic bowl', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.1),), batch=1, color='"
+        "<run_color(0)>'), RunConfig(optimizer='SGD', hypers=(('lr', 0.1),), batch=32, color='<run_color(1)>')], "
+        'start=(1.5, 1.0), steps=300)'),
+    'lion-then:nesterov': (
+        {'pg_surface': 'Ravine', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_steps': '150', 'pg_nruns': '2', 'pg_r0_lr': '0.05', 'pg_r1_lr': '0.05', 'pg_sp_kappa': '25', 'pg_r0_momentum': '0.9', 'pg_r1_nesterov': 'true'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.05), ('momentum', 0.9)), color"
+        "='<run_color(0)>'), RunConfig(optimizer='SGD', hypers=(('lr', 0.05), ('momentum', 0.9), ('nesterov', Tru"
+        "e)), color='<run_color(1)>')], surface_params=(('kappa', 25.0),), start=(-2.5, 0.8), steps=150)"),
+    'hand:beale-adam': (
+        {'pg_surface': 'Beale', 'pg_nruns': '2', 'pg_r1_opt': 'Adam', 'pg_steps': '100'},
+        "Scene(surface='Beale', runs=[<default run 0>, RunConfig(optimizer='Adam', color='<run_color(1)>')], star"
+        't=(-1.2, 1.0), steps=100)'),
+    'hand:typed-start': (
+        {'pg_x0': '1', 'pg_y0': '-0.5', 'pg_noise': '0.1', 'pg_seed': '7'},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, <default run 1>, <default run 2>, <default run 3>, <d"
+        'efault run 4>, <default run 5>], start=(1.0, -0.5), steps=500, noise=0.1, seed=7)'),
+    'hand:ravine-kappa': (
+        {'pg_surface': 'Ravine', 'pg_sp_kappa': '50', 'pg_x0': '-2.5', 'pg_y0': '0.8', 'pg_nruns': '1', 'pg_r0_lr': '0.03'},
+        "Scene(surface='Ravine', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.03),), color='<run_color(0)>')"
+        "], surface_params=(('kappa', 50.0),), start=(-2.5, 0.8), steps=500)"),
+    'hand:schedule-clip': (
+        {'pg_nruns': '2', 'pg_r0_sched': 'CosineAnnealingLR', 'pg_r0_s_T_max': '150', 'pg_r1_clip': 'norm', 'pg_r1_clipv': '0.5', 'pg_r1_la': 'true', 'pg_r1_lak': '7'},
+        "Scene(surface='Rosenbrock', runs=[RunConfig(optimizer='SGD', hypers=(('lr', 0.002),), schedule='CosineAn"
+        "nealingLR', schedule_params=(('T_max', 150), ('eta_min', 0.0)), color='<run_color(0)>'), RunConfig(optim"
+        "izer='SGD', hypers=(('momentum', 0.9),), clip_norm=0.5, lookahead=(7, 0.5), color='<run_color(1)>')], st"
+        'art=(-1.2, 1.0), steps=500)'),
+    'hand:custom': (
+        {'pg_surface': 'Custom formula…', 'pg_formula': 'x**2 + 3*y**2', 'pg_xmin': '-2', 'pg_xmax': '2', 'pg_nruns': '1'},
+        "Scene(surface='Custom formula…', runs=[<default run 0>], formula='x**2 + 3*y**2', window=((-2.0, 2.0), ("
+        '-3.0, 3.0)), start=(-1.2, 1.0), steps=500)'),
+    'hand:own-start-color': (
+        {'pg_nruns': '3', 'pg_r2_own': 'true', 'pg_r2_x0': '0.5', 'pg_r2_y0': '1', 'pg_r2_color': '#123456', 'pg_batch': '8'},
+        "Scene(surface='Rosenbrock', runs=[<default run 0>, <default run 1>, RunConfig(optimizer='Adam', hypers=("
+        "('lr', 0.1),), start=(0.5, 1.0), color='#123456')], start=(-1.2, 1.0), steps=500, batch_size=8)"),
+    'hand:view-keys': (
+        {'pg_view': '3D surface', 'pg_log': 'false', 'pg_surface': 'Himmelblau'},
+        "Scene(surface='Himmelblau', runs=[<default run 0>, <default run 1>, <default run 2>, <default run 3>, <d"
+        'efault run 4>, <default run 5>], start=(-1.2, 1.0), steps=500)'),
+}
+
+
+class Tab:
+    """One browser tab on the app, through AppTest.
+
+    ``url`` is the query in its address bar: what Streamlit last sent (a widget the user moves is
+    written into the address bar by the browser itself, which AppTest does not model).
+    ``sent`` lists the query strings the last action sent; Streamlit's frontend pushes a history
+    entry for each one that differs from the address bar (:meth:`entries`).
+    """
+
+    def __init__(self, query: dict | None = None, page: str | None = None) -> None:
+        """Open the app at ``query`` (on ``page``: another page's file, else the Playground)."""
+        self.at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in (query or {}).items():
+            self.at.query_params[k] = v
+        if page:
+            self.at.switch_page(page)
+        self.sent: list[str] = []
+        self.before: dict = {}
+        self.run()
+
+    def run(self, back: bool = False) -> "Tab":
+        """Run the page; ``back``: as the browser's Back or Forward to the address in ``query_params``."""
+        self.before = dict(self.at.query_params)
+        sent: list[str] = []
+        original = LSR.LocalScriptRunner.run
+
+        def run(runner, *args, **kwargs):
+            tree = original(runner, *args, **kwargs)
+            sent.extend(m.page_info_changed.query_string for m in runner.forward_msgs()
+                        if m.HasField("page_info_changed"))
+            return tree
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(LSR.LocalScriptRunner, "run", run)
+            if back:
+                mp.setattr(LSR, "RerunData", partial(LSR.RerunData, is_history_navigation=True))
+            self.at.run()
+        assert not self.at.exception, [e.message for e in self.at.exception]
+        self.sent = sent
+        return self
+
+    def click(self, key: str) -> "Tab":
+        self.at.button(key=key).click()
+        return self.run()
+
+    def go(self, url: dict) -> "Tab":
+        """Back or Forward to the entry holding ``url``."""
+        self.at.query_params.clear()
+        self.at.query_params.update(url)
+        return self.run(back=True)
+
+    @property
+    def url(self) -> dict:
+        return dict(self.at.query_params)
+
+    def entries(self) -> list[dict]:
+        """The history entries Streamlit's frontend pushed for the last action (each query string
+        sent that differs from the address bar at the time)."""
+        out, bar = [], urlencode(self.before, doseq=True)
+        for qs in self.sent:
+            if qs != bar:
+                out.append({k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()})
+                bar = qs
+        return out
+
+    def state(self) -> dict:
+        return self.at.session_state.to_dict()
+
+    def scene(self) -> S.Scene:
+        """The scene the widgets show."""
+        return U.scene_from_state(self.state())
+
+    def lesson(self) -> str | None:
+        """The title of the lesson shown, if any."""
+        shown = [p.title for p in P.GALLERY for i in self.at.info if i.value.startswith(f"**{p.icon} {p.title}.**")]
+        return shown[0] if shown else None
+
+    def views(self) -> dict[str, dict]:
+        """The page's custom components' data by kind (the race view, the landscape, the copy link)."""
+        return {d.get("kind"): d for d in (json.loads(el.proto.json) for el in self.at.get("bidi_component"))}
+
+    def raced(self) -> list[str]:
+        """The runs the page raced in its last run, as its scoreboard names them."""
+        (board,) = [d.value for d in self.at.dataframe if {"run", "diverged"} <= set(d.value.columns)]
+        return list(board["run"])
+
+
+@pytest.mark.parametrize("name", list(RECORDED_LINKS))
+def test_a_recorded_link_opens_the_recorded_scene(name):
+    query, expected = RECORDED_LINKS[name]
+    assert describe(Tab(query).scene()) == expected
+
+
+_AFTER = {p.key: P.GALLERY[i - 1].key for i, p in enumerate(P.GALLERY)}  # each lesson after another one
+
+
+@pytest.mark.parametrize("after", [None, "another"], ids=["from-the-default-page", "after-another-lesson"])
+@pytest.mark.parametrize("preset", P.GALLERY, ids=lambda p: p.key)
+def test_a_lesson_is_one_history_entry_whose_link_opens_it(preset, after):
+    """Loaded from the page as it opens or after another lesson, a lesson's link (the address bar
+    after the click) opens its scene and its lesson in a new session; the click made one history
+    entry, and the page says the same link (url_params)."""
+    tab = Tab()
+    if after:
+        tab.click(f"pg_preset_{_AFTER[preset.key]}")
+    tab.click(f"pg_preset_{preset.key}")
+    link = tab.url
+    assert tab.scene() == preset.scene and tab.lesson() == preset.title
+    assert link == U.url_params(tab.state())
+    assert tab.entries() == ([] if link == tab.before else [link])
+    opened = Tab(link)
+    assert opened.scene() == preset.scene
+    assert opened.lesson() == preset.title
+    assert opened.url == link and opened.entries() == []  # opening it leaves the address as it is
+    assert opened.raced() == S.unique_labels(preset.scene.runs)
+    tab.run()
+    assert tab.sent == []  # the next run finds the URL right
+
+
+def test_the_ravine_lesson_link_keeps_its_kappa():
+    tab = Tab().click("pg_preset_ravine")
+    assert tab.url["pg_sp_kappa"] == "25" and tab.url[U.LESSON_PARAM] == "ravine"
+    assert Tab(tab.url).scene().surface_params == (("kappa", 25.0),)
+
+
+def test_a_click_on_the_map_is_one_history_entry_and_in_the_link():
+    tab = Tab().click("pg_preset_ravine")
+    tab.at.session_state["pg_map"] = {"click": {"x": 0.5, "y": -0.25}}  # what the race view sends on a click
+    tab.run()
+    link = tab.url
+    assert (link["pg_x0"], link["pg_y0"]) == ("0.5", "-0.25") and U.LESSON_PARAM not in link  # no longer the lesson
+    assert tab.entries() == [link]
+    opened = Tab(link)
+    assert opened.scene() == tab.scene() and opened.scene().start == (0.5, -0.25)
+    assert opened.lesson() is None
+
+
+def test_the_lesson_is_in_the_link_while_it_is_shown():
+    tab = Tab().click("pg_preset_saddle")
+    assert tab.url[U.LESSON_PARAM] == "saddle"
+    tab.at.select_slider(key="pg_steps").set_value(200)
+    tab.run()  # the scene is no longer the lesson's: the link drops its name
+    assert U.LESSON_PARAM not in tab.url and tab.url["pg_steps"] == "200"
+    assert tab.lesson() is None and Tab(tab.url).lesson() is None
+    # A link naming a lesson whose scene it does not hold opens that scene, without the lesson.
+    other = Tab({**tab.url, U.LESSON_PARAM: "saddle"})
+    assert other.scene() == tab.scene() and other.lesson() is None
+    assert Tab({U.LESSON_PARAM: "no-such-lesson"}).lesson() == P.GALLERY[0].title
+
+
+def test_back_and_forward_restore_whole_scenes():
+    tab = Tab().click("pg_preset_diverge")
+    diverge = tab.url
+    tab.click("pg_preset_ravine")
+    ravine = tab.url
+    # Back: the browser restores the previous entry's address and Streamlit reruns as history navigation.
+    tab.go(diverge)
+    assert tab.scene() == P.PRESETS["diverge"].scene and tab.lesson() == P.PRESETS["diverge"].title
+    assert tab.raced() == S.unique_labels(P.PRESETS["diverge"].scene.runs)  # the race too, in this very run
+    assert tab.entries() == [] and tab.url == diverge
+    tab.go(ravine)  # Forward
+    assert tab.scene() == P.PRESETS["ravine"].scene and tab.lesson() == P.PRESETS["ravine"].title
+    assert tab.raced() == S.unique_labels(P.PRESETS["ravine"].scene.runs)
+    # A third run comes back at its default, not as the diverging lesson left it in the session.
+    tab.at.number_input(key="pg_nruns").set_value(3)
+    tab.run()
+    assert tab.scene().runs[2] == U.default_run(2)
+
+
+def test_back_to_the_page_as_it_opened():
+    tab = Tab()
+    tab.click("pg_preset_lion")
+    tab.go({})
+    assert tab.scene() == P.DEFAULT_SCENE and tab.lesson() == P.GALLERY[0].title
+    assert tab.raced() == S.unique_labels(P.DEFAULT_SCENE.runs)
+
+
+@pytest.mark.parametrize("first", ["schedules", "playground"])
+def test_open_this_run_in_the_playground_shows_the_scene_in_the_url(first):
+    """From a link to the Schedules page (the Playground not drawn yet in the session: its widgets
+    wrote no value set from code into the URL), or after the Playground."""
+    from app.schedules import logic as L
+
+    tab = Tab({"sc_steps": "300"}, page="views/schedules.py" if first == "schedules" else None)
+    if first == "playground":
+        tab.at.switch_page("views/schedules.py")
+        tab.run()
+    tab.at.session_state["sc_tab"] = "🏃 Apply to a run"
+    tab.run()
+    tab.at.selectbox(key="sc_run_sched").set_value("OneCycleLR")
+    tab.run()
+    tab.click("sc_to_pg")
+    assert any("Gallery" in h.value for h in tab.at.header)  # the Playground is showing
+    expected = U.canonical(L.playground_scene("Himmelblau", "RMSprop", 0.1, "OneCycleLR", {}, 300))
+    assert tab.scene() == expected
+    link = tab.url
+    assert link["pg_surface"] == "Himmelblau" and link["pg_r0_sched"] == "OneCycleLR" and link["pg_steps"] == "300"
+    assert link == U.url_params(tab.state())
+    assert Tab(link).scene() == expected
+
+
+def test_the_copy_link_control_is_in_the_sidebar():
+    tab = Tab()
+    view = tab.views()["copy_link"]
+    assert view["copy"] is True and view["scene_keys"] == U.SCENE_KEY_PATTERN
+    assert any(el.proto.component_name == "optimizer_explorer_copy_link" for el in tab.at.sidebar.get("bidi_component"))
+
+
+def _handed_scenes() -> dict[str, S.Scene]:
+    """Scenes another page or a click could hand over, between them every kind of widget."""
+    run = S.RunConfig.make
+    return {
+        **{k: v for k, v in _scenes().items() if k in ("custom-no-window", "custom-window", "handoff", "off-grid")},
+        "every-option": S.Scene.make("Rotated ravine", [
+            run("SGD", {"lr": 0.2, "momentum": 0.9, "nesterov": True}, schedule="OneCycleLR",
+                schedule_params={"anneal_strategy": "linear", "three_phase": True, "pct_start": 0.5}),
+            run("Adam", {"lr": 0.02, "amsgrad": True}, clip_norm=1.0, schedule="MultiStepLR",
+                schedule_params={"milestones": (100, 300, 600, 900)}),
+            run("SGD", {"lr": 0.1}, lookahead=(6, 0.3), start=(2.0, -1.0), batch=4),
+            run("RMSprop", {"lr": 0.02, "centered": True}, clip_value=0.3, color="#ABCDE2", schedule="StepLR",
+                schedule_params={"step_size": 60}),
+            run("Adam8bit", {"block_size": 64}),
+            run("Lion", {"lr": 0.001}, lookahead=(5, 1.0)),
+        ], {"kappa": 40.0, "angle": 30.0}, steps=150, noise=0.2, batch_size=8, seed=18, start=(1.0, 1.0)),
+        "custom-window-own-start": S.Scene.make(C, [run("Adam", {"lr": 0.05}, start=(0.5, 0.25))], formula="x*y + x**2",
+                                                window=((-1.0, 2.0), (-2.0, 2.0)), start=(0.5, 0.5)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_handed_scenes()))
+def test_a_scene_handed_over_is_one_history_entry_whose_link_opens_it(name):
+    """Values queued for the Playground (another page, a click) reach the URL in one step, in the
+    page's own spelling (Streamlit adds or drops nothing afterwards), and the link opens them."""
+    scene = _handed_scenes()[name]
+    tab = Tab().click("pg_preset_lion")
+    handoff.queue_scene(tab.at.session_state, scene)
+    tab.run()
+    expected = U.canonical(scene)
+    assert tab.scene() == expected
+    link = tab.url
+    assert link == U.url_params(tab.state()) == handoff.link(expected)
+    assert tab.entries() == [link]
+    opened = Tab(link)
+    assert opened.scene() == expected and opened.url == link
+    tab.run()
+    assert tab.sent == []
+
+
+def test_a_change_with_consequences_is_in_the_link_whole():
+    """A new surface brings its own start, a new optimizer its own defaults: the link holds them."""
+    tab = Tab().click("pg_preset_adamw")
+    tab.at.selectbox(key="pg_surface").set_value("Himmelblau")
+    tab.run()
+    tab.at.selectbox(key="pg_r1_opt").set_value("SGD")
+    tab.run()
+    scene = tab.scene()
+    assert scene.surface == "Himmelblau" and scene.start != P.PRESETS["adamw"].scene.start
+    assert scene.runs[1] == U.default_run(1)  # SGD at its defaults there (the default scene's second run)
+    assert tab.url == U.url_params(tab.state()) and "pg_r1_weight_decay" not in tab.url
+    assert Tab(tab.url).scene() == scene

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from app.playground import handoff
 from app.playground import panels as P
 from app.playground import presets
 from app.playground import race as R
@@ -95,6 +96,87 @@ def test_hyper_defaults_and_suggested_start():
     assert U.suggested_start({"pg_surface": "Beale", "pg_steps": "x"}) == {}
     assert U.start_state(0.123, -1.0) == {"pg_x0": 0.12, "pg_y0": -1.0}
     assert U.value("pg_nruns", {"pg_nruns": 99}) == S.MAX_RUNS and U.value("pg_nruns", {"pg_nruns": "x"}) == 6
+
+
+# ---- the URL ------------------------------------------------------------------------------------
+def test_a_lessons_url_holds_every_value_that_shapes_it_and_its_name():
+    assert U.url_params({}) == {} and U.url_params(dict(U.default_state())) == {}
+    ravine = {**U.state_from_scene(presets.PRESETS["ravine"].scene), U.LESSON: "ravine"}
+    assert U.url_params(ravine) == {
+        "pg_surface": "Ravine", "pg_sp_kappa": "25", "pg_x0": "-2.5", "pg_y0": "0.8", "pg_steps": "120",
+        "pg_nruns": "2", "pg_r0_lr": "0.07", "pg_r1_lr": "0.07", "pg_r1_momentum": "0.7", "pg_lesson": "ravine"}
+    # The first lesson is what a link without a name shows; a lesson whose scene was changed is not named.
+    assert U.url_params({U.LESSON: "race"}) == {}
+    assert U.LESSON_PARAM not in U.url_params({**ravine, "pg_steps": 200})
+    assert U.url_params({**ravine, U.LESSON: None}) == {k: v for k, v in U.url_params(ravine).items()
+                                                        if k != U.LESSON_PARAM}
+
+
+def test_a_value_is_in_the_url_when_it_differs_from_the_default_it_is_drawn_with():
+    # κ at the registry's default on another surface than the default scene's is left out; the
+    # Ravine lesson's κ = 25 is in, however it was set (Streamlit left it out after the lesson).
+    assert U.url_params({"pg_surface": "Ravine", "pg_sp_kappa": 10.0}) == {"pg_surface": "Ravine"}
+    assert U.url_params({"pg_surface": "Ravine", "pg_sp_kappa": 25.0})["pg_sp_kappa"] == "25"
+    # Widgets the page does not draw are not in it: "clip at" while clipping is off, Lookahead's k
+    # while it is off, a run past the count, another surface's parameter, another optimizer's.
+    hidden = {"pg_nruns": 2, "pg_r0_clipv": 0.5, "pg_r0_lak": 9, "pg_r3_lr": 0.5, "pg_sp_kappa": 50.0,
+              "pg_r0_beta1": 0.5, "pg_r1_own": False, "pg_r1_x0": 3.0}
+    assert U.url_params(hidden) == {"pg_nruns": "2"}
+    # Values moved onto what each widget offers, spelled as Streamlit writes them into the URL.
+    shown = {"pg_surface": "Nope", "pg_x0": 2, "pg_steps": 123, "pg_noise": 0.07, "pg_batch": 0, "pg_r0_clip": "value",
+             "pg_r0_clipv": 0.2, "pg_r0_la": True, "pg_r0_lak": 7, "pg_r0_laa": 1.0, "pg_r0_batch": 0,
+             "pg_r1_opt": "Adam", "pg_r1_amsgrad": True, "pg_r2_color": "#123456"}
+    assert U.url_params(shown) == {
+        "pg_x0": "2.0", "pg_steps": "120", "pg_noise": "0.05", "pg_r0_clip": "value", "pg_r0_clipv": "0.3",
+        "pg_r0_la": "true", "pg_r0_lak": "7", "pg_r0_laa": "1", "pg_r1_opt": "Adam", "pg_r1_amsgrad": "true",
+        "pg_r2_color": "#123456"}
+
+
+@pytest.mark.parametrize("scene", _scenes(), ids=lambda s: s.surface)
+def test_a_scenes_url_names_only_what_differs_from_the_defaults(scene):
+    state = U.state_from_scene(scene)
+    url = U.url_params(state)
+    assert all(U.is_scene_key(k) for k in url)
+    assert all(url[k] != str(U.default(k, state)) for k in url)
+    assert handoff.link(scene) == url
+
+
+def test_scene_keys_and_same_scene_urls():
+    assert all(U.is_scene_key(k) for k in ("pg_surface", "pg_sp_kappa", "pg_x0", "pg_r0_lr", "pg_r5_s_T_max",
+                                           "pg_lesson", "pg_nruns", "pg_formula"))
+    assert not any(U.is_scene_key(k) for k in ("pg_view", "pg_step", "pg_tab", "pg_insp", "pg_log", "pg_sens_x",
+                                               "pg_an_run", "sc_steps", "pg_rx"))
+    assert U.same_scene_url({"pg_x0": "1", "pg_r0_la": "True", "pg_view": "3D surface"},
+                            {"pg_x0": "1.0", "pg_r0_la": "true", "pg_step": "4"})
+    assert not U.same_scene_url({"pg_x0": "1"}, {"pg_x0": "1", "pg_y0": "2"})
+    assert not U.same_scene_url({"pg_lesson": "ravine"}, {})
+
+
+def test_the_page_writes_the_whole_query_only_when_the_url_is_not_the_scene():
+    state = {**U.state_from_scene(presets.PRESETS["saddle"].scene), U.LESSON: "saddle"}
+    url = {"pg_view": "3D surface", "pg_surface": "Ravine", "pg_step": "40"}
+    update = handoff.url_update(state, url)
+    assert update == {**U.url_params(state), "pg_view": "3D surface", "pg_step": "40"}
+    assert list(update)[:2] == ["pg_surface", "pg_x0"]
+    assert handoff.url_update(state, update) is None
+    assert handoff.url_update(state, {**update, "pg_x0": "-1.80"}) is None  # spelled otherwise, the same scene
+
+
+def test_opening_a_link_reads_its_lesson_and_back_drops_the_scene_values():
+    state = {"pg_surface": "Ravine", "pg_r3_lr": 0.5, "pg_r0_box": True, "pg_view": "3D surface", "other": 1}
+    handoff.open_link(state, {"pg_lesson": "saddle"})
+    assert state[U.LESSON] == "saddle" and state["pg_surface"] == "Ravine"  # a new session: nothing to drop
+    handoff.open_link(state, {"pg_surface": "Beale"}, back=True)
+    assert state == {U.LESSON: presets.GALLERY[0].key, "pg_r0_box": True, "pg_view": "3D surface", "other": 1}
+    assert U.lesson_from_url({"pg_lesson": ["x", "noise"]}) == "noise"
+    assert U.lesson_from_url({"pg_lesson": "nope"}) == U.lesson_from_url({}) == presets.GALLERY[0].key
+
+
+def test_applying_the_queue_says_whether_anything_was():
+    state: dict = {}
+    assert handoff.apply_queued(state) is False
+    handoff.queue_values(state, {"pg_x0": 1.0})
+    assert handoff.apply_queued(state) is True and state == {"pg_x0": 1.0}
 
 
 # ---- lessons ----------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ hyperparameter after the optimizer, a schedule parameter after the schedule, the
 the surface) takes its own default (``own``) once that field differs from the default scene's.
 The page draws each widget with :func:`default`, so the value a widget starts from and the
 value a URL without its key gives are one value (a URL leaves out values at their default).
+
+:func:`url_params` says what the URL must hold for a state: every widget the page draws for it
+whose value differs from the default it is drawn with, spelled as Streamlit spells it, and the
+lesson shown (:data:`LESSON_PARAM`). The page writes it (:mod:`.handoff`, :mod:`.links`): Streamlit
+itself writes a value set from code only for a widget drawn in the run before.
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from app.playground.presets import DEFAULT_SCENE
+from app.playground.presets import DEFAULT_SCENE, GALLERY, lesson
 from app.playground.scene import (
     BATCH_OPTIONS,
+    CLIP_AT_OPTIONS,
+    CLIP_MODES,
     CUSTOM,
     DEFAULT_CUSTOM_WINDOW,
     MAX_RUNS,
@@ -51,7 +58,7 @@ from app.playground.scene import (
     schedule_param_default,
     shown_hypers,
 )
-from app.ui.controls import NO_SCHEDULE, snap
+from app.ui.controls import FULL_BATCH, NO_SCHEDULE, fmt, hyper_options, schedule_choices, snap
 from app.ui.theme import run_color
 from optim_core import registry
 
@@ -70,6 +77,13 @@ __all__ = [
     "hyper_defaults",
     "suggested_start",
     "start_state",
+    "LESSON",
+    "LESSON_PARAM",
+    "url_params",
+    "is_scene_key",
+    "SCENE_KEY_PATTERN",
+    "same_scene_url",
+    "lesson_from_url",
 ]
 
 K = "pg_"  # every Playground widget key starts with it
@@ -444,3 +458,200 @@ def suggested_start(state: Mapping[str, Any]) -> dict[str, Any]:
     except (SceneError, ValueError, TypeError):
         return {}
     return dict(zip((x0, y0), default_start(surface)))
+
+
+# ---------------------------------------------------------------------------------------
+# The URL: what a link must hold so that opening it shows the same scene
+# ---------------------------------------------------------------------------------------
+
+LESSON = "_pg_preset"  # session key: the gallery lesson shown (None: the user's own race)
+LESSON_PARAM = K + "lesson"  # its URL parameter: a link names the lesson it shows
+# The URL parameters that shape the scene (or name its lesson): the table's keys, a surface
+# parameter's, a run's. The page's view settings (3D view, inspected step, tab...) do not. A regular
+# expression, so that the browser (app/ui/copy_link.py) tells them apart too.
+SCENE_KEY_PATTERN = "^(?:{})$".format("|".join(
+    [re.escape(LESSON_PARAM)] + sorted(re.escape(k) for r in SCENE_ROWS if isinstance(r, Row) for k in r.keys(K))
+    + [re.escape(K + _SURFACE_PARAMS.prefix) + r".+", re.escape(K) + r"r\d+_.+"]))
+_SCENE_KEY = re.compile(SCENE_KEY_PATTERN)
+
+
+def is_scene_key(key: str) -> bool:
+    """Whether URL parameter ``key`` shapes the scene or names its lesson (:data:`SCENE_KEY_PATTERN`)."""
+    return bool(_SCENE_KEY.match(key))
+
+
+def _number_text(v: Any) -> str:
+    """A slider's number as Streamlit writes it into the URL (5.0 → "5", 0.25 → "0.25")."""
+    f = float(v)
+    return str(int(f)) if f.is_integer() else str(f)
+
+
+def _float_or_none(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _toggle_text(v: Any) -> str:
+    if isinstance(v, str):
+        v = v.strip().lower() == "true"
+    return "true" if v else "false"
+
+
+def _in(options: Sequence) -> Callable[[Any], Any]:
+    """fit_choice: a stored choice the widget does not offer is dropped (the widget shows its default)."""
+    return lambda v: v if v in options else None
+
+
+def _onto(options: Sequence, log: bool = False) -> Callable[[Any], Any]:
+    """fit_stored onto a select slider's options (None: dropped)."""
+    return lambda v: v if v in options else snap(v, options, log=log)
+
+
+def _onto_range(lo: int, hi: int) -> Callable[[Any], Any]:
+    """fit_stored onto an int slider's ``range(lo, hi + 1)``."""
+    r = range(lo, hi + 1)
+    return lambda v: v if type(v) is int and v in r else snap(v, r)
+
+
+class _Page:
+    """Walks the Playground's bound scene widgets as the page draws them, in its order, with the value
+    each one shows (a stored value moved onto what the widget offers, else its default) and how
+    Streamlit writes that value into the URL (a select slider's label, a toggle's true/false...)."""
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.state = state
+        self.shown: dict[str, Any] = {}  # the widgets drawn so far, as they show
+        self.url: dict[str, str] = {}  # those not at their default, as the URL spells them
+
+    def widget(self, key: str, spell: Callable[[Any], str], fit: Callable[[Any], Any] | None = None,
+               drawn: Callable[[Any], Any] = _same) -> Any:
+        d = drawn(default(key, self.shown))
+        v = self.state.get(key)
+        try:
+            if v is not None and fit is not None:
+                v = fit(v)
+            text = None if v is None else spell(v)
+        except (TypeError, ValueError):  # a value no widget could hold: it shows its default
+            v = text = None
+        if v is None:
+            v = d
+        self.shown[key] = v
+        if text is not None and text != spell(d):
+            self.url[key] = text
+        return v
+
+    def hyper(self, h, key: str) -> Any:
+        """:func:`app.ui.widgets.hyper_widget` bound to the URL."""
+        if h.kind == "bool":
+            return self.widget(key, _toggle_text, drawn=bool)
+        if h.kind == "choice":
+            options = list(h.choices)
+            if not options:
+                return None
+            return self.widget(key, str, _in(options), drawn=lambda d: d if d in options else options[0])
+        if h.kind == "int":
+            lo = int(h.low) if h.low is not None else 0
+            d = default(key, self.shown)
+            hi = int(h.high) if h.high is not None else int(max(10, 2 * d))
+            return self.widget(key, lambda v: str(int(v)), _onto_range(lo, hi),
+                               drawn=lambda d: snap(d, range(lo, hi + 1)))
+        options = hyper_options(h)
+        return self.widget(key, fmt, _onto(options, h.log), drawn=lambda d: snap(d, options, log=h.log))
+
+
+def _walk(state: Mapping[str, Any]) -> _Page:
+    page = _Page(state)
+    w = page.widget
+    surfaces = list(registry.surfaces()) + [CUSTOM]
+    surface = w(K + "surface", str, _in(surfaces))
+    if surface == CUSTOM:
+        w(K + "formula", str)
+        for k in ("xmin", "xmax", "ymin", "ymax"):
+            w(K + k, str, _float_or_none)
+    else:
+        for h in registry.get_surface(surface).params:
+            page.hyper(h, surface_param_key(h.name))
+    w(K + "x0", str, _float_or_none)
+    w(K + "y0", str, _float_or_none)
+    w(K + "steps", str, _onto(STEP_OPTIONS))
+    w(K + "noise", fmt, _onto(NOISE_OPTIONS))
+    w(K + "batch", lambda b: "full" if b == FULL_BATCH else str(b), _onto(BATCH_OPTIONS))
+    w(K + "seed", lambda v: str(int(v)))
+    runs = _run_count(w(K + "nruns", lambda v: str(int(v))))
+    optimizers = list(registry.optimizers())
+    schedules = available_schedules()
+    schedule_names = schedule_choices(schedules)
+    for i in range(runs):
+        def key(name: str) -> str:
+            return run_key(i, name)
+
+        w(key("color"), str)
+        opt = w(key("opt"), str, _in(optimizers))
+        for h in shown_hypers(opt):
+            page.hyper(h, key(h.name))
+        sched = w(key("sched"), str, _in(schedule_names))
+        if sched in schedules:
+            for h in schedules[sched].params:
+                page.hyper(h, schedule_key(i, h.name))
+        if w(key("clip"), str, _in(CLIP_MODES)) in ("norm", "value"):
+            w(key("clipv"), fmt, _onto(CLIP_AT_OPTIONS))
+        if _toggle_text(w(key("la"), _toggle_text, drawn=bool)) == "true":
+            w(key("lak"), lambda v: str(int(v)))
+            w(key("laa"), _number_text)
+        w(key("batch"), lambda b: "as above" if b == FULL_BATCH else str(b), _onto(BATCH_OPTIONS))
+        if _toggle_text(w(key("own"), _toggle_text, drawn=bool)) == "true":
+            w(key("x0"), str, _float_or_none)
+            w(key("y0"), str, _float_or_none)
+    return page
+
+
+def lesson_from_url(url: Mapping[str, Any]) -> str:
+    """The lesson a link names (``pg_lesson``), else the first lesson's (the default scene's)."""
+    key = url.get(LESSON_PARAM)
+    if isinstance(key, (list, tuple)):
+        key = key[-1] if key else None
+    return key if isinstance(key, str) and key in {p.key for p in GALLERY} else GALLERY[0].key
+
+
+def url_params(state: Mapping[str, Any]) -> dict[str, str]:
+    """What the URL must hold for the scene in ``state`` (Playground widget values, and the lesson
+    under :data:`LESSON`), spelled as Streamlit spells each widget's value in the URL.
+
+    A widget the page draws for this state is in it when the value it shows differs from the
+    default it is drawn with (the default a link without that key opens with), whoever set it: a
+    preset, a click, another page. The lesson shown is in it (``pg_lesson``) unless it is the first
+    lesson, which a link without it opens with.
+    """
+    page = _walk(state)
+    out = dict(page.url)
+    key = state.get(LESSON)
+    if key != GALLERY[0].key and isinstance(key, str):
+        try:
+            shown = lesson(key, scene_from_state(page.shown))
+        except (ValueError, TypeError, KeyError):
+            shown = None
+        if shown is not None:
+            out[LESSON_PARAM] = key
+    return out
+
+
+def _comparable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        v = v[-1] if v else ""
+    text = str(v).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def same_scene_url(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two URLs' query parameters open the same scene: their scene keys hold the same values,
+    however spelled ("1" and "1.0", "True" and "true")."""
+    ka = {k: _comparable(v) for k, v in a.items() if is_scene_key(k)}
+    kb = {k: _comparable(v) for k, v in b.items() if is_scene_key(k)}
+    return ka == kb

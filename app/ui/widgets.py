@@ -4,18 +4,21 @@
 URL (Playground, Schedules) or remembered across pages (Live Training); :func:`fit_stored` and
 :func:`fit_choice` move a value stored for a widget (by a URL, a preset, a click, an older
 range) onto what the widget can show before it is drawn; :class:`Remembered` keeps a page's
-unbound widget values while another page runs.
+unbound widget values while another page runs; :func:`replace_query_params` and
+:func:`history_navigation` let a page own its URL (the whole query in one step, and whether
+this run is the browser's Back or Forward).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import streamlit as st
 
 from app.ui.controls import fmt, hyper_options, snap
 
-__all__ = ["Q", "Remembered", "adopt_url", "fit_choice", "fit_stored", "hyper_widget"]
+__all__ = ["Q", "Remembered", "adopt_url", "fit_choice", "fit_stored", "hyper_widget", "replace_query_params",
+           "history_navigation"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
 
@@ -36,6 +39,50 @@ def adopt_url(key: str, parse=str) -> None:
         ss[key] = parse(st.query_params[key])
     except (TypeError, ValueError):
         pass
+
+
+def replace_query_params(params: Mapping[str, str | Sequence[str]]) -> None:
+    """Make the URL's query exactly ``params``, in one message to the browser (one history entry).
+
+    ``st.query_params`` refuses keys bound to a widget drawn in the previous run, and a bound
+    widget's value set from code reaches the URL one parameter (one ``pushState``) at a time, and
+    only if that widget was drawn in the previous run. Called before any widget is drawn, this
+    sets the session's query parameters and the URL the run's new widgets are seeded from to
+    ``params`` and sends them once; a widget then drawn with the value ``params`` gives it
+    finds its parameter in place and sends nothing. Streamlit 1.67's query-parameter store is
+    reached through its session (no public API does this); without it, only ``st.query_params``
+    is tried.
+    """
+    from urllib.parse import urlencode
+
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        with get_session_state().query_params() as qp:
+            if not all(hasattr(qp, m) for m in ("clear_with_no_forward_msg", "set_with_no_forward_msg",
+                                                 "set_initial_query_params", "_send_query_param_msg")):
+                raise AttributeError("not Streamlit 1.67's query-parameter store")
+            qp.clear_with_no_forward_msg(preserve_embed=True)
+            for k, v in params.items():
+                qp.set_with_no_forward_msg(k, v if isinstance(v, str) else list(v))
+            qp.set_initial_query_params(urlencode(params, doseq=True))
+            qp._send_query_param_msg()
+    except (ImportError, AttributeError):  # another Streamlit: its public API, for the keys it allows
+        try:
+            st.query_params.from_dict(params)
+        except st.errors.StreamlitAPIException:
+            pass
+
+
+def history_navigation() -> bool:
+    """Whether this run is the browser's Back or Forward (Streamlit then seeds every bound widget
+    from the URL, its default where the URL has none)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    except ImportError:
+        return False
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return bool(getattr(ctx, "is_history_navigation", False))
 
 
 def fit_stored(key: str, options, log: bool = False) -> None:

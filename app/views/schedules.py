@@ -16,6 +16,7 @@ from app.playground import race_component as RC
 from app.schedules import figures as SF
 from app.schedules import logic as L
 from app.ui.controls import STEP_OPTIONS, fmt, snap
+from app.ui.copy_link import keep_history
 from app.ui.theme import RUN_COLORS, run_color
 from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
@@ -287,16 +288,18 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
                    ": the loss kept improving by more than the threshold. Lower the patience or raise the "
                    "threshold to see it react."))
     else:
+        # One history entry for the switch: Back returns to this page as it was (app/ui/copy_link.py).
+        keep_history(key="sc_to_pg_history")
         if st.button("🏔️ Open this run in the Playground", key="sc_to_pg",
                      help="Sets the Playground's surface, optimizer, lr, schedule and steps to these."):
             try:
-                handoff.queue_scene(ss, L.playground_scene(surface_name, optimizer, base_lr, run_name, params,
-                                                           n_steps))
+                scene = L.playground_scene(surface_name, optimizer, base_lr, run_name, params, n_steps)
+                handoff.queue_scene(ss, scene)
             except (L.ScheduleError, ValueError, KeyError) as exc:
                 st.error(f"⚠️ {exc}")
             else:
-                # query_params={}: the default (None) refuses to clear this page's URL-bound values.
-                st.switch_page(handoff.PAGE, query_params={})
+                # The Playground's URL is the scene's from the start (a link to it), not this page's.
+                st.switch_page(handoff.PAGE, query_params=handoff.link(scene))
 
 
 # ---- LR range test ----------------------------------------------------------------------
