@@ -1329,3 +1329,15 @@ def test_a_change_with_consequences_is_in_the_link_whole():
     assert scene.runs[1] == U.default_run(1)  # SGD at its defaults there (the default scene's second run)
     assert tab.url == U.url_params(tab.state()) and "pg_r1_weight_decay" not in tab.url
     assert Tab(tab.url).scene() == scene
+
+
+def test_back_restores_the_inspected_step_and_the_loss_scale():
+    # The map and the loss chart read these two before their widgets are drawn: on Back they must
+    # come from the restored entry, not from the session the user is leaving.
+    tab = Tab().click("pg_preset_diverge")
+    tab.at.slider(key="pg_step").set_value(9)
+    tab.run()
+    tab.go({**tab.url, "pg_step": "5", "pg_log": "false"})
+    (race,) = [json.loads(e.proto.json) for e in tab.at.get("bidi_component") if e.proto.id.endswith("-pg_map")]
+    assert (race["step"], race["show"], race["loss"]["log"]) == (5, 5, False)
+    assert tab.at.slider(key="pg_step").value == 5 and tab.at.toggle(key="pg_log").value is False

@@ -25,9 +25,10 @@ from app.playground import state as U
 from app.ui import copy_link as CL
 from app.ui.widgets import history_navigation, replace_query_params
 
-__all__ = ["INIT", "own_url", "copy_link"]
+__all__ = ["INIT", "EARLY_VIEW_KEYS", "own_url", "copy_link"]
 
 INIT = "_pg_init"  # set once the Playground has run in this session
+EARLY_VIEW_KEYS = ("pg_step", "pg_log")
 
 
 def own_url(ss: MutableMapping[str, Any]) -> None:
@@ -35,7 +36,13 @@ def own_url(ss: MutableMapping[str, Any]) -> None:
     url = st.query_params.to_dict()
     url_is_scene = INIT not in ss or history_navigation()
     if url_is_scene:
-        handoff.open_link(ss, url, back=INIT in ss)
+        back = INIT in ss
+        handoff.open_link(ss, url, back=back)
+        if back:
+            # View settings the page reads before their widgets (the map's step and the loss scale,
+            # app.ui.widgets.adopt_url): the restored entry's, not the ones just left.
+            for key in EARLY_VIEW_KEYS:
+                ss.pop(key, None)
         ss[INIT] = True
     if handoff.apply_queued(ss) or not url_is_scene:
         try:
