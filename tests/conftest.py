@@ -36,3 +36,29 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where the test extra and Chromium are installed: {report.longrepr}"
+
+
+# -- browser tests (tests/browser.py): one app server and one Chromium per test module ---------
+@pytest.fixture(scope="module")
+def server(request):
+    """The app on a free localhost port; its log in /tmp/shots/streamlit-<test module>.log."""
+    from app import devserver
+    from tests.browser import SHOTS
+
+    os.makedirs(SHOTS, exist_ok=True)
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    with devserver.serve(log_path=os.path.join(SHOTS, f"streamlit-{name}.log")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (a skip, or a failure in CI, without them)."""
+    from app import devserver
+    from tests.browser import require
+
+    sync_api = require()
+    with sync_api.sync_playwright() as pw:
+        b = devserver.launch(pw)
+        yield b
+        b.close()

@@ -10,42 +10,21 @@ where that fails.
 
 from __future__ import annotations
 
-import os
 import time
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from app import devserver
 from app.playground import handoff
 from app.playground import presets as P
 from app.playground import state as U
-from tests.asserts import reference
+from tests.browser import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-if devserver.chromium_path() is None:
-    _WHY = "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":  # CI installs it: a missing browser is a broken run, not a skip
-        pytest.fail(_WHY, pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
-sync_api = reference("playwright.sync_api", "playwright (Python) is not installed")
+sync_api = require()
 
 SIDEBAR = "[data-testid=stSidebar]"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with devserver.serve(log_path="/tmp/streamlit-links.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = devserver.launch(pw)
-        yield b
-        b.close()
 
 
 class Tab:

@@ -10,7 +10,6 @@ when Chromium or Playwright is missing, except in CI (``CI=true``), where that f
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from urllib.parse import urlparse
 
@@ -21,25 +20,15 @@ from app import devserver
 from app.training import backend as T
 from app.ui import theme
 from app.ui.theme import CLASS_COLORS
-from tests.asserts import reference
+from tests.browser import SHOTS, require, skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = "/tmp/shots"
 VIEWPORT = {"width": 1280, "height": 720}
 
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    _WHY = "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":  # CI installs it: a missing browser is a broken run, not a skip
-        pytest.fail(_WHY, pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
-sync_api = reference("playwright.sync_api", "playwright (Python) is not installed")
+sync_api = require()
 if not T.torch_available():
-    _WHY = "Live Training needs the torch extra (pip install -e '.[torch]')"
-    if os.environ.get("CI") == "true":
-        pytest.fail(_WHY, pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
+    skip_or_fail("Live Training needs the torch extra (pip install -e '.[torch]')")
 
 # The live view's shadow root (components v2 mount it in one, isolate_styles=True).
 ROOT = "document.querySelector('[data-testid=stBidiComponentIsolated]')?.shadowRoot"

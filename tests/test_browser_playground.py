@@ -15,36 +15,13 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from app import devserver
-from tests.asserts import reference
+from tests.browser import SHOTS, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SHOTS = "/tmp/shots"
-
-if devserver.chromium_path() is None:
-    _WHY = "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":  # CI installs it: a missing browser is a broken run, not a skip
-        pytest.fail(_WHY, pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
-sync_api = reference("playwright.sync_api", "playwright (Python) is not installed")
+sync_api = require()
 
 MAP = "canvas[data-role=map]"
-
-
-@pytest.fixture(scope="module")
-def server():
-    os.makedirs(SHOTS, exist_ok=True)
-    with devserver.serve(log_path=os.path.join(SHOTS, "streamlit-playground.log")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = devserver.launch(pw)
-        yield b
-        b.close()
 
 
 class Page:
