@@ -28,19 +28,30 @@ __all__ = ["FLOAT_PATH_MAX_ROWS", "fits_floats", "step_on_floats"]
 FLOAT_PATH_MAX_ROWS = 16
 
 
+def _additive_noise(oracle, surface) -> bool:
+    """Whether ``oracle`` is ``surface``'s exact gradient plus seeded Gaussian noise only
+    (:class:`optim_core.stochastic.StochasticGradient` without mini-batches): drawn ahead in one
+    block, that noise is added on floats exactly as the array loop adds it."""
+    return (getattr(oracle, "additive_noise_only", False) is True and getattr(oracle, "surface", None) is surface
+            and hasattr(oracle, "noise_block"))
+
+
 def fits_floats(race, lane) -> bool:
     """Whether :func:`step_on_floats` can step ``lane``: a few trajectories on a built-in surface,
-    every kernel able to run on floats, and none of the per-row extras it leaves to arrays
-    (noise, clipping, Lookahead, plateau schedules, Sophia's Hessians).
+    exact gradients or additive Gaussian noise on them, every kernel able to run on floats, and
+    none of the per-row extras it leaves to arrays (mini-batch noise, clipping, Lookahead, plateau
+    schedules, Sophia's Hessians).
 
     Judged on the lane alone, so a lane is stepped as a request of its runs alone would be.
     """
     groups, n_rows = lane.groups, lane.rows.stop - lane.rows.start
     if not race.keep_path or n_rows > min(FLOAT_PATH_MAX_ROWS, 4 + 2 * len(groups)) or race.dtype != np.float64:
         return False
-    if lane.oracle is not None or lane.clip_norm is not None or lane.clip_value is not None or lane.lookahead:
+    if lane.clip_norm is not None or lane.clip_value is not None or lane.lookahead:
         return False
     surface = race.surface
+    if lane.oracle is not None and not _additive_noise(lane.oracle, surface):
+        return False
     if not isinstance(surface, Surface) or type(surface).value_and_grad is not Surface.value_and_grad:
         return False  # e.g. a typed formula, which evaluates through its own tree
     return all(g.info.runs_on_floats and not g.info.needs_hessian and not g.plateaus for g in groups)
@@ -56,9 +67,15 @@ def step_on_floats(race, lanes, rec) -> None:
     ``OptimizerInfo.runs_on_floats``) and ``surface._fg`` is the same expression the array
     path evaluates, so every number equals the array loop's (tests compare them exactly).
     """
-    (lane,) = lanes  # only the exact gradient's lane fits (see fits_floats)
+    (lane,) = lanes  # only a lane of exact or additively noisy gradients fits (see fits_floats)
     T, bound, full = race.steps, race.bound, race.full
     fg = race.surface._fg
+    # Additive noise (fits_floats): the array loop adds noise_scale * pairs to the exact gradient;
+    # the same products, drawn for every step at once, are added here to the same floats.
+    noise = None
+    if lane.oracle is not None and lane.oracle.noise_scale > 0:  # (σ = 0 is the exact gradient, -0.0 kept)
+        sg = lane.oracle
+        noise = (sg.noise_scale * sg.noise_block(0, T + 1, race.row_start[lane.rows])).tolist()
     P = race.P[lane.rows]
     n = P.shape[0]
     xs, ys = P[:, 0].tolist(), P[:, 1].tolist()
@@ -116,8 +133,13 @@ def step_on_floats(race, lanes, rec) -> None:
                 xs[r], ys[r] = x, y
             f, gx, gy = fg(x, y)
             fs.append(f)
-            new_gx.append(float(gx))
-            new_gy.append(float(gy))
+            if noise is None:
+                new_gx.append(float(gx))
+                new_gy.append(float(gy))
+            else:
+                nx, ny = noise[t][r]
+                new_gx.append(float(gx) + nx)
+                new_gy.append(float(gy) + ny)
             if not math.isfinite(f) and live[r]:
                 frozen[r] = (x, y)
                 live[r] = False

@@ -141,6 +141,12 @@ class StochasticGradient:
                 q[np.argsort(q[:, k])[-r:], k] -= 1
         return q.astype(np.float64) * quantum
 
+    @property
+    def additive_noise_only(self) -> bool:
+        """True when the result is the exact value and the exact gradient plus ``noise_scale`` times
+        :meth:`noise_block`'s pairs (no mini-batch offsets): what the engine's float path can add."""
+        return self.batch_size is None or self.spread == 0.0
+
     # -- theory --------------------------------------------------------------------------
     @property
     def exact(self) -> bool:

@@ -146,13 +146,31 @@ def test_float_path_equals_the_torch_shaped_class():
             np.testing.assert_array_equal(tr.positions[0, 0, t + 1], p.data, err_msg=f"{name} step {t + 1}")
 
 
-@pytest.mark.parametrize("case", ["noise", "clip_norm", "clip_value", "lookahead", "plateau", "summary", "float32",
+@pytest.mark.parametrize("noise", [dict(noise_scale=0.1, seed=1), dict(noise_scale=2.0, seed=7),
+                                   dict(noise_scale=0.0, seed=3), dict(noise_scale=0.1, batch_size=64, seed=2)])
+def test_additive_noise_on_the_float_path(monkeypatch, noise):
+    # Gaussian gradient noise is drawn ahead for every step and added on floats: the same numbers as
+    # the array loop, for several runs meeting the same noise, and one that diverges.
+    surface = registry.get_surface("Rosenbrock").make()
+    specs = [RunSpec("Adam", {"lr": 0.05}), RunSpec("SGD", {"lr": 1e-3, "momentum": 0.9}), RunSpec("Lion", {"lr": 0.01}),
+             RunSpec("SGD", {"lr": 0.02, "momentum": 0.5})]
+    sg = StochasticGradient(surface, **noise)
+    a, b = _both(monkeypatch, surface, specs, [[-1.2, 1.0]], 300, oracle=sg)
+    _assert_same(a, b)
+    assert a.diverged[3, 0] and not a.diverged[:3].any()
+    assert a.positions.shape == (4, 1, 301, 2) and a.positions.dtype == np.float64
+    # It is noisy where it should be: the recorded gradient is not the exact one.
+    exact = surface.value_and_grad(a.positions[0, 0, :-1])[1]
+    assert np.array_equal(a.grads[0, 0], exact) == (noise["noise_scale"] == 0.0)
+
+
+@pytest.mark.parametrize("case", ["minibatch noise", "clip_norm", "clip_value", "lookahead", "plateau", "summary", "float32",
                                   "formula", "lamb", "many rows"])
 def test_what_the_float_path_leaves_to_arrays(monkeypatch, case):
     surface = registry.get_surface("Rosenbrock").make()
     spec, kwargs, starts = RunSpec("Adam", {"lr": 0.01}), {}, [[-1.2, 1.0]]
-    if case == "noise":
-        kwargs["oracle"] = StochasticGradient(surface, noise_scale=0.1, seed=1)
+    if case == "minibatch noise":
+        kwargs["oracle"] = StochasticGradient(surface, noise_scale=0.1, batch_size=8, seed=1)
     elif case == "clip_norm":
         spec = RunSpec("Adam", {"lr": 0.01}, clip_norm=1.0)
     elif case == "clip_value":

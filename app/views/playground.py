@@ -115,55 +115,58 @@ OPTIMIZERS = list(registry.optimizers())
 SCHEDULES = S.available_schedules()
 
 # ---- sidebar: gallery, surface, start, steps, noise -----------------------------------
-with st.sidebar:
-    st.header("🎓 Gallery")
-    st.caption("One click loads a lesson; then press ▶ under the map.")
-    for p in presets.GALLERY:
-        st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
-                  width="stretch")
-    links.copy_link()
+def sidebar() -> None:
+    """The gallery and the scene's shared settings: surface, start, steps, noise."""
+    with st.sidebar:
+        st.header("🎓 Gallery")
+        st.caption("One click loads a lesson; then press ▶ under the map.")
+        for p in presets.GALLERY:
+            st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
+                      width="stretch")
+        links.copy_link()
 
-    st.header("⛰️ Surface")
-    surface_choices = SURFACES + [S.CUSTOM]
-    fit_choice("pg_surface", surface_choices)
-    surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(default("pg_surface")),
-                                key="pg_surface", bind=Q, on_change=_on_surface_change)
-    if surface_name == S.CUSTOM:
-        st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q,
-                      placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
-                      help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, exp, log, "
-                           "sqrt, abs, tanh.")
+        st.header("⛰️ Surface")
+        surface_choices = SURFACES + [S.CUSTOM]
+        fit_choice("pg_surface", surface_choices)
+        surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(default("pg_surface")),
+                                    key="pg_surface", bind=Q, on_change=_on_surface_change)
+        if surface_name == S.CUSTOM:
+            st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q,
+                          placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
+                          help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, "
+                               "exp, log, sqrt, abs, tanh.")
+            c1, c2 = st.columns(2)
+            c1.number_input("x from", value=default("pg_xmin"), step=0.5, key="pg_xmin", bind=Q)
+            c2.number_input("x to", value=default("pg_xmax"), step=0.5, key="pg_xmax", bind=Q)
+            c1.number_input("y from", value=default("pg_ymin"), step=0.5, key="pg_ymin", bind=Q)
+            c2.number_input("y to", value=default("pg_ymax"), step=0.5, key="pg_ymax", bind=Q)
+        else:
+            info = registry.get_surface(surface_name)
+            for h in info.params:
+                hyper_widget(h, U.surface_param_key(h.name), default(U.surface_param_key(h.name)))
+            if info.note:
+                st.caption(info.note)
+
+        st.header("📍 Start and steps")
+        st.caption("Click anywhere on the map to start there, or type a point.")
         c1, c2 = st.columns(2)
-        c1.number_input("x from", value=default("pg_xmin"), step=0.5, key="pg_xmin", bind=Q)
-        c2.number_input("x to", value=default("pg_xmax"), step=0.5, key="pg_xmax", bind=Q)
-        c1.number_input("y from", value=default("pg_ymin"), step=0.5, key="pg_ymin", bind=Q)
-        c2.number_input("y to", value=default("pg_ymax"), step=0.5, key="pg_ymax", bind=Q)
-    else:
-        info = registry.get_surface(surface_name)
-        for h in info.params:
-            hyper_widget(h, U.surface_param_key(h.name), default(U.surface_param_key(h.name)))
-        if info.note:
-            st.caption(info.note)
+        c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q)
+        c2.number_input("start θ₂", value=default("pg_y0"), step=0.1, format="%.3f", key="pg_y0", bind=Q)
+        fit_stored("pg_steps", S.STEP_OPTIONS)
+        st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q)
 
-    st.header("📍 Start and steps")
-    st.caption("Click anywhere on the map to start there, or type a point.")
-    c1, c2 = st.columns(2)
-    c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q)
-    c2.number_input("start θ₂", value=default("pg_y0"), step=0.1, format="%.3f", key="pg_y0", bind=Q)
-    fit_stored("pg_steps", S.STEP_OPTIONS)
-    st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q)
+        st.header("🎲 Noise")
+        fit_stored("pg_noise", S.NOISE_OPTIONS)
+        st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
+                         key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
+        fit_stored("pg_batch", S.BATCH_OPTIONS)
+        st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=default("pg_batch"),
+                         format_func=lambda b: "full" if b == FULL_BATCH else str(b), key="pg_batch", bind=Q,
+                         help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "
+                              "whose variance shrinks like 1/B. 'full' is the exact gradient.")
+        st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1, key="pg_seed",
+                        bind=Q, help="Every run meets the same noise at the same step: a fair race.")
 
-    st.header("🎲 Noise")
-    fit_stored("pg_noise", S.NOISE_OPTIONS)
-    st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
-                     key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
-    fit_stored("pg_batch", S.BATCH_OPTIONS)
-    st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=default("pg_batch"),
-                     format_func=lambda b: "full" if b == FULL_BATCH else str(b), key="pg_batch", bind=Q,
-                     help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "
-                          "whose variance shrinks like 1/B. 'full' is the exact gradient.")
-    st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1, key="pg_seed",
-                    bind=Q, help="Every run meets the same noise at the same step: a fair race.")
 
 # ---- the race: lesson, map and runs side by side -------------------------------------------
 left, side = st.columns([3, 1], gap="small")
@@ -171,27 +174,29 @@ with side:
     editor_box = st.container()
     refused_box = st.container()
     lesson = st.empty()
-# The runs' widgets hold the scene once they exist. On a first load their values are still only in
-# the URL (a widget reads it when drawn): draw them first. Afterwards the race goes first, so the
-# browser paints the new picture before the forty-odd run controls arrive.
-_runs_pending = [U.run_key(0, "opt") in ss]
+# The widgets hold the scene once they exist. On a first load (or Back) their values are still only
+# in the URL, which a widget reads when it is drawn: draw them first. Afterwards the race goes first,
+# so the browser gets and paints the new picture before the hundred-odd controls arrive.
+_controls_pending = [True]
 
 
-def draw_runs_editor() -> None:
-    if _runs_pending:
-        _runs_pending.clear()
+def draw_controls() -> None:
+    """The sidebar and the run controls, once per run."""
+    if _controls_pending:
+        _controls_pending.clear()
+        sidebar()
         with editor_box:
             runs_editor()
 
 
 def stop() -> None:
-    """End the run here, with the run controls on the page (so the settings can be mended)."""
-    draw_runs_editor()
+    """End the run here, with the controls on the page (so the settings can be mended)."""
+    draw_controls()
     st.stop()
 
 
-if not _runs_pending[0]:
-    draw_runs_editor()
+if not ("pg_surface" in ss and U.run_key(0, "opt") in ss):
+    draw_controls()
 view = ss.get("pg_view", "2D map")
 
 # ---- compute ---------------------------------------------------------------------------
@@ -298,7 +303,7 @@ def race_area() -> None:
 
 with left:
     race_area()
-draw_runs_editor()
+draw_controls()
 
 # ---- analyses ---------------------------------------------------------------------------
 has_stability = theory.has_theory(surface)
