@@ -260,7 +260,8 @@ def race_area() -> None:
     else:
         land = C.landscape(scene, surface)
         RC.show_landscape(land, key="pg_land")
-        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss), key="pg_map")
+        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss), key="pg_map",
+                     state=ss)
         st.caption("Play runs the race in your browser, the loss chart's cursor with it; pausing or dragging the "
                    "step bar sets the inspected step. Click the map to start every run there.")
     for msg in res.warnings:
