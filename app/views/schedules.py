@@ -18,6 +18,7 @@ from app.schedules import logic as L
 from app.ui.controls import STEP_OPTIONS, fmt, snap
 from app.ui.copy_link import keep_history
 from app.ui.theme import RUN_COLORS, run_color
+from app.ui.exports import export_menu, slug, still_exports
 from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -146,9 +147,10 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
                          help="Marks this step on every curve; the table lists the lr there.")
         if curves:
             cycling = [c.label for c in curves if c.momentum is not None]
-            st.plotly_chart(SF.lr_figure(curves, log_y=log_y, marker_step=mark,
-                                         title=f"Learning rate over {n_steps} steps (base lr {fmt(base_lr)})"),
-                            key="sc_chart", theme=None, config=PLOT_CONFIG)
+            fig = SF.lr_figure(curves, log_y=log_y, marker_step=mark,
+                               title=f"Learning rate over {n_steps} steps (base lr {fmt(base_lr)})")
+            st.plotly_chart(fig, key="sc_chart", theme=None, config=PLOT_CONFIG)
+            export_menu("sc_chart_export", still_exports(lambda: fig, "lr-schedules"))
             if cycling:
                 st.caption(f"Lower panel: {', '.join(cycling)} move momentum (SGD, RMSprop) or β₁ (Adam) "
                            "opposite to the lr: low momentum while the lr is high.")
@@ -215,9 +217,9 @@ def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> No
         curves = [SF.LRCurve(f"{combinator}: {comp.label()}", composed.lr, color=run_color(5), width=4)]
         curves += [SF.LRCurve(p.name, p.lr, color=run_color(k), dash=("dash", "dot")[k], width=2)
                    for k, p in enumerate(parts)]
-        st.plotly_chart(SF.lr_figure(curves, log_y=log_y, milestones=comp.milestones,
-                                     title=f"{combinator}: {comp.label()}"),
-                        key="sc_cmp_chart", theme=None, config=PLOT_CONFIG)
+        fig = SF.lr_figure(curves, log_y=log_y, milestones=comp.milestones, title=f"{combinator}: {comp.label()}")
+        st.plotly_chart(fig, key="sc_cmp_chart", theme=None, config=PLOT_CONFIG)
+        export_menu("sc_cmp_export", still_exports(lambda: fig, slug(f"{combinator}-{comp.label()}")))
         st.latex(comp.latex())
         with st.expander(f"📋 Copy as PyTorch ({optimizer})", expanded=True):
             st.code(comp.pytorch(base_lr, optimizer), language="python")
@@ -276,11 +278,13 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
         lr_curves = [SF.LRCurve(res.labels[0], res.lrs[0], res.momentum, tuple(res.reductions))]
         if len(res.labels) > 1:
             lr_curves.append(SF.LRCurve(res.labels[1], res.lrs[1], dash="dash"))
-        st.plotly_chart(SF.lr_figure(lr_curves, log_y=log_y, marker_step=j, height=400 if res.momentum is None
-                                     else 480, title="Learning rate of each step"),
-                        key="sc_run_lr", theme=None, config=PLOT_CONFIG)
+        lr_fig = SF.lr_figure(lr_curves, log_y=log_y, marker_step=j, height=400 if res.momentum is None else 480,
+                              title="Learning rate of each step")
+        st.plotly_chart(lr_fig, key="sc_run_lr", theme=None, config=PLOT_CONFIG)
         loss_fig = SF.run_loss_figure(tr, res.labels, surface, s, res.reductions)
         st.plotly_chart(loss_fig, key="sc_run_loss", theme=None, config=PLOT_CONFIG)
+        export_menu("sc_run_export", still_exports(lambda: lr_fig, slug(f"lr-{run_name}"), what="lr curve")
+                    + still_exports(lambda: loss_fig, slug(f"loss-{run_name}-{surface_name}"), what="loss curve"))
     if registry.get_schedule(run_name).needs_metric:
         cuts = ", ".join(str(int(r)) for r in res.reductions[:12]) + ("…" if len(res.reductions) > 12 else "")
         st.info(f"ReduceLROnPlateau watched this run's loss and cut the lr {len(res.reductions)} time(s)"
@@ -345,12 +349,11 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
             st.error(f"⚠️ {exc}")
         where, loss_label = f"{optimizer} on {surface_name}", "loss − min"
     if result is not None:
-        st.plotly_chart(SF.range_test_figure(result.lrs, result.losses, result.smoothed,
-                                             suggested_lr=result.suggested_lr,
-                                             suggested_index=result.suggested_index, stop_step=result.stop_step,
-                                             current_lr=base_lr, loss_label=loss_label,
-                                             title=f"LR range test: {where}"),
-                        key="sc_rt_chart", theme=None, config=PLOT_CONFIG)
+        rt_fig = SF.range_test_figure(result.lrs, result.losses, result.smoothed, suggested_lr=result.suggested_lr,
+                                      suggested_index=result.suggested_index, stop_step=result.stop_step,
+                                      current_lr=base_lr, loss_label=loss_label, title=f"LR range test: {where}")
+        st.plotly_chart(rt_fig, key="sc_rt_chart", theme=None, config=PLOT_CONFIG)
+        export_menu("sc_rt_export", still_exports(lambda: rt_fig, slug(f"lr-range-test-{where}")))
         if result.stopped_early:
             st.caption(f"Stopped at η = {fmt(result.lrs[-1], 3)}: the smoothed loss exceeded "
                        "4× its best.")
