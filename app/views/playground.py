@@ -16,6 +16,7 @@ import streamlit as st
 
 from app.playground import analyses as A
 from app.playground import cache as C
+from app.playground import exports as PX
 from app.playground import handoff, presets, theory
 from app.playground import inspector as I
 from app.playground import panels as P
@@ -23,6 +24,7 @@ from app.playground import race_component as RC
 from app.playground import scene as S
 from app.playground import state as U
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
+from app.ui.exports import export_menu
 from app.ui.widgets import Q, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -171,6 +173,7 @@ def sidebar() -> None:
 # ---- the race: lesson, map and runs side by side -------------------------------------------
 left, side = st.columns([3, 1], gap="small")
 with side:
+    export_box = st.container()
     editor_box = st.container()
     refused_box = st.container()
     lesson = st.empty()
@@ -304,6 +307,11 @@ def race_area() -> None:
 
 with left:
     race_area()
+if view != "3D surface":
+    with export_box:
+        export_menu("pg_export", PX.race_exports(scene, res, surface, C.landscape(scene, surface),
+                                                 bool(ss.get("pg_log", True))),
+                    label="Export: stills, GIF, MP4, page, data, script")
 draw_controls()
 
 # ---- analyses ---------------------------------------------------------------------------
