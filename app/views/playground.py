@@ -24,7 +24,7 @@ from app.playground import race_component as RC
 from app.playground import scene as S
 from app.playground import state as U
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
-from app.ui.exports import export_menu
+from app.ui.exports import export_menu, slug, still_exports
 from app.ui.widgets import Q, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -307,11 +307,14 @@ def race_area() -> None:
 
 with left:
     race_area()
-if view != "3D surface":
-    with export_box:
+with export_box:
+    if view != "3D surface":
         export_menu("pg_export", PX.race_exports(scene, res, surface, C.landscape(scene, surface),
                                                  bool(ss.get("pg_log", True))),
                     label="Export: stills, GIF, MP4, page, data, script")
+    else:
+        export_menu("pg_export_3d", still_exports(lambda: P.surface_3d(scene, res, surface),
+                                                  slug(f"{scene.surface}-3d"), what="3D surface"))
 draw_controls()
 
 # ---- analyses ---------------------------------------------------------------------------
@@ -365,6 +368,10 @@ with tabs[1]:
                     c2.markdown("This surface has a single known minimum, so every start that converges ends "
                                 "there; the map on the left shows how long each one takes.")
                 st.caption("Grey: never reached the threshold. Dark red: diverged.")
+                export_menu("pg_conv_export", still_exports(lambda: steps_fig, slug(f"convergence-{labels[k]}"),
+                                                            what="Steps to converge")
+                            + ([] if basin_fig is None else
+                               still_exports(lambda: basin_fig, slug(f"basins-{labels[k]}"), what="Basins")))
 
 with tabs[2]:
     if tabs[2].open:
@@ -396,8 +403,11 @@ with tabs[2]:
                 except (ImportError, ValueError) as exc:
                     st.error(f"The sensitivity map could not be computed: {exc}")
                 else:
-                    ev2 = st.plotly_chart(P.sensitivity_chart(smap, sens), key="pg_sens", on_select="rerun",
-                                          selection_mode="points", theme=None)
+                    sens_fig = P.sensitivity_chart(smap, sens)
+                    ev2 = st.plotly_chart(sens_fig, key="pg_sens", on_select="rerun", selection_mode="points",
+                                          theme=None)
+                    export_menu("pg_sens_export", still_exports(lambda: sens_fig,
+                                                                slug(f"sensitivity-{run.optimizer}-{xp}-{yp}")))
                     pts = ev2["selection"]["points"] if ev2 else []
                     values = A.clicked(sens, pts[0]) if pts else None
                     if values:
@@ -421,4 +431,6 @@ if has_stability:
             st.markdown(stab.text)
             st.latex(theory.STABILITY_LATEX)
             final_losses, diverged = C.stability_sweep(scene, surface, stab)
-            st.plotly_chart(P.stability_chart(stab, final_losses, diverged), key="pg_stab", theme=None)
+            stab_fig = P.stability_chart(stab, final_losses, diverged)
+            st.plotly_chart(stab_fig, key="pg_stab", theme=None)
+            export_menu("pg_stab_export", still_exports(lambda: stab_fig, slug(f"stability-{scene.surface}")))
