@@ -159,3 +159,12 @@ def test_report_names_foreign_hosts_and_a_benchmark_that_could_not_run():
     assert "**The benchmark could not run: RuntimeError: streamlit did not start**" in broken
     assert "Requests to hosts other than 127.0.0.1: not checked." in broken
     assert _row(_section(broken, "1."), "default scene (`/`)")[1] == "not measured"
+
+
+def test_the_report_shows_the_slider_while_another_session_exports():
+    e = {"median": 143.5, "min": 110.5, "max": 293.2, "n": 7, "export": "MP4 1920x1080", "export_seconds": 15.1}
+    text = B.format_report({"meta": {}, "under_export": e})
+    assert "## 5. Slider → painted while another session renders an MP4 1920x1080" in text
+    assert "| 144 ms | 110 ms | 293 ms | 7 | ≤ 150 ms | yes | 15.1 s |" in text
+    failed = B.format_report({"meta": {}, "under_export": {"error": "RuntimeError: the export finished first"}})
+    assert "Not measured: failed: RuntimeError: the export finished first" in failed
