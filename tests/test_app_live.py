@@ -287,3 +287,92 @@ def test_a_slow_step_is_spread_over_redraws_and_pause_stops_it():
     assert not at.session_state["_lt_ticking"] and not at.session_state.get("_lt_pending")
     at.run()
     assert r.step == stopped
+
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """The media file manager of each AppTest run (AppTest makes one per run and drops it after): a download
+    button's file is built from it, as the server does when the button is clicked."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.testing.v1 import app_test
+
+    made = []
+
+    class Recorded(MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Recorded)
+    return made
+
+
+def download(at, media, label: str) -> bytes:
+    """What a click on the download button ``label`` gives: its deferred callable run, as the server does."""
+    (button,) = [b for b in at.get("download_button") if b.proto.label == label]
+    assert button.proto.deferred_file_id, label  # built when clicked, not on every run
+    mgr = media[-1]
+    url = mgr.execute_deferred(button.proto.deferred_file_id)
+    return mgr._storage.get_file(url.rsplit("/", 1)[-1]).content
+
+
+@needs_torch
+def test_the_export_menu_offers_stills_curves_and_the_race_csv(media):
+    import csv
+    import io
+
+    at = open_page()
+    click(at, "lt_step")
+    r = race(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    (menu,) = [p for p in at.get("popover")
+               if any(str(getattr(c, "key", "")).startswith("lt_export_") for c in p.children.values())]
+    assert menu.proto.popover.label == "Export"
+    stills_missing = any("Chromium" in c.value for c in at.caption)
+    for what in ("Decision boundaries", "Loss and accuracy", "Diagnostics"):
+        for fmt in ("PNG (2x, 2560x1440)", "SVG", "PDF"):
+            # A still is offered, or the menu says what to install instead (no Chromium here).
+            assert f"{what}: {fmt}" in labels or stills_missing
+    assert "Curves: CSV" in labels
+    rows = list(csv.DictReader(io.StringIO(download(at, media, "Curves: CSV").decode("utf-8"))))
+    assert len(rows) == 2 * (r.step + 1) == 12 and rows[-1]["step"] == "5" and rows[-1]["test_acc"]
+    assert float(rows[-1]["test_acc"]) == r.runs[1].last("test_acc")
+    # Built at the click, from the race as it is then: one Step more, five more rows per run.
+    click(at, "lt_step")
+    assert len(download(at, media, "Curves: CSV").decode("utf-8").splitlines()) == 1 + 2 * 11
+
+
+@needs_torch
+def test_no_export_menu_without_a_race():
+    at = open_page(lt_n_runs=1, lt_run0_opt="SGD")
+    at.select_slider(key="lt_run0_SGD_momentum").set_value(0.0).run()
+    at.toggle(key="lt_run0_SGD_nesterov").set_value(True).run()  # settings that cannot train: no race
+    assert any("Nesterov" in e.value for e in at.error)
+    assert not at.get("download_button")
+
+
+@needs_torch
+def test_the_export_menu_stills_render(media):
+    from app.exports import stills
+
+    if stills.browser_missing():
+        pytest.skip(stills.browser_missing())
+    at = open_page(lt_n_runs=1)
+    click(at, "lt_step")
+    png = download(at, media, "Decision boundaries: PNG (2x, 2560x1440)")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 2560
+    assert download(at, media, "Loss and accuracy: SVG").lstrip().startswith(b"<svg")
+
+
+@needs_torch
+def test_the_export_menu_offers_the_race_as_a_pytorch_script(media):
+    pytest.importorskip("app.exports.live_script")
+    at = open_page()
+    click(at, "lt_step")
+    script = download(at, media, "PyTorch script").decode("utf-8")
+    assert "import torch" in script and "STEPS = 5" in script
+    # A race the script cannot reproduce says why instead of offering a file that would fail.
+    at.selectbox(key="lt_run1_opt").select("Sophia").run()
+    assert "PyTorch script" not in [b.proto.label for b in at.get("download_button")]
+    assert any("PyTorch script" in c.value and "Sophia" in c.value for c in at.caption)

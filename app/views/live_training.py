@@ -18,6 +18,7 @@ import time
 
 import streamlit as st
 
+from app.exports import live_figures as LF
 from app.training import backend as T
 from app.training import live_view
 from app.training.datasets import (
@@ -29,6 +30,7 @@ from app.training.datasets import (
     train_test_split,
 )
 from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, NO_SCHEDULE, batch_size_of, fmt, schedule_choices
+from app.ui.exports import Export, export_menu, still_exports
 from app.ui.theme import run_color, swatch
 from app.ui.widgets import Remembered, hyper_widget
 from optim_core import registry
@@ -220,7 +222,7 @@ for i, col in enumerate(st.columns(n_runs)):
     with col, st.container(border=True):
         configs.append(run_controls(i, names))
 
-b1, b2, b3, b4, status = live_area.columns([1, 1, 1, 1, 4])
+b1, b2, b3, b4, status, export_box = live_area.columns([1, 1, 1, 1, 3, 1])
 b1.button("▶️ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
 b2.button("✋ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
 b3.button("👣 Step", key="lt_step", on_click=_on_step, width="stretch")
@@ -256,6 +258,61 @@ status.markdown(
     f"**{spec.describe()}** · {FULL_BATCH_LABEL if batch_size is None else f'batches of {batch_size}'}"
     + (" · ▶️ running" if st.session_state["_lt_running"] else " · ✋ paused")
 )
+
+
+def _held(make):
+    """``make`` run under the page's lock (a download runs on another thread): no step lands while it reads."""
+    lock = st.session_state["_lt_lock"]
+
+    def held():
+        got = lock.acquire(timeout=30)
+        try:
+            return make()
+        finally:
+            if got:
+                lock.release()
+
+    return held
+
+
+def live_exports(race: T.Race) -> list[Export]:
+    """Stills of the boundaries, the curves and the diagnostics, the curves as CSV (and a script, if offered)."""
+    out = (still_exports(_held(lambda: LF.boundary_figure(race)), "decision-boundaries", what="Decision boundaries")
+           + still_exports(_held(lambda: LF.curves_figure(race)), "loss-and-accuracy", what="Loss and accuracy")
+           + still_exports(_held(lambda: LF.diagnostics_figure(race)), "gradient-lr-weight-norm", what="Diagnostics")
+           + [Export("Curves: CSV", "live-training-curves.csv", "text/csv", _held(lambda: LF.curves_csv(race)),
+                     help="Every run's records, one row per step: batch loss, lr, gradient norms, weight norm, "
+                          "and at each evaluation the training and test loss and accuracy.")])
+    return out + _script_exports(race)
+
+
+def _script_exports(race: T.Race) -> list[Export]:
+    """A runnable PyTorch script of the race (app.exports.live_script), or why it cannot be made; none when
+    that module is not there (the page works without it)."""
+    try:
+        from app.exports.live_script import live_script
+    except ImportError:
+        return []
+    ss = st.session_state
+    checked = ss.get("_lt_script_check")
+    if checked is None or checked[0] != race.uid:  # what it refuses depends on the runs only: ask once per race
+        try:
+            live_script(race, steps=0)
+            why = None
+        except ValueError as exc:  # what it cannot reproduce exactly, named by run
+            why = f"not for this race: {exc}"
+        except Exception as exc:  # the page goes on without it
+            why = f"could not be prepared: {exc}"
+        ss["_lt_script_check"] = checked = (race.uid, why)
+    return [Export("PyTorch script", "live_training.py", "text/x-python",
+                   _held(lambda: live_script(race).encode("utf-8")), unavailable=checked[1],
+                   help="A standalone script (NumPy and torch) that trains the same network on the same data, from "
+                        "the same initial weights on the same batches, with each run's optimizer, up to this step.")]
+
+
+if "_lt_race" in st.session_state:  # outside the live fragment: drawn by whole-page runs only
+    with export_box:
+        export_menu("lt_export", live_exports(st.session_state["_lt_race"]))
 
 
 def live_panel() -> None:
