@@ -76,7 +76,7 @@ def test_the_data_the_page_and_the_script_download(page):
     html = _download(page, "Offline page (HTML)").decode("utf-8")
     assert html.lstrip().lower().startswith("<!doctype html") and "http://" not in html and "https://" not in html
     script = _download(page, "PyTorch script").decode("utf-8")
-    assert "import torch" in script and "optim_core" not in script
+    assert "import torch" in script and "import optim_core" not in script and "from optim_core" not in script
     compile(script, "scene.py", "exec")  # valid Python (it is run and compared in test_export_torch_script)
 
 
@@ -98,3 +98,45 @@ def test_animations_render_as_jobs_with_progress_then_download(page, kind, magic
         meta = next(reader)
         frames = sum(1 for _ in reader)
         assert tuple(meta["size"]) == (1280, 720) and meta["codec"] == "h264" and frames >= 24 * 5
+
+
+def _fresh(server, browser, path: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    pg = context.new_page()
+    pg.goto(server + path)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=90_000)
+    return context, pg
+
+
+def _save(info) -> bytes:
+    d = info.value
+    path = os.path.join(OUT, d.suggested_filename)
+    d.save_as(path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_a_schedule_chart_downloads_as_a_still(server, browser):
+    context, pg = _fresh(server, browser, "schedules")
+    pg.get_by_role("button", name="Export").first.click()
+    with pg.expect_download(timeout=60_000) as info:
+        pg.get_by_role("button", name="PNG (2x, 2560x1440)").first.click()
+    assert _png_size(_save(info)) == (2560, 1440)
+    context.close()
+
+
+def test_live_training_exports_its_boundaries_and_its_script(server, browser):
+    context, pg = _fresh(server, browser, "live-training")
+    pg.get_by_role("button", name="Step").click()
+    pg.wait_for_function("() => window.__oeLive && window.__oeLive.step > 0", timeout=90_000)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=90_000)
+    pg.get_by_role("button", name="Export").first.click()
+    with pg.expect_download(timeout=60_000) as info:
+        pg.get_by_role("button", name="Decision boundaries: PNG (2x, 2560x1440)").click()
+    assert _png_size(_save(info)) == (2560, 1440)
+    with pg.expect_download(timeout=60_000) as info:
+        pg.get_by_role("button", name="PyTorch script").click()
+    script = _save(info).decode("utf-8")
+    assert "import torch" in script and "import optim_core" not in script and "from optim_core" not in script
+    compile(script, "live_training.py", "exec")  # its numbers: tests/test_export_live_script.py
+    context.close()
