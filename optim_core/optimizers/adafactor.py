@@ -198,7 +198,7 @@ INFO = OptimizerInfo(
     ),
     latex=(
         r"\hat\beta_{2,t} = 1 - t^{c}\\"
-        r"R_t = \hat\beta_{2,t} R_{t-1} + (1-\hat\beta_{2,t})\,(g_t^2+\epsilon_1)\,\mathbf 1_m,\quad"
+        r"R_t = \hat\beta_{2,t} R_{t-1} + (1-\hat\beta_{2,t})\,(g_t^2+\epsilon_1)\,\mathbf 1_m,\quad "
         r"C_t = \hat\beta_{2,t} C_{t-1} + (1-\hat\beta_{2,t})\,\mathbf 1_n^\top (g_t^2+\epsilon_1)\\"
         r"\hat V_t = R_t C_t / (\mathbf 1_n^\top R_t),\qquad U_t = g_t / \sqrt{\hat V_t}\\"
         r"\hat U_t = U_t / \max\!\big(1, \mathrm{RMS}(U_t)/d\big)\\"
