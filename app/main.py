@@ -10,13 +10,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-st.set_page_config(page_title="Optimizer Explorer", page_icon="🧭", layout="wide")
+# No page or navigation icons: an emoji icon is drawn as an empty box by a browser without a
+# colour-emoji font (and a favicon emoji is fetched from a CDN), a Material icon is a web font
+# fetched from the internet. The titles say it all.
+st.set_page_config(page_title="Optimizer Explorer", layout="wide")
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 pages = [
-    st.Page(os.path.join(_HERE, "views", "playground.py"), title="Playground", icon="🏔️", default=True),
-    st.Page(os.path.join(_HERE, "views", "schedules.py"), title="Schedules", icon="📉", url_path="schedules"),
-    st.Page(os.path.join(_HERE, "views", "live_training.py"), title="Live Training", icon="🧠", url_path="live-training"),
-    st.Page(os.path.join(_HERE, "views", "memory.py"), title="Memory", icon="💾", url_path="memory"),
+    st.Page(os.path.join(_HERE, "views", "playground.py"), title="Playground", default=True),
+    st.Page(os.path.join(_HERE, "views", "schedules.py"), title="Schedules", url_path="schedules"),
+    st.Page(os.path.join(_HERE, "views", "live_training.py"), title="Live Training", url_path="live-training"),
+    st.Page(os.path.join(_HERE, "views", "memory.py"), title="Memory", url_path="memory"),
 ]
 st.navigation(pages).run()

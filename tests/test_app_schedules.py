@@ -27,7 +27,7 @@ from optim_core.schedules import chained_lr, plateau_lr, sequential_lr
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
 PAGE = "views/schedules.py"
 NAMES = list(registry.schedules())
-TAB_COMPOSE, TAB_RUN, TAB_TEST = "🧩 Warm-up + decay", "🏃 Apply to a run", "🔎 LR range test"
+TAB_COMPOSE, TAB_RUN, TAB_TEST = "Warm-up + decay", "Apply to a run", "LR range test"
 LR, N = 0.1, 1000  # the page's defaults
 SURFACE, OPTIMIZER = "Himmelblau", "RMSprop"
 

@@ -289,3 +289,46 @@ def test_figures_serialize_with_orjson():
     assert pio.json.config.default_engine == "orjson"
     fig = go.Figure(go.Scatter(x=np.arange(3.0), y=np.arange(3.0)))
     assert json.loads(pio.to_json(fig, validate=False))["data"][0]["type"] == "scatter"
+
+
+# ---- issue 14: words true of the surface, a scoreboard that fits, a 3D view that is not cut ------
+def test_the_convergence_tab_note_is_true_of_the_surface():
+    from app.playground import panels as PN
+
+    rastrigin = S.make_surface(P.PRESETS["rastrigin"].scene)
+    assert len(rastrigin.minima) == 1  # only the global minimum is known: no basin map
+    note = PN.basin_note(rastrigin)
+    assert "single" not in note and "every start" not in note
+    assert "global minimum" in note and "local minima" in note
+    for name, info in registry.surfaces().items():
+        surface = info.make()
+        minima = getattr(surface, "minima", None)
+        if minima is not None and len(minima) > 1:
+            continue  # a basin map is drawn instead
+        note = PN.basin_note(surface)
+        if "multimodal" in surface.tags or "saddle" in surface.tags:
+            assert "single" not in note, name
+        if minima is None or len(minima) == 0:
+            assert "no known minimum" in note, name
+
+
+def test_the_scoreboard_header_is_short_and_explained():
+    from app.playground import panels as PN
+
+    res = R.compute(P.PRESETS["diverge"].scene)
+    rows = PN.scoreboard(res.traj)
+    assert all(len(c) <= 22 for c in rows[0])  # fits its column at 1280x720
+    assert PN.THRESHOLD_COLUMN in rows[0] and "min + 10⁻³" in PN.SCOREBOARD_HELP[PN.THRESHOLD_COLUMN]
+    assert set(PN.SCOREBOARD_HELP) <= set(rows[0])
+    diverged = [r["diverged"] for r in rows if r["diverged"] != "—"]
+    assert diverged and all(d.startswith("step ") for d in diverged)
+
+
+def test_surface3d_figure_leaves_room_for_the_z_title_and_the_legend():
+    res = R.compute(P.DEFAULT_SCENE)
+    surface = S.make_surface(P.DEFAULT_SCENE)
+    fig = F.surface3d_figure(surface, res.traj.positions[:, 0], res.labels, n=20, title="t")
+    m = fig.layout.margin
+    assert m.l >= 20 and m.r >= 20  # the z axis's title ("log₁₀ loss") is drawn inside the figure
+    assert m.b >= 60 and fig.layout.legend.y < 0  # the legend sits in the bottom margin, not clipped
+    assert fig.layout.legend.yanchor == "top"

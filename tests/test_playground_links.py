@@ -1143,7 +1143,7 @@ class Tab:
 
     def lesson(self) -> str | None:
         """The title of the lesson shown, if any."""
-        shown = [p.title for p in P.GALLERY for i in self.at.info if i.value.startswith(f"**{p.icon} {p.title}.**")]
+        shown = [p.title for p in P.GALLERY for i in self.at.info if i.value.startswith(f"**{p.title}.**")]
         return shown[0] if shown else None
 
     def views(self) -> dict[str, dict]:
@@ -1256,7 +1256,7 @@ def test_open_this_run_in_the_playground_shows_the_scene_in_the_url(first):
     if first == "playground":
         tab.at.switch_page("views/schedules.py")
         tab.run()
-    tab.at.session_state["sc_tab"] = "🏃 Apply to a run"
+    tab.at.session_state["sc_tab"] = "Apply to a run"
     tab.run()
     tab.at.selectbox(key="sc_run_sched").set_value("OneCycleLR")
     tab.run()
@@ -1268,6 +1268,26 @@ def test_open_this_run_in_the_playground_shows_the_scene_in_the_url(first):
     assert link["pg_surface"] == "Himmelblau" and link["pg_r0_sched"] == "OneCycleLR" and link["pg_steps"] == "300"
     assert link == U.url_params(tab.state())
     assert Tab(link).scene() == expected
+
+
+# Tab labels as links shared before the labels lost their emoji spelled them (with and without the
+# variation selector), and the widget each tab draws.
+OLD_TAB_LINKS = {
+    "pg-convergence": (None, "pg_tab", "\U0001f5fa\ufe0f Convergence map", "Convergence map", "pg_conv_n"),
+    "pg-sensitivity": (None, "pg_tab", "\U0001f39b Sensitivity map", "Sensitivity map", "pg_sens_n"),
+    "sc-run": ("views/schedules.py", "sc_tab", "\U0001f3c3 Apply to a run", "Apply to a run", "sc_run_sched"),
+}
+
+
+@pytest.mark.parametrize("name", list(OLD_TAB_LINKS))
+def test_a_link_with_an_old_emoji_tab_label_opens_the_same_tab(name):
+    page, key, old, new, drawn = OLD_TAB_LINKS[name]
+    query = {key: old, "pg_conv_n": "20", "pg_sens_n": "9"} if page is None else {key: old}
+    tab = Tab(query, page=page)
+    assert tab.state()[key] == new and drawn in tab.state()  # the tab is open: its widgets were drawn
+    assert tab.url[key] == new  # and the address says it with the new label
+    if page is None:
+        assert tab.scene() == P.DEFAULT_SCENE
 
 
 def test_the_copy_link_control_is_in_the_sidebar():

@@ -200,9 +200,9 @@ def _hand_built_scoreboard(tr, labels):
         d = dist[k, 0]
         rows.append({
             "run": lab,
-            "diverged": "—" if ds < 0 else f"💥 step {ds}: {tr.diverged_reason[k, 0]}",
+            "diverged": "—" if ds < 0 else f"step {ds}: {tr.diverged_reason[k, 0]}",
             "final loss": "—" if ds >= 0 else f"{tr.final_losses[k, 0]:.4g}",
-            "steps to loss ≤ min + 10⁻³": "never" if thr < 0 else str(thr),
+            "steps to within 10⁻³": "never" if thr < 0 else str(thr),
             "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
         })
     return rows

@@ -608,11 +608,13 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
     ztitle = ("log₁₀(loss − min)" if offset != 0 else "log₁₀ loss") if use_log else "loss"
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)) if title else None,
-        margin=dict(l=0, r=0, t=50 if title else 10, b=0),
-        legend=dict(orientation="h", yanchor="top", y=0.0, x=0, font=dict(size=FONT_SIZE)),
+        # Room for the z axis's title at the left (cut to "oss" at l=0) and the legend below the
+        # scene (clipped at b=0): the legend sits in the bottom margin, a row per few runs.
+        margin=dict(l=30, r=30, t=50 if title else 10, b=80),
+        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, font=dict(size=FONT_SIZE)),
         scene=dict(xaxis=dict(title=dict(text=X_LABEL)), yaxis=dict(title=dict(text=Y_LABEL)),
                    zaxis=dict(title=dict(text=ztitle)), aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.6),
-                   camera=dict(eye=dict(x=1.25, y=-1.25, z=0.95))),
+                   camera=dict(eye=dict(x=1.4, y=-1.4, z=1.05))),
     ))
     return fig
 

@@ -28,12 +28,21 @@ __all__ = [
     "surface_3d",
     "loss_chart",
     "scoreboard",
+    "SCOREBOARD_HELP",
+    "basin_note",
     "convergence_charts",
     "sensitivity_chart",
     "stability_chart",
 ]
 
-THRESHOLD_COLUMN = "steps to loss ≤ min + 10⁻³"
+# Short enough for the scoreboard's width at 1280x720; the whole meaning is in the column's help.
+THRESHOLD_COLUMN = "steps to within 10⁻³"
+DIVERGED_COLUMN = "diverged"
+SCOREBOARD_HELP = {
+    THRESHOLD_COLUMN: "Steps until the loss first came within 10⁻³ of the surface's global minimum "
+                      "(loss ≤ min + 10⁻³); never: not within the race's steps.",
+    DIVERGED_COLUMN: "The step at which the run left the map or its loss became too large, and why.",
+}
 
 
 def run_colors(scene: Scene) -> list[str]:
@@ -84,7 +93,7 @@ def scoreboard(tr: Trajectories) -> list[dict[str, Any]]:
         ds, thr, d = m["diverged_at"], m["steps_to_threshold"], m["distance_to_min"]
         rows.append({
             "run": m["run"],
-            "diverged": "—" if ds < 0 else f"💥 step {ds}: {m['diverged_reason']}",
+            DIVERGED_COLUMN: "—" if ds < 0 else f"step {ds}: {m['diverged_reason']}",
             "final loss": "—" if ds >= 0 else f"{m['final_loss']:.4g}",
             THRESHOLD_COLUMN: "never" if thr < 0 else str(thr),
             "distance to minimum": "—" if ds >= 0 or not math.isfinite(d) else f"{d:.3g}",
@@ -100,6 +109,25 @@ def convergence_charts(cmap, surface, label: str) -> tuple[go.Figure, go.Figure 
     if minima is None or len(minima) <= 1:
         return steps, None
     return steps, F.convergence_map_figure(cmap, kind="basin", minima=minima, title="Which minimum each start reaches")
+
+
+def basin_note(surface) -> str:
+    """What the convergence tab says where it draws no map of basins (a surface with at most one
+    known minimum): true of the surface, whose known minima may not be all its minima."""
+    minima = getattr(surface, "minima", None)
+    tags = set(getattr(surface, "tags", ()) or ())
+    if minima is None or len(minima) == 0:
+        return ("This surface has no known minimum, so there are no basins to map; the map on the left "
+                "shows how long each start takes to reach the loss threshold, if it ever does.")
+    if "multimodal" in tags:
+        return ("Only this surface's global minimum is known; it has local minima besides, where a start may "
+                "stop and never reach the loss threshold (grey on the left). The map on the left shows how long "
+                "each start that reaches the global minimum takes.")
+    if "convex" in tags:
+        return ("This surface has a single minimum, so every start that converges ends there; the map on the "
+                "left shows how long each one takes.")
+    return ("This surface has a single known minimum: every start that reaches the loss threshold ends there; "
+            "the map on the left shows how long each one takes.")
 
 
 def sensitivity_chart(smap, s: Sensitivity) -> go.Figure:

@@ -19,7 +19,7 @@ class Preset:
 
     key: str
     title: str
-    icon: str
+    icon: str  # unused: no emoji (an empty box without a colour-emoji font); kept so the fields stay as they were
     note: str
     scene: Scene  # canonical: exactly what the widgets hold once it is loaded (tests/test_scene.py)
 
@@ -32,12 +32,13 @@ def _run(optimizer: str, **hypers) -> RunConfig:
 
 GALLERY: tuple[Preset, ...] = (
     Preset(
-        "race", "Six optimizers on Rosenbrock", "🏁",
+        "race", "Six optimizers on Rosenbrock", "",
         "Rosenbrock's banana valley is easy to fall into and slow to follow: the walls are steep (curvature "
         "about 2b = 200) while the floor bends gently to the minimum at (1, 1). Plain SGD must keep its step "
         "below the walls' limit and crawls; momentum builds speed along the floor; Adam, RMSprop and Adagrad "
         "rescale each coordinate and march along it; Lion takes fixed-size sign steps. Press ▶ and watch who "
-        "reaches the star first.",
+        "gets closest to the star: in 500 steps none of them reaches it (the scoreboard says never), and "
+        "momentum ends nearest.",
         Scene.make("Rosenbrock", (
             _run("SGD", lr=0.002),
             _run("SGD", lr=0.001, momentum=0.9),
@@ -48,7 +49,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(-1.2, 1.0), steps=500),
     ),
     Preset(
-        "ravine", "SGD zig-zags in a ravine; momentum fixes it", "〰️",
+        "ravine", "SGD zig-zags in a ravine; momentum fixes it", "",
         "In a narrow valley (condition number κ = 25) the steep walls limit the learning rate to η < 2/L, "
         "but a step that size barely moves along the flat floor. Plain gradient descent bounces from wall to "
         "wall, a zig-zag of period 2, and creeps forward. Heavy-ball momentum averages the bouncing away "
@@ -59,7 +60,7 @@ GALLERY: tuple[Preset, ...] = (
         ), {"kappa": 25.0}, start=(-2.5, 0.8), steps=120),
     ),
     Preset(
-        "diverge", "Too large a learning rate diverges", "💥",
+        "diverge", "Too large a learning rate diverges", "",
         "On a quadratic the largest curvature L sets a hard limit: gradient descent converges only if "
         "η < 2/L. Here L = 10, so the limit is 0.2. η = 0.15 zig-zags but converges; η = 0.2 sits exactly on "
         "the edge and bounces between the walls for ever; η = 0.25 overshoots a little more at every bounce and "
@@ -71,7 +72,7 @@ GALLERY: tuple[Preset, ...] = (
         ), {"kappa": 10.0}, start=(-2.5, 0.8), steps=80),
     ),
     Preset(
-        "rosenbrock", "Adam vs SGD on Rosenbrock", "🍌",
+        "rosenbrock", "Adam vs SGD on Rosenbrock", "",
         "SGD's step along the valley floor is proportional to the gradient there, which is tiny: it reaches "
         "the valley at once and then crawls. Adam divides each coordinate's step by the running RMS of its "
         "gradient, so a small but consistent gradient still gives a step of about η: it follows the bend. "
@@ -82,7 +83,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(-1.2, 1.0), steps=500),
     ),
     Preset(
-        "saddle", "Escaping a saddle point", "🐎",
+        "saddle", "Escaping a saddle point", "",
         "At a saddle the gradient vanishes but one direction still goes down. Started a hair off the ridge, "
         "plain gradient descent slides towards the saddle and lingers there: the escaping component grows by "
         "only (1 + 2η) per step. Momentum compounds that growth; Adam normalises the tiny escaping gradient "
@@ -94,7 +95,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(-1.8, 0.01), steps=100),
     ),
     Preset(
-        "rastrigin", "Rastrigin's local minima trap", "🕳️",
+        "rastrigin", "Rastrigin's local minima trap", "",
         "Rastrigin's egg box has a local minimum in every cell and the global one at the origin. Gradient "
         "descent and Adam, started near the top edge, stop in the first dimple they meet. Heavy momentum "
         "(μ = 0.95) rolls over ridge after ridge and ends one dimple short of the bottom: nobody finds the "
@@ -106,7 +107,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(-1.4, 4.5), steps=400),
     ),
     Preset(
-        "lion", "Lion's sign steps", "🦁",
+        "lion", "Lion's sign steps", "",
         "Lion moves every coordinate by exactly ±η: it keeps only the sign of an interpolated momentum. "
         "Its path is made of 45° diagonals of the same length, whatever the gradient's size, so it "
         "crosses flat regions as fast as steep ones, then rattles around the minimum at amplitude η "
@@ -117,7 +118,7 @@ GALLERY: tuple[Preset, ...] = (
         ), {"kappa": 10.0}, start=(-2.5, 0.8), steps=150),
     ),
     Preset(
-        "adamw", "Adam vs AdamW under weight decay", "⚖️",
+        "adamw", "Adam vs AdamW under weight decay", "",
         "Weight decay pulls every weight towards 0. Adam adds that pull to the gradient (L2), where the "
         "adaptive denominator divides it away wherever gradients are large: with λ = 0.5 it ends barely off "
         "the unregularised minimum (the green run, no decay). AdamW applies the pull to the weights directly "
@@ -130,7 +131,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(-8.0, 8.0), steps=400),
     ),
     Preset(
-        "noise", "SGD's noise ball shrinks with batch size", "🎯",
+        "noise", "SGD's noise ball shrinks with batch size", "",
         "With a noisy gradient SGD does not converge to the minimum: it keeps jittering in a 'noise ball' "
         "whose size grows with η and with the gradient's noise. Averaging a mini-batch of B samples divides "
         "the noise's variance by about B, so the ball shrinks: compare batch 1 with batch 32, same η "
@@ -141,7 +142,7 @@ GALLERY: tuple[Preset, ...] = (
         ), start=(1.5, 1.0), steps=300),
     ),
     Preset(
-        "nesterov", "Nesterov vs heavy ball", "🔭",
+        "nesterov", "Nesterov vs heavy ball", "",
         "Both add momentum, but Nesterov takes the gradient at the point the momentum is about to carry "
         "it to: it sees the wall coming and brakes earlier. With the same η and μ in a ravine, heavy ball "
         "overshoots and oscillates longer; Nesterov damps the oscillation and settles sooner.",

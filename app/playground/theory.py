@@ -30,6 +30,8 @@ __all__ = [
     "ScheduleCard",
     "optimizer_cards",
     "schedule_cards",
+    "display_latex",
+    "top_level_newlines",
 ]
 
 
@@ -201,3 +203,46 @@ def schedule_cards(scene: Scene, schedules: Mapping[str, Any]) -> list[ScheduleC
     """One card per schedule raced (by name) that ``schedules`` knows."""
     names = sorted({r.schedule for r in scene.runs if r.schedule})
     return [ScheduleCard(n, schedules[n].latex, schedules[n].summary) for n in names if n in schedules]
+
+
+# ---------------------------------------------------------------------------------------
+# LaTeX as st.latex shows it
+# ---------------------------------------------------------------------------------------
+
+
+def top_level_newlines(latex: str) -> int:
+    r"""How many line breaks (``\``, ``
+ewline``) ``latex`` has outside every environment:
+    KaTeX, which st.latex draws in display mode, ignores them there and warns
+    ([newLineInDisplayMode])."""
+    depth = count = i = 0
+    n = len(latex)
+    while i < n:
+        if latex[i] != "\\":
+            i += 1
+            continue
+        if latex.startswith("\\\\", i):
+            count += depth == 0
+            i += 2
+            continue
+        j = i + 1
+        while j < n and latex[j].isalpha():
+            j += 1
+        name = latex[i + 1:j] if j > i + 1 else latex[i + 1:i + 2]
+        if name == "begin":
+            depth += 1
+        elif name == "end":
+            depth = max(0, depth - 1)
+        elif name == "newline":
+            count += depth == 0
+        i = max(j, i + 2)
+    return count
+
+
+def display_latex(latex: str) -> str:
+    r"""``latex`` for st.latex: formulas written one equation per line (``\\`` between them, as
+    the registry writes them) are set in a ``gathered`` environment, where the breaks do break
+    the line; anything else is returned unchanged."""
+    if not top_level_newlines(latex):
+        return latex
+    return "\\begin{gathered}" + latex + "\\end{gathered}"

@@ -218,7 +218,7 @@ def range_test_figure(
     log_y: bool | None = None,
     height: int = 470,
 ) -> go.Figure:
-    """Loss against lr (log x): every step's loss, its smoothed curve, the suggested lr (★ and a line).
+    """Loss against lr (log x): every step's loss, its smoothed curve, the suggested lr (a star marker and a line).
 
     ``stop_step`` marks where divergence stopped the test (✕); ``current_lr`` the page's
     base lr (a grey dotted line). ``log_y`` None: log when the losses span over 100×.

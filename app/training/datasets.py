@@ -118,11 +118,11 @@ def blobs(
 
 # Every dataset, once: its name (the key pages and URLs use), its generator and its label.
 _TABLE: tuple[tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]], str], ...] = (
-    ("moons", two_moons, "🌙 Two moons"),
-    ("circles", circles, "⭕ Circles"),
-    ("spirals", spirals, "🌀 Spirals"),
-    ("xor", xor, "✖️ XOR"),
-    ("blobs", blobs, "🫧 Gaussian blobs"),
+    ("moons", two_moons, "Two moons"),
+    ("circles", circles, "Circles"),
+    ("spirals", spirals, "Spirals"),
+    ("xor", xor, "XOR"),
+    ("blobs", blobs, "Gaussian blobs"),
 )
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {name: fn for name, fn, _ in _TABLE}
 DATASET_LABELS: dict[str, str] = {name: label for name, _, label in _TABLE}

@@ -73,8 +73,8 @@ TITLES = {
 }
 START_NOTE = (
     "Step 0: nothing trained yet. Each map shows its network's guess before training (the same for every "
-    "run: same initial weights), under the training points (filled) and test points (rings). Press ▶️ Start "
-    "or 👣 Step: the loss, accuracy, gradient norm, learning rate and weight norm are drawn here as the runs train."
+    "run: same initial weights), under the training points (filled) and test points (rings). Press ▶ Start "
+    "or Step: the loss, accuracy, gradient norm, learning rate and weight norm are drawn here as the runs train."
 )
 
 # The theme's colors the view draws with: live_view.js reads them on the canvas (``style.<name>``),

@@ -3,7 +3,8 @@
 :func:`hyper_widget` turns a registry ``Hyper`` into the right Streamlit widget, bound to the
 URL (Playground, Schedules) or remembered across pages (Live Training); :func:`fit_stored` and
 :func:`fit_choice` move a value stored for a widget (by a URL, a preset, a click, an older
-range) onto what the widget can show before it is drawn; :class:`Remembered` keeps a page's
+range) onto what the widget can show before it is drawn, :func:`adopt_legacy` an old link's renamed
+value onto its new one; :class:`Remembered` keeps a page's
 unbound widget values while another page runs; :func:`replace_query_params` and
 :func:`history_navigation` let a page own its URL (the whole query in one step, and whether
 this run is the browser's Back or Forward).
@@ -17,8 +18,8 @@ import streamlit as st
 
 from app.ui.controls import fmt, hyper_options, snap
 
-__all__ = ["Q", "Remembered", "adopt_url", "fit_choice", "fit_stored", "hyper_widget", "replace_query_params",
-           "history_navigation"]
+__all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "fit_choice", "fit_stored", "hyper_widget",
+           "replace_query_params", "history_navigation"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
 
@@ -39,6 +40,27 @@ def adopt_url(key: str, parse=str) -> None:
         ss[key] = parse(st.query_params[key])
     except (TypeError, ValueError):
         pass
+
+
+def adopt_legacy(key: str, renamed: Mapping[str, str]) -> None:
+    """Map a URL-bound widget's old value (a renamed option or tab label in a link shared
+    earlier, such as one that still carries an emoji) onto its new one, before the widget is drawn.
+
+    The old value may be in the session (a widget state set from code) or only in the URL (a
+    first load): there the URL is rewritten (:func:`replace_query_params`), so the widget is
+    seeded from it with the new value, as from a new link, and the address bar shows the new
+    spelling. Call it before any widget is drawn.
+    """
+    ss = st.session_state
+    if key in ss:
+        old = ss[key]
+        if isinstance(old, str) and old in renamed:
+            ss[key] = renamed[old]
+        return
+    if key in st.query_params and st.query_params[key] in renamed:
+        params = {k: st.query_params.get_all(k) for k in st.query_params}
+        params[key] = [renamed[st.query_params[key]]]
+        replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
 
 
 def replace_query_params(params: Mapping[str, str | Sequence[str]]) -> None:

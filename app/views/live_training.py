@@ -1,4 +1,4 @@
-"""🧠 Live Training: a tiny MLP trained live, several optimizers racing from the same start.
+"""Live Training: a tiny MLP trained live, several optimizers racing from the same start.
 
 The page only lays out widgets and pictures; the training lives in :mod:`app.training`
 (torch, imported only here and only when this page runs) and the data in
@@ -105,11 +105,11 @@ def run_controls(i: int, names: list[str]) -> T.TrainingRunConfig:
             hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name], **CONTROLS)
     rest = [h for h in shown if h.name != "lr"]
     if rest:
-        with st.expander("⚙️ Hyperparameters"):
+        with st.expander("Hyperparameters"):
             for h in rest:
                 hypers[h.name] = hyper_widget(h, f"lt_run{i}_{opt}_{h.name}", starts[h.name], **CONTROLS)
     cfg = T.TrainingRunConfig(opt, hypers, backend=backend)
-    with st.expander("🧰 Schedule, clipping, accumulation"):
+    with st.expander("Schedule, clipping, accumulation"):
         sched = st.selectbox("LR schedule", schedule_choices(), key=KEPT.seed(f"lt_run{i}_sched", NO_SCHEDULE),
                              help="Sets the lr before each step from the schedule's curve, starting at the lr above.")
         if sched != NO_SCHEDULE:
@@ -161,10 +161,10 @@ def _on_reset():
 
 
 # -- the page ------------------------------------------------------------------------------------------
-st.title("🧠 Live training")
+st.title("Live training")
 
 if not T.torch_available():
-    st.warning("📦 " + T.INSTALL_HINT)
+    st.warning(T.INSTALL_HINT)
     st.caption("Every other page of Optimizer Explorer works without PyTorch.")
     st.stop()
 
@@ -184,7 +184,7 @@ st.caption(
 
 # Sidebar: the problem and the training loop, shared by every run.
 with st.sidebar:
-    st.header("🗂️ Data")
+    st.header("Data")
     dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get,
                            key=KEPT.seed("lt_dataset", DEFAULT_DATASET))
     noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", 0.15))
@@ -192,18 +192,18 @@ with st.sidebar:
                                 key=KEPT.seed("lt_n", DEFAULT_POINTS))
     seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1,
                                key=KEPT.seed("lt_seed", 0)))
-    st.header("🕸️ Model")
+    st.header("Model")
     layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS,
                        key=KEPT.seed("lt_layers", DEFAULT_MODEL.hidden_layers))
     width = st.slider("Width", T.WIDTH_RANGE[0], T.WIDTH_RANGE[1], key=KEPT.seed("lt_width", DEFAULT_MODEL.width),
                       disabled=layers == 0)
     activation = st.selectbox("Activation", list(T.ACTIVATIONS), format_func=T.ACTIVATIONS.get,
                               key=KEPT.seed("lt_act", DEFAULT_MODEL.activation), disabled=layers == 0)
-    st.header("🏋️ Training")
+    st.header("Training")
     batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", FULL_BATCH),
                              format_func=lambda b: FULL_BATCH_LABEL if b == FULL_BATCH else str(b))
-    st.header("⏱️ Live")
-    spr = int(st.select_slider("Steps per redraw, at most (and per 👣 Step)",
+    st.header("Live")
+    spr = int(st.select_slider("Steps per redraw, at most (and per Step)",
                                [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], key=KEPT.seed("lt_spr", 100)))
     redraw = float(st.select_slider(
         "Redraw every (seconds)", REDRAW_OPTIONS, key=KEPT.seed("lt_redraw", DEFAULT_REDRAW),
@@ -223,10 +223,10 @@ for i, col in enumerate(st.columns(n_runs)):
         configs.append(run_controls(i, names))
 
 b1, b2, b3, b4, status, export_box = live_area.columns([1, 1, 1, 1, 3, 1])
-b1.button("▶️ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
-b2.button("✋ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
-b3.button("👣 Step", key="lt_step", on_click=_on_step, width="stretch")
-b4.button("🔄 Reset", key="lt_reset", on_click=_on_reset, width="stretch")
+b1.button("▶ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
+b2.button("❚❚ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
+b3.button("Step", key="lt_step", on_click=_on_step, width="stretch")
+b4.button("Reset", key="lt_reset", on_click=_on_reset, width="stretch")
 
 KEPT.save()
 
@@ -248,7 +248,7 @@ if st.session_state.get("_lt_sig") != signature:
         st.session_state["_lt_race"] = race
         st.session_state.pop("_lt_error", None)
         if had_race:
-            st.toast("Settings changed: every run restarted from step 0.", icon="🔄")
+            st.toast("Settings changed: every run restarted from step 0.")
 
 if "_lt_error" in st.session_state:
     live_area.error(f"These settings cannot train: {st.session_state['_lt_error']}")
@@ -256,7 +256,7 @@ if "_lt_error" in st.session_state:
 
 status.markdown(
     f"**{spec.describe()}** · {FULL_BATCH_LABEL if batch_size is None else f'batches of {batch_size}'}"
-    + (" · ▶️ running" if st.session_state["_lt_running"] else " · ✋ paused")
+    + (" · running" if st.session_state["_lt_running"] else " · paused")
 )
 
 
@@ -346,7 +346,7 @@ def _train_and_draw(race: T.Race) -> None:
         st.rerun(scope="app")  # the race is over: stop the timer
     if not running and ss.get("_lt_ticking") != bool(pending):
         ss["_lt_step_slow"] = bool(pending)
-        st.rerun(scope="app")  # a 👣 Step's steps are done (stop the timer) or need more redraws (start it)
+        st.rerun(scope="app")  # a Step's steps are done (stop the timer) or need more redraws (start it)
 
     cols = st.columns(len(race.runs))
     for i, (col, run) in enumerate(zip(cols, race.runs)):
@@ -359,14 +359,14 @@ def _train_and_draw(race: T.Race) -> None:
         if run.diverged:
             col.warning(f"{run.config.title()} {run.diverged}")
     if race.step >= stop_at:
-        st.info(f"Paused at step {race.step:,} (the limit set in the sidebar). 🔄 Reset to start again.")
+        st.info(f"Paused at step {race.step:,} (the limit set in the sidebar). Reset to start again.")
     draw0 = time.thread_time()
     live_view.show(race)
     ss["_lt_draw_s"] = time.thread_time() - draw0  # the pictures' share of the next redraw's budget
 
 
 def _ticking() -> bool:
-    """Whether the fragment reruns by itself: while running, and while a 👣 Step's steps are left that do
+    """Whether the fragment reruns by itself: while running, and while a Step's steps are left that do
     not fit in one redraw's training time (estimated from the race's step time, else learned by trying)."""
     ss = st.session_state
     if ss["_lt_running"]:
@@ -386,7 +386,7 @@ st.session_state["_lt_ticking"] = _ticking()
 with live_area:
     st.fragment(run_every=redraw if st.session_state["_lt_ticking"] else None)(live_panel)()
 
-with st.expander("📖 What to look for"):
+with st.expander("What to look for"):
     st.markdown(
         "- **Same start, same batches.** Runs differ only by their optimizer, so their curves can be compared "
         "step by step.\n"
@@ -394,8 +394,8 @@ with st.expander("📖 What to look for"):
         "top of each other (here in float32 to about 10⁻⁵; the tests check 10⁻⁹ in float64).\n"
         "- **Adam + weight decay vs AdamW.** Adam adds λθ to the gradient, which its denominator then rescales; "
         "AdamW shrinks θ directly. Watch the weight norm.\n"
-        "- **Clipping** (🧰 under a run) caps the dotted gradient norm at the max norm; the solid line is the "
-        "norm before.\n"
+        "- **Clipping** (under a run's *Schedule, clipping, accumulation*) caps the dotted gradient norm at "
+        "the max norm; the solid line is the norm before.\n"
         "- **Accumulation** of k mini-batches takes the step of one k× larger batch: with a small batch size, "
         "give one run k = 4 and watch its loss curve calm down (each of its steps reads 4 batches)."
     )

@@ -1,4 +1,4 @@
-"""💾 Memory: the bytes that training a model keeps, per optimizer (parameters, gradients, state)."""
+"""Memory: the bytes that training a model keeps, per optimizer (parameters, gradients, state)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _table(rows: list[dict]) -> dict[str, list]:
     }
 
 
-st.title("💾 How much memory does the optimizer need?")
+st.title("How much memory does the optimizer need?")
 st.caption(
     "Training keeps the parameters, one gradient per parameter, and the optimizer's state. "
     f"GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = {M.GIB / M.GB:.3f} GB)."
@@ -82,7 +82,7 @@ with o2:
                               help="Add rows such as SGD with momentum or Adam with AMSGrad.")
     stacked = st.radio("Bars", ["stacked", "grouped"], horizontal=True, key="mem_barmode") == "stacked"
 
-with st.expander("📐 Assumptions"):
+with st.expander("Assumptions"):
     st.number_input("Typical matrix side (about the hidden size)", min_value=1, max_value=100_000, step=64,
                     key="mem_side", on_change=_to_custom)
     st.markdown(

@@ -25,7 +25,7 @@ from app.playground import scene as S
 from app.playground import state as U
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui.exports import export_menu, slug, still_exports
-from app.ui.widgets import Q, adopt_url, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
 ss = st.session_state
@@ -110,6 +110,15 @@ def runs_editor() -> None:
 # otherwise queued values are applied and the whole scene is written into the URL in one step.
 from app.playground import links  # noqa: E402
 
+# The analysis tabs were labelled with colour emoji (drawn as empty boxes without an emoji font):
+# a link shared then still opens its tab. The old labels are written as escapes, so that no emoji
+# is in the source (tests/test_offline_text.py).
+TAB_THEORY, TAB_CONV, TAB_SENS, TAB_STAB = "Theory", "Convergence map", "Sensitivity map", "Stability"
+LEGACY_TABS = {f"{icon}{vs} {name}": name
+               for icon, name in (("\U0001f4d6", TAB_THEORY), ("\U0001f5fa", TAB_CONV), ("\U0001f39b", TAB_SENS),
+                                  ("\U0001f4d0", TAB_STAB))
+               for vs in ("\ufe0f", "")}
+adopt_legacy("pg_tab", LEGACY_TABS)
 links.own_url(ss)
 
 SURFACES = list(registry.surfaces())
@@ -120,14 +129,14 @@ SCHEDULES = S.available_schedules()
 def sidebar() -> None:
     """The gallery and the scene's shared settings: surface, start, steps, noise."""
     with st.sidebar:
-        st.header("🎓 Gallery")
+        st.header("Gallery")
         st.caption("One click loads a lesson; then press ▶ under the map.")
         for p in presets.GALLERY:
-            st.button(f"{p.icon} {p.title}", key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
+            st.button(p.title, key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
                       width="stretch")
         links.copy_link()
 
-        st.header("⛰️ Surface")
+        st.header("Surface")
         surface_choices = SURFACES + [S.CUSTOM]
         fit_choice("pg_surface", surface_choices)
         surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(default("pg_surface")),
@@ -149,7 +158,7 @@ def sidebar() -> None:
             if info.note:
                 st.caption(info.note)
 
-        st.header("📍 Start and steps")
+        st.header("Start and steps")
         st.caption("Click anywhere on the map to start there, or type a point.")
         c1, c2 = st.columns(2)
         c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q)
@@ -157,7 +166,7 @@ def sidebar() -> None:
         fit_stored("pg_steps", S.STEP_OPTIONS)
         st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q)
 
-        st.header("🎲 Noise")
+        st.header("Noise")
         fit_stored("pg_noise", S.NOISE_OPTIONS)
         st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
                          key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
@@ -211,7 +220,7 @@ except (ValueError, TypeError, KeyError) as exc:
 
 shown = presets.lesson(ss.get(handoff.LESSON), scene)
 if shown is not None:
-    lesson.info(f"**{shown.icon} {shown.title}.** {shown.note}")
+    lesson.info(f"**{shown.title}.** {shown.note}")
 else:
     lesson.caption("Your own race: load a lesson from the gallery to start again.")
 
@@ -276,10 +285,11 @@ def race_area() -> None:
     if view == "3D surface":
         st.plotly_chart(P.loss_chart(scene, res, surface, log_loss, step), key="pg_loss", theme=None, config=PLOT)
     st.markdown("**Scoreboard**")
-    st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch")
+    st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.Column(help=h) for c, h in P.SCOREBOARD_HELP.items()})
 
     # ---- step inspector -----------------------------------------------------------------
-    st.subheader("🔍 Step inspector")
+    st.subheader("Step inspector")
     c1, c2 = st.columns([3, 2])
     step = c1.slider("inspect step", 1, T, INSPECT_DEFAULT, key="pg_step", bind=Q,
                      help="Step s takes each run from θₛ₋₁ to θₛ; the map marks it with ◇ and the loss chart with a "
@@ -295,7 +305,7 @@ def race_area() -> None:
         if view_k.generic:
             st.caption(f"{view_k.optimizer}'s update rule (the numbers are in the table):")
         for line in view_k.latex:
-            st.latex(line)
+            st.latex(theory.display_latex(line))
         st.dataframe(view_k.rows(), hide_index=True, width="stretch",
                      column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
                                     "θ₂": st.column_config.NumberColumn(format="%.5g")})
@@ -319,7 +329,7 @@ draw_controls()
 
 # ---- analyses ---------------------------------------------------------------------------
 has_stability = theory.has_theory(surface)
-tab_names = ["📖 Theory", "🗺️ Convergence map", "🎛️ Sensitivity map"] + (["📐 Stability"] if has_stability else [])
+tab_names = [TAB_THEORY, TAB_CONV, TAB_SENS] + ([TAB_STAB] if has_stability else [])
 tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)
 
 
@@ -333,14 +343,14 @@ with tabs[0]:
     if tabs[0].open is not False:
         for card in theory.optimizer_cards(scene):
             st.markdown(f"### {card.name}")
-            st.latex(card.latex)
+            st.latex(theory.display_latex(card.latex))
             c1, c2 = st.columns(2)
             c1.markdown(f"**When practitioners use it.** {card.use}")
             c2.markdown(f"**Memory.** {card.memory}")
             c2.markdown(f"**Paper.** {card.paper}")
         for card in theory.schedule_cards(scene, SCHEDULES):
             st.markdown(f"### Schedule: {card.name}")
-            st.latex(card.latex)
+            st.latex(theory.display_latex(card.latex))
             st.caption(card.summary)
 
 with tabs[1]:
@@ -365,8 +375,7 @@ with tabs[1]:
                 if basin_fig is not None:
                     c2.plotly_chart(basin_fig, key="pg_conv_basin", theme=None)
                 else:
-                    c2.markdown("This surface has a single known minimum, so every start that converges ends "
-                                "there; the map on the left shows how long each one takes.")
+                    c2.markdown(P.basin_note(surface))
                 st.caption("Grey: never reached the threshold. Dark red: diverged.")
                 export_menu("pg_conv_export", still_exports(lambda: steps_fig, slug(f"convergence-{labels[k]}"),
                                                             what="Steps to converge")
@@ -429,7 +438,7 @@ if has_stability:
                 st.error(f"The stability theory could not be computed: {exc}")
                 st.stop()
             st.markdown(stab.text)
-            st.latex(theory.STABILITY_LATEX)
+            st.latex(theory.display_latex(theory.STABILITY_LATEX))
             final_losses, diverged = C.stability_sweep(scene, surface, stab)
             stab_fig = P.stability_chart(stab, final_losses, diverged)
             st.plotly_chart(stab_fig, key="pg_stab", theme=None)

@@ -1,4 +1,4 @@
-"""📉 Schedules: learning-rate schedules side by side, composed, driving a run, and the LR range test.
+"""Schedules: learning-rate schedules side by side, composed, driving a run, and the LR range test.
 
 The page lays out widgets and calls :mod:`app.schedules.logic` (parameters, compositions,
 torch code, runs, range tests) and :mod:`app.schedules.figures` / :mod:`app.playground.figures`
@@ -13,13 +13,14 @@ import streamlit as st
 from app.playground import figures as F
 from app.playground import handoff
 from app.playground import race_component as RC
+from app.playground.theory import display_latex
 from app.schedules import figures as SF
 from app.schedules import logic as L
 from app.ui.controls import STEP_OPTIONS, fmt, snap
 from app.ui.copy_link import keep_history
 from app.ui.theme import RUN_COLORS, run_color
 from app.ui.exports import export_menu, slug, still_exports
-from app.ui.widgets import Q, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_legacy, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
 ss = st.session_state
@@ -34,7 +35,13 @@ DEFAULT_PICK = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "W
 DEFAULT_SURFACE, DEFAULT_OPTIMIZER = "Himmelblau", "RMSprop"
 RT_START = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
 RT_END = (0.01, 0.1, 1.0, 10.0, 100.0)
-TABS = ["📈 Compare", "🧩 Warm-up + decay", "🏃 Apply to a run", "🔎 LR range test"]
+TABS = ["Compare", "Warm-up + decay", "Apply to a run", "LR range test"]
+# The tabs were labelled with colour emoji (drawn as empty boxes without an emoji font): a link
+# shared then still opens its tab. Written as escapes: no emoji is in the source
+# (tests/test_offline_text.py).
+LEGACY_TABS = {f"{icon}{vs} {name}": name
+               for icon, name in zip(("\U0001f4c8", "\U0001f9e9", "\U0001f3c3", "\U0001f50e"), TABS)
+               for vs in ("\ufe0f", "")}
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,13 +135,13 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
         st.info("Pick one or more schedules in the sidebar.")
     else:
         for name in picked:
-            with st.expander(f"⚙️ {name}", expanded=len(picked) == 1, key=f"sc_box_{name}"):
+            with st.expander(name, expanded=len(picked) == 1, key=f"sc_box_{name}"):
                 schedule_controls(name, n_steps)
         curves, results = [], []
         for i, name in enumerate(picked):
             params, curve, note, err = _curve_for(name, n_steps, base_lr, optimizer)
             if err:
-                st.error(f"⚠️ {err}")
+                st.error(str(err))
                 continue
             results.append((name, params, curve, note))
             # Colours by place in the comparison, not in the registry: 17 schedules share 8
@@ -162,7 +169,7 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
         for name, params, curve, note in results:
             info = registry.get_schedule(name)
             st.markdown(f"### {name}")
-            st.latex(info.latex)
+            st.latex(display_latex(info.latex))
             st.markdown(f"**When practitioners use it.** {info.summary}")
             if note:
                 st.info(note)
@@ -173,7 +180,7 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
             if info.needs_metric:
                 st.caption(f"Drawn here for a demo metric ({len(curve.reductions)} cuts, ▼). "
                            "“Apply to a run” shows it reacting to a real loss.")
-            with st.expander(f"📋 Copy {name} as PyTorch ({optimizer})"):
+            with st.expander(f"Copy {name} as PyTorch ({optimizer})"):
                 st.code(L.pytorch_code(name, params, base_lr, n_steps, optimizer), language="python")
 
 
@@ -205,7 +212,7 @@ def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> No
         composed = comp.curve(base_lr)
         parts = comp.part_curves(base_lr)
     except L.ScheduleError as exc:
-        st.error(f"⚠️ {exc}")
+        st.error(str(exc))
     else:
         derived = [f"{k} = {v}" for k, v in comp.parts()[1][1].items() if k == L.decay_length_param(decay)]
         if derived:
@@ -220,8 +227,8 @@ def compose_tab(n_steps: int, base_lr: float, log_y: bool, optimizer: str) -> No
         fig = SF.lr_figure(curves, log_y=log_y, milestones=comp.milestones, title=f"{combinator}: {comp.label()}")
         st.plotly_chart(fig, key="sc_cmp_chart", theme=None, config=PLOT_CONFIG)
         export_menu("sc_cmp_export", still_exports(lambda: fig, slug(f"{combinator}-{comp.label()}")))
-        st.latex(comp.latex())
-        with st.expander(f"📋 Copy as PyTorch ({optimizer})", expanded=True):
+        st.latex(display_latex(comp.latex()))
+        with st.expander(f"Copy as PyTorch ({optimizer})", expanded=True):
             st.code(comp.pytorch(base_lr, optimizer), language="python")
 
 
@@ -239,12 +246,12 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
     const = c2.toggle("also run at a constant lr", value=True, key="sc_run_const", bind=Q)
     params, _, _, err = _curve_for(run_name, n_steps, base_lr, optimizer)
     if err:
-        st.error(f"⚠️ {err}")
+        st.error(str(err))
         return
     try:
         res = _run(surface_name, optimizer, base_lr, run_name, tuple(sorted(params.items())), n_steps, const)
     except L.ScheduleError as exc:
-        st.error(f"⚠️ {exc}")
+        st.error(str(exc))
         return
     for msg in res.notes:
         st.warning(msg)
@@ -294,13 +301,13 @@ def run_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, surfac
     else:
         # One history entry for the switch: Back returns to this page as it was (app/ui/copy_link.py).
         keep_history(key="sc_to_pg_history")
-        if st.button("🏔️ Open this run in the Playground", key="sc_to_pg",
+        if st.button("Open this run in the Playground", key="sc_to_pg",
                      help="Sets the Playground's surface, optimizer, lr, schedule and steps to these."):
             try:
                 scene = L.playground_scene(surface_name, optimizer, base_lr, run_name, params, n_steps)
                 handoff.queue_scene(ss, scene)
             except (L.ScheduleError, ValueError, KeyError) as exc:
-                st.error(f"⚠️ {exc}")
+                st.error(str(exc))
             else:
                 # The Playground's URL is the scene's from the start (a link to it), not this page's.
                 st.switch_page(handoff.PAGE, query_params=handoff.link(scene))
@@ -326,7 +333,7 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
         from app.training import backend as training
 
         if not training.torch_available():
-            st.info("📦 The MLP test needs PyTorch, an optional extra: `pip install -e \".[torch]\"`, then "
+            st.info("The MLP test needs PyTorch, an optional extra: `pip install -e \".[torch]\"`, then "
                     "restart the app. The loss-surface test works without it.")
         else:
             from app.training.datasets import DATASET_LABELS, DATASETS
@@ -340,13 +347,13 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
             try:
                 result = _mlp_test(optimizer, data, float(lo), float(hi), int(n_test))
             except L.ScheduleError as exc:
-                st.error(f"⚠️ {exc}")
+                st.error(str(exc))
             where, loss_label = f"{optimizer} on the MLP ({DATASET_LABELS.get(data, data)})", "cross-entropy"
     else:
         try:
             result = _surface_test(surface_name, optimizer, float(lo), float(hi), int(n_test))
         except L.ScheduleError as exc:
-            st.error(f"⚠️ {exc}")
+            st.error(str(exc))
         where, loss_label = f"{optimizer} on {surface_name}", "loss − min"
     if result is not None:
         rt_fig = SF.range_test_figure(result.lrs, result.losses, result.smoothed, suggested_lr=result.suggested_lr,
@@ -364,7 +371,7 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
             c1, c2 = st.columns([2, 1])
             c1.markdown(f"**Suggested lr ≈ {fmt(result.suggested_lr, 3)}** (steepest descent of "
                         f"the smoothed loss). The base lr slider would take {fmt(snapped)}.")
-            if c2.button("✅ Use this lr", key="sc_rt_use", type="primary",
+            if c2.button("Use this lr", key="sc_rt_use", type="primary",
                          help="Sets the page's base lr (sidebar) to the suggestion."):
                 ss[PENDING] = {"sc_lr": snapped}
                 ss[NOTICE] = (f"Base lr set to {fmt(snapped)}, the range test's suggestion for {where}. "
@@ -377,12 +384,13 @@ def range_test_tab(base_lr: float, surface_name: str, optimizer: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 _apply_pending()
+adopt_legacy("sc_tab", LEGACY_TABS)
 NAMES = list(registry.schedules())
 SURFACES = list(registry.surfaces())
 OPTIMIZERS = list(registry.optimizers())
 
 with st.sidebar:
-    st.header("📉 Schedules")
+    st.header("Schedules")
     fit_choice("sc_pick", NAMES)
     picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
                             help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
@@ -393,7 +401,7 @@ with st.sidebar:
     base_lr = float(hyper_widget(L.LR_HYPER, "sc_lr", L.DEFAULT_LR, **CONTROLS))
     log_y = st.toggle("log-scale lr axis", value=False, key="sc_logy", bind=Q,
                       help="Geometric decays become straight lines; zeros are not drawn.")
-    st.header("🏃 Run and range test")
+    st.header("Run and range test")
     fit_choice("sc_surface", SURFACES)
     surface_name = st.selectbox("loss surface", SURFACES, index=SURFACES.index(DEFAULT_SURFACE), key="sc_surface",
                                 bind=Q)
@@ -401,7 +409,7 @@ with st.sidebar:
     optimizer = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_OPTIMIZER), key="sc_opt",
                              bind=Q, help="Used by the run, the LR range test and the PyTorch code.")
 
-st.title("📉 Learning-rate schedules")
+st.title("Learning-rate schedules")
 st.caption("A schedule sets the learning rate of every step. Large steps early make fast progress; small steps "
            "late let the optimizer settle into a minimum instead of rattling around it.")
 notice = ss.pop(NOTICE, None)
