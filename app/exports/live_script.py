@@ -45,7 +45,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from app.exports.torch_script import _TIMM_CODE, _lit, _optimizer_lines, _schedule_lines
+from app.exports.torch_script import _TIMM_CODE, _lit, _optimizer_lines, _schedule_lines, _script_text
 from app.training import backend as T
 from app.ui.controls import NO_SCHEDULE
 from optim_core import registry
@@ -449,15 +449,4 @@ def live_script(race: T.Race, steps: int | None = None, filename: str = "live_tr
     ]
     if needs_timm:
         parts.append(_TIMM_CODE.rstrip("\n"))
-    parts += ["", "",
-              "# ---------------------------------------------------------------------------------------",
-              "# The runs",
-              "# ---------------------------------------------------------------------------------------",
-              "RUNS = []", ""]
-    for block in blocks:
-        parts += ["", block, ""]
-    parts.append("\n\nclass Trainer" + _BODY.split("\n\nclass Trainer", 1)[1])
-    text = "\n".join(parts)
-    while "\n\n\n\n" in text:
-        text = text.replace("\n\n\n\n", "\n\n\n")
-    return text
+    return _script_text(parts, blocks, "\n\nclass Trainer" + _BODY.split("\n\nclass Trainer", 1)[1])

@@ -746,14 +746,21 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
         parts.append(_NOISE_CODE.format(seed=int(scene.seed), noise=_lit(float(scene.noise))).rstrip("\n"))
     if needs_timm:
         parts.append(_TIMM_CODE.rstrip("\n"))
-    parts += ["", "", "def plain_step(optimizer, base, theta, step):", "    optimizer.step()", "", "",
-              "# ---------------------------------------------------------------------------------------",
-              "# The runs",
-              "# ---------------------------------------------------------------------------------------",
-              "RUNS = []", ""]
+    parts += ["", "", "def plain_step(optimizer, base, theta, step):", "    optimizer.step()"]
+    return _script_text(parts, run_blocks, _RACE_CODE)
+
+
+def _script_text(head: list[str], run_blocks: list[str], tail: str) -> str:
+    """A generated script: ``head``, then a "The runs" section appending each block to ``RUNS``,
+    then ``tail``; at most two blank lines in a row."""
+    parts = [*head, "", "",
+             "# ---------------------------------------------------------------------------------------",
+             "# The runs",
+             "# ---------------------------------------------------------------------------------------",
+             "RUNS = []", ""]
     for block in run_blocks:
         parts += ["", block, ""]
-    parts.append(_RACE_CODE)
+    parts.append(tail)
     text = "\n".join(parts)
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
