@@ -205,10 +205,7 @@ class Lesson:
     steps: tuple[LessonStep, ...]
 
 
-def _run(optimizer: str, **hypers) -> RunConfig:
-    extra = {k: hypers.pop(k) for k in ("schedule", "schedule_params", "clip_norm", "clip_value", "lookahead",
-                                         "start", "batch") if k in hypers}
-    return RunConfig.make(optimizer, hypers, **extra)
+_run = RunConfig.of
 
 
 _RAVINE_START = (-2.5, 0.8)

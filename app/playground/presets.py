@@ -24,10 +24,7 @@ class Preset:
     scene: Scene  # canonical: exactly what the widgets hold once it is loaded (tests/test_scene.py)
 
 
-def _run(optimizer: str, **hypers) -> RunConfig:
-    extra = {k: hypers.pop(k) for k in ("schedule", "schedule_params", "clip_norm", "clip_value", "lookahead",
-                                         "start", "batch") if k in hypers}
-    return RunConfig.make(optimizer, hypers, **extra)
+_run = RunConfig.of
 
 
 GALLERY: tuple[Preset, ...] = (

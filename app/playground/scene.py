@@ -98,6 +98,14 @@ class RunConfig:
                       **_non_default(optimizer, hypers or {})}
         return RunConfig(optimizer, _items(hypers), **kw)
 
+    @staticmethod
+    def of(optimizer: str, **settings) -> "RunConfig":
+        """:meth:`make` with hyperparameters and run settings as keywords alike (how presets and
+        lessons write runs): ``RunConfig.of("SGD", lr=0.07, momentum=0.7, schedule=...)``."""
+        extra = {k: settings.pop(k) for k in ("schedule", "schedule_params", "clip_norm", "clip_value", "lookahead",
+                                              "start", "batch") if k in settings}
+        return RunConfig.make(optimizer, settings, **extra)
+
     def hyper_dict(self) -> dict[str, Any]:
         """Every shown hyperparameter: registry defaults overridden by this run's values."""
         out = {h.name: h.default for h in shown_hypers(self.optimizer)}
