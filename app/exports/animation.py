@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
+from app.playground.figures import nice_ticks
+
 __all__ = ["DEFAULT_SIZE", "GIF_FPS", "MP4_FPS", "DEFAULT_SECONDS", "MAX_SECONDS", "ExportTooSlow", "Layout",
            "prepare", "frame_layout", "timeline", "render_frames", "render_frame", "write_gif", "write_mp4", "mp4_size"]
 
@@ -129,20 +131,6 @@ def _font(size: int, bold: bool = False):
             except OSError:
                 continue
     return ImageFont.load_default(size=size)
-
-
-def _nice_ticks(lo: float, hi: float, n: int) -> list[float]:
-    """About ``n`` round ticks in [lo, hi] (race.js's niceTicks)."""
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / n
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    out, v = [], math.ceil(lo / step - 1e-9) * step
-    while v <= hi + step * 1e-9:
-        out.append(0.0 if abs(v) < step * 1e-9 else float(f"{v:.12g}"))
-        v += step
-    return out
 
 
 def _fmt(v: float) -> str:
@@ -393,12 +381,12 @@ class _Static:
         x0, x1, y0, y1 = L.window
         tick_font, label_font = _font(18 * u), _font(22 * u)
         nx, ny = max(3, round(aw / (130 * u))), max(3, round(ah / (100 * u)))
-        for v in _nice_ticks(x0, x1, nx):
+        for v in nice_ticks(x0, x1, nx):
             px = ax + (v - x0) / (x1 - x0) * aw
             if ax - 1 <= px <= ax + aw + 1:
                 draw.line((px, ay + ah, px, ay + ah + 7 * u), fill=c["text"], width=max(1, round(1.5 * u)))
                 draw.text((px, ay + ah + 10 * u), _fmt(v), font=tick_font, fill=c["text"], anchor="mt")
-        for v in _nice_ticks(y0, y1, ny):
+        for v in nice_ticks(y0, y1, ny):
             py = ay + ah - (v - y0) / (y1 - y0) * ah
             if ay - 1 <= py <= ay + ah + 1:
                 draw.line((ax - 7 * u, py, ax, py), fill=c["text"], width=max(1, round(1.5 * u)))

@@ -59,6 +59,7 @@ __all__ = [
     "landscape",
     "race_figure",
     "frame_steps",
+    "nice_ticks",
     "surface3d_figure",
     "loss_figure",
     "loss_scale",
@@ -122,7 +123,7 @@ class Landscape:
             step = max(1, math.ceil(len(vals) / 6))
             vals = vals[::step]
             return [float(v) for v in vals], [fmt(10.0**v, 4, power=True) for v in vals]
-        vals = _nice_ticks(self.lo, self.hi, 6)
+        vals = nice_ticks(self.lo, self.hi, 6)
         return vals, [fmt(v, 4, power=True) for v in vals]
 
     @property
@@ -132,14 +133,19 @@ class Landscape:
         return "loss"
 
 
-def _nice_ticks(lo: float, hi: float, n: int) -> list[float]:
+def nice_ticks(lo: float, hi: float, n: int) -> list[float]:
+    """About ``n`` round ticks in [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten; the same
+    rule as the browser views' ``niceTicks`` in app/ui/static/chartkit.js)."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
     raw = (hi - lo) / n
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    return [round(first + i * step, 12) for i in range(int((hi - first) / step) + 1)]
+    out, v = [], math.ceil(lo / step - 1e-9) * step
+    while v <= hi + step * 1e-9:
+        out.append(0.0 if abs(v) < step * 1e-9 else float(f"{v:.12g}"))
+        v += step
+    return out
 
 
 def _scale(Z: np.ndarray, log: bool, fmin: float | None) -> tuple[np.ndarray, float, float, float]:
