@@ -60,6 +60,7 @@ __all__ = [
     "race_figure",
     "frame_steps",
     "nice_ticks",
+    "last_valid",
     "surface3d_figure",
     "loss_figure",
     "loss_scale",
@@ -226,7 +227,8 @@ def frame_steps(steps: int, max_frames: int = 150) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, steps, max_frames)).astype(np.int64))
 
 
-def _last_valid(path: np.ndarray) -> int:
+def last_valid(path: np.ndarray) -> int:
+    """The index of a path's last finite point (-1 if none): where a diverged run was cut."""
     ok = np.all(np.isfinite(path), axis=-1)
     idx = np.flatnonzero(ok)
     return int(idx[-1]) if idx.size else -1
@@ -234,7 +236,7 @@ def _last_valid(path: np.ndarray) -> int:
 
 def exit_point(path: np.ndarray, window) -> np.ndarray | None:
     """Where a diverged path leaves the window (its boundary crossing), else its last finite point."""
-    last = _last_valid(path)
+    last = last_valid(path)
     if last < 0:
         return None
     (x0, x1), (y0, y1) = window
@@ -436,7 +438,7 @@ def race_figure(
             type="scatter", x=_b64(st[:, 0]), y=_b64(st[:, 1]), mode="markers", name="start", showlegend=True,
             marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3)),
             hovertemplate="start (%{x:.3g}, %{y:.3g})<extra></extra>"))
-    last = [_last_valid(P[k]) for k in range(K)]
+    last = [last_valid(P[k]) for k in range(K)]
     diverged = [last[k] < T for k in range(K)]
     exits = [exit_point(P[k], window) if diverged[k] else None for k in range(K)]
     if inspect_step is not None and 0 <= inspect_step <= T:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from app.playground.figures import Landscape, exit_point, loss_scale
+from app.playground.figures import Landscape, exit_point, last_valid, loss_scale
 from app.ui import theme
 
 __all__ = ["VERSION", "race_payload", "landscape_payload", "landscape_id", "decode_path", "decode_values", "escape_exit",
@@ -66,16 +66,11 @@ def _scale(land: Landscape) -> dict[str, Any]:
     return {"title": land.scale_title, "colors": colors, "ticks": ticks}
 
 
-def _last_valid(path: np.ndarray) -> int:
-    ok = np.flatnonzero(np.all(np.isfinite(path), axis=-1))
-    return int(ok[-1]) if ok.size else -1
-
-
 def escape_exit(path: np.ndarray, escape: np.ndarray | None, window) -> np.ndarray | None:
     """Where a diverged run leaves the window: along its path, else along the escape from its last
     finite point (the point it jumped to, possibly infinite: only its direction counts); else its
     last finite point (no direction known)."""
-    last = _last_valid(path)
+    last = last_valid(path)
     if last < 0:
         return None
     p = path[: last + 1]
@@ -142,7 +137,7 @@ def race_payload(
     Y, use_log, ylabel = (None, False, "") if losses is None else loss_scale(losses, log, fmin)
     runs = []
     for k in range(K):
-        last = _last_valid(P[k])
+        last = last_valid(P[k])
         ds = int(diverged_step[k]) if diverged_step is not None else -1
         run: dict[str, Any] = {
             "label": str(labels[k]),
