@@ -10,10 +10,13 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from app.ui import presenter  # noqa: E402
+
 # No page or navigation icons: an emoji icon is drawn as an empty box by a browser without a
 # colour-emoji font (and a favicon emoji is fetched from a CDN), a Material icon is a web font
-# fetched from the internet. The titles say it all.
-st.set_page_config(page_title="Optimizer Explorer", layout="wide")
+# fetched from the internet. The titles say it all. Presenter mode (?presenter=1) starts with the
+# sidebar collapsed.
+presenter.setup()
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 pages = [
@@ -22,4 +25,6 @@ pages = [
     st.Page(os.path.join(_HERE, "views", "live_training.py"), title="Live Training", url_path="live-training"),
     st.Page(os.path.join(_HERE, "views", "memory.py"), title="Memory", url_path="memory"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+presenter.controls()
+page.run()

@@ -5,6 +5,8 @@ Every color the app draws with is named here, once; figures and pages import the
 
 from __future__ import annotations
 
+from typing import Callable
+
 # Okabe-Ito: distinguishable with the common color-vision deficiencies, and on a projector.
 RUN_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442", "#000000")
 # What the eye must find at once: a run that diverged, a ReduceLROnPlateau cut, where the LR range
@@ -94,3 +96,24 @@ def base_layout(**overrides) -> dict:
     )
     layout.update(overrides)
     return layout
+
+
+# ---------------------------------------------------------------------------------------
+# Light or dark: which one the figures being built now are for
+# ---------------------------------------------------------------------------------------
+
+THEMES = ("light", "dark")
+_provider: Callable[[], str | None] | None = None
+
+
+def set_provider(provider: Callable[[], str | None]) -> None:
+    """Where :func:`current` reads the active theme from (the app: the session's choice,
+    :mod:`app.ui.presenter`); a provider that answers None or something else means light."""
+    global _provider
+    _provider = provider
+
+
+def current() -> str:
+    """The theme figures are built for now: "light" or "dark"."""
+    kind = _provider() if _provider is not None else None
+    return kind if kind in THEMES else "light"
