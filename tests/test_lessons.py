@@ -6,8 +6,11 @@ import functools
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
+from app.playground import state as U
+from app.playground import tailor
 from app.playground.lessons import CLAIM_KINDS, LESSON_BY_KEY, LESSONS, Claim, Lesson, check
 from app.playground.race import compute
 from app.playground.scene import Scene
@@ -66,10 +69,38 @@ def test_scene_computes_quickly(lesson, i, step):
     assert time.perf_counter() - t < 2.0
 
 
+@functools.lru_cache(maxsize=None)
+def _shown(scene: Scene) -> Scene:
+    """The scene as the Playground's widgets show it (the race a student sees)."""
+    return U.canonical(scene)
+
+
 @pytest.mark.parametrize("key,i,step,claim", CLAIMS, ids=CLAIM_IDS)
 def test_claim_holds(key, i, step, claim):
-    msg = check(claim, _result(step.scene))
+    """Each claim holds for the race the Playground runs when the step opens (its widgets' values)."""
+    msg = check(claim, _result(_shown(step.scene)))
     assert msg is None, f"{key} step {i + 1}: {claim.describe()}: {msg}"
+
+
+@pytest.mark.parametrize("lesson,i,step", STEPS, ids=STEP_IDS)
+def test_playground_shows_the_lessons_scene(lesson, i, step):
+    """Opening the step sets every widget to the lesson's values: nothing is snapped onto a slider's
+    options (an η of 0.19 shown as 0.2 would race another scene than the text describes)."""
+    shown = _shown(step.scene)
+    assert [r.hyper_dict() for r in shown.runs] == [r.hyper_dict() for r in step.scene.runs]
+    assert (shown.steps, shown.surface, shown.surface_params) == (step.scene.steps, step.scene.surface,
+                                                                  step.scene.surface_params)
+    a, b = _result(step.scene).traj.positions, _result(shown).traj.positions
+    assert a.shape == b.shape and a.dtype == b.dtype == np.float64
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("lesson,i,step", STEPS, ids=STEP_IDS)
+def test_step_shows_known_controls(lesson, i, step):
+    """A step names controls the Playground has (app/playground/tailor.py), each at most once."""
+    known = tailor.choices(step.scene)
+    assert step.visible and len(set(step.visible)) == len(step.visible)
+    assert set(step.visible) <= set(known), set(step.visible) - set(known)
 
 
 def test_claim_kinds_are_covered():

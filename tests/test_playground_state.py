@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from app.playground import handoff
+from app.playground import handoff, tailor
 from app.playground import panels as P
 from app.playground import presets
 from app.playground import race as R
@@ -167,7 +167,8 @@ def test_opening_a_link_reads_its_lesson_and_back_drops_the_scene_values():
     handoff.open_link(state, {"pg_lesson": "saddle"})
     assert state[U.LESSON] == "saddle" and state["pg_surface"] == "Ravine"  # a new session: nothing to drop
     handoff.open_link(state, {"pg_surface": "Beale"}, back=True)
-    assert state == {U.LESSON: presets.GALLERY[0].key, "pg_r0_box": True, "pg_view": "3D surface", "other": 1}
+    assert state == {U.LESSON: presets.GALLERY[0].key, U.GUIDE: None, U.TAILOR: tailor.Tailoring(None, ()),
+                     "pg_r0_box": True, "pg_view": "3D surface", "other": 1}
     assert U.lesson_from_url({"pg_lesson": ["x", "noise"]}) == "noise"
     assert U.lesson_from_url({"pg_lesson": "nope"}) == U.lesson_from_url({}) == presets.GALLERY[0].key
 
@@ -260,3 +261,50 @@ def test_the_page_draws_and_computes_nothing_itself():
     assert not any(m.startswith(("numpy", "math", "plotly", "optim_core.engine", "optim_core.analysis"))
                    for m in modules), modules
     assert "app.playground.figures" not in modules
+
+
+def test_a_lesson_link_and_a_guided_lesson_live_in_the_url():
+    """The controls a lesson link shows and fixes, and the guided lesson's step, go into the URL with
+    the scene and come back from it (a reload, Back, a link sent to students)."""
+    scene = presets.PRESETS["saddle"].scene
+    state = {**U.state_from_scene(scene), U.TAILOR: tailor.Tailoring(("steps", "lr", "momentum"), ("steps",))}
+    url = U.url_params(state)
+    assert url["pg_show"] == "steps,lr,momentum" and url["pg_fix"] == "steps"
+    assert all(U.is_scene_key(k) for k in ("pg_show", "pg_fix", "pg_guide", "pg_gstep"))
+    opened: dict = {}
+    handoff.open_link(opened, url)
+    assert opened[U.TAILOR] == tailor.Tailoring(("steps", "lr", "momentum"), ("steps",))
+    assert opened[U.GUIDE] is None
+    assert opened[U.TAILOR].mode("lr") == "edit" and opened[U.TAILOR].mode("steps") == "fixed"
+    assert opened[U.TAILOR].mode("surface") == "hidden" and opened[U.TAILOR].mode("gallery") == "hidden"
+
+    guided = {**U.state_from_scene(scene), U.GUIDE: tailor.Guide("momentum", 2)}
+    url = U.url_params(guided)
+    assert (url["pg_guide"], url["pg_gstep"]) == ("momentum", "3") and "pg_show" not in url
+    opened = {}
+    handoff.open_link(opened, url)
+    assert opened[U.GUIDE] == tailor.Guide("momentum", 2) and not opened[U.TAILOR].tailored
+    # A changed step is another scene: a new browser history entry (app/ui/copy_link.py).
+    assert not U.same_scene_url(url, {**url, "pg_gstep": "2"})
+
+
+@pytest.mark.parametrize("url,guide", [
+    ({"pg_guide": "momentum", "pg_gstep": "99"}, ("momentum", 3)),  # moved onto the lesson's last step
+    ({"pg_guide": "momentum", "pg_gstep": "-4"}, ("momentum", 0)),
+    ({"pg_guide": "momentum", "pg_gstep": "two"}, ("momentum", 0)),
+    ({"pg_guide": "momentum"}, ("momentum", 0)),
+    ({"pg_guide": "no-such-lesson", "pg_gstep": "1"}, None),
+    ({"pg_gstep": "2"}, None),
+])
+def test_a_guided_lesson_link_is_read_leniently(url, guide):
+    from app.playground.lessons import LESSON_BY_KEY
+
+    got = tailor.guide_from_url(url, LESSON_BY_KEY)
+    assert (None if got is None else (got.lesson, got.step)) == guide
+
+
+def test_a_lesson_link_keeps_only_known_controls():
+    t = tailor.from_url({"pg_show": "lr,,lr, exec(1),steps", "pg_fix": "steps,surface"})
+    assert t == tailor.Tailoring(("lr", "steps"), ("steps",))  # surface is not shown, so it is not fixed
+    assert tailor.from_url({"pg_fix": "lr"}) == tailor.EVERYTHING  # pg_fix alone tailors nothing
+    assert tailor.from_url({"pg_show": ""}).mode("lr") == "hidden"  # an empty list shows no control

@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import Any, Mapping, MutableMapping
 
 from app.playground import state as U
+from app.playground import tailor as T
+from app.playground.lessons import LESSON_BY_KEY
 from app.playground.scene import Scene
 
 __all__ = ["PAGE", "LESSON", "queue_scene", "queue_values", "apply_queued", "link", "open_link", "url_update"]
@@ -61,10 +63,17 @@ def link(scene: Scene, lesson: str | None = None) -> dict[str, str]:
 def open_link(state: MutableMapping[str, Any], url: Mapping[str, Any], back: bool = False) -> None:
     """The URL is the scene: a link opened in a new session, or an entry restored by Back/Forward
     (``back``). The lesson is the link's (:data:`app.playground.state.LESSON_PARAM`; the first
-    lesson's without one). On Back/Forward every scene widget value in the session is dropped,
+    lesson's without one), and so are the guided lesson followed and the controls shown
+    (:mod:`app.playground.tailor`). On Back/Forward every scene widget value in the session is dropped,
     so that each widget takes the URL's value, or its default where the URL has none (a run or
     a parameter the entry does not show comes back at its default later, not as it was left)."""
     state[LESSON] = U.lesson_from_url(url)
+    guide = state[U.GUIDE] = T.guide_from_url(url, LESSON_BY_KEY)
+    state[U.TAILOR] = T.from_url(url)
+    if guide is not None and not any(U.is_scene_key(k) and k not in T.PARAMS and k != U.LESSON_PARAM for k in url):
+        # A hand-written lesson link (?pg_guide=momentum&pg_gstep=2): the step's own scene.
+        queue_scene(state, LESSON_BY_KEY[guide.lesson].steps[guide.step].scene)
+        state[LESSON] = None
     if back:
         for key in [k for k in list(state.keys()) if U.is_scene_key(k) and not k.endswith("_box")]:
             del state[key]  # (a run's expander, ``pg_r<i>_box``, keeps its open or closed state)

@@ -222,42 +222,47 @@ _GD = Lesson(
     (
         S("Four learning rates in a round bowl",
           "The bowl f = (x² + y²)/2 curves the same way in every direction, with curvature L = 1. One gradient "
-          "step multiplies the distance to the minimum by (1 − η·L). Four runs start together; only η differs.",
+          "step multiplies the distance to the minimum by (1 − η·L). Four runs start together; only η differs, "
+          "up to η = 2, the largest the slider offers.",
           Scene.make("Quadratic bowl", (_run("SGD", lr=0.5), _run("SGD", lr=1.0), _run("SGD", lr=1.5),
-                                        _run("SGD", lr=2.1)), start=(1.5, 1.0), steps=40),
-          "Which of these runs diverge?",
-          ("None of them", "Only η = 2.1", "η = 1.5 and η = 2.1", "Every run above η = 0.5"),
-          1,
+                                        _run("SGD", lr=2.0)), start=(1.5, 1.0), steps=30),
+          "What does the run with η = 2 do?",
+          ("It arrives first", "It diverges", "It jumps between two points forever", "It stops halfway"),
+          2,
           "The factor |1 − η| is 0.5 for η = 0.5 and for η = 1.5 (the second overshoots and lands on the other "
-          "side, but just as close), 0 for η = 1 (one step lands on the minimum) and 1.1 for η = 2.1: each "
-          "bounce is 10% wider, so it flies off. The limit is η < 2/L = 2.",
-          (Claim("stable", 0), Claim("stable", 1), Claim("stable", 2), Claim("converges", 1, within=1),
-           Claim("diverges", 3)),
+          "side, but just as close), 0 for η = 1 (one step lands on the minimum) and exactly 1 for η = 2: each "
+          "step lands on the mirror image of the last point, as far from the minimum as before. That is the "
+          "limit, η = 2/L; the next scene goes past it.",
+          (Claim("stable", 0), Claim("stable", 1), Claim("stable", 2), Claim("stable", 3),
+           Claim("converges", 1, within=1), Claim("converges", 0), Claim("converges", 2), Claim("stalls", 3)),
           ("steps", "lr")),
         S("The limit in a ravine: 2/L",
           "Now the valley is ten times steeper across (L = 10) than along (μ = 1). The steep direction sets the "
-          "limit: 2/L = 0.2. Three runs sit just under and just over it.",
-          Scene.make("Ravine", (_run("SGD", lr=0.15), _run("SGD", lr=0.19), _run("SGD", lr=0.21)),
+          "limit: 2/L = 0.2. Three runs sit under it, on it and over it.",
+          Scene.make("Ravine", (_run("SGD", lr=0.15), _run("SGD", lr=0.2), _run("SGD", lr=0.25)),
                      {"kappa": 10.0}, start=_RAVINE_START, steps=100),
           "Which run leaves the window?",
-          ("η = 0.15", "η = 0.19", "η = 0.21", "None: 0.21 is only 5% over"),
+          ("η = 0.15", "η = 0.2", "η = 0.25", "None of them"),
           2,
-          "Across the valley the factor is |1 − 10η|: 0.5 and 0.9 for the first two, but 1.1 for η = 0.21. A "
-          "factor above 1 compounds, so being only 5% over the limit is enough: the bounce grows from wall to "
-          "wall until the run leaves, a few dozen steps in. Under the limit, both runs settle.",
-          (Claim("converges", 0), Claim("converges", 1), Claim("diverges_at_most", 2, step=60)),
+          "Across the valley the factor is |1 − 10η|: 0.5 for η = 0.15, exactly 1 for η = 0.2 (it slides along "
+          "the floor while bouncing from wall to wall with no loss of height, so it never arrives) and 1.5 for "
+          "η = 0.25. A factor above 1 compounds: each bounce is half again as wide as the last, and the run "
+          "leaves within a few steps.",
+          (Claim("converges", 0), Claim("stalls", 1), Claim("stable", 1), Claim("diverges_at_most", 2, step=20)),
           ("steps", "lr")),
         S("Bigger is not faster",
           "Staying under the limit is not the whole story: the flat direction shrinks by (1 − η·μ) per step and "
-          "the steep one by |1 − η·L|. The slower of the two sets the pace.",
-          Scene.make("Ravine", (_run("SGD", lr=0.05), _run("SGD", lr=0.15), _run("SGD", lr=0.19)),
-                     {"kappa": 10.0}, start=_RAVINE_START, steps=100),
+          "the steep one by |1 − η·L|. The slower of the two sets the pace. Here the valley is six times "
+          "steeper across (L = 6, μ = 1): the limit is 2/6 ≈ 0.33.",
+          Scene.make("Ravine", (_run("SGD", lr=0.1), _run("SGD", lr=0.25), _run("SGD", lr=0.3)),
+                     {"kappa": 6.0}, start=_RAVINE_START, steps=100),
           "Which run reaches the minimum first?",
-          ("η = 0.05, the careful one", "η = 0.15", "η = 0.19, the closest to the limit"),
+          ("η = 0.1, the careful one", "η = 0.25", "η = 0.3, the largest"),
           1,
-          "The slowest factors are 0.95 for η = 0.05 (crawling along the floor), 0.85 for η = 0.15 and 0.9 for "
-          "η = 0.19 (now the walls are the slow part: |1 − 1.9| = 0.9). The best constant step balances both, "
-          "η = 2/(L + μ) = 2/11 ≈ 0.18, and even then the factor is (κ − 1)/(κ + 1): ill-conditioning costs speed.",
+          "The slowest factors are 0.9 for η = 0.1 (crawling along the floor), 0.75 for η = 0.25 (the floor is "
+          "the slow part: |1 − 1.5| = 0.5 across) and 0.8 for η = 0.3 (now the walls are: |1 − 1.8| = 0.8). The "
+          "best constant step balances both, η = 2/(L + μ) = 2/7 ≈ 0.29, and even then the factor is "
+          "(κ − 1)/(κ + 1): ill-conditioning costs speed.",
           (Claim("first", 1), Claim("faster", 2, than=0)),
           ("steps", "lr")),
     ),
@@ -550,9 +555,9 @@ _MODERN = Lesson(
           ("steps", "lr")),
         S("Sophia: a clipped Newton-like step",
           "Sophia divides the smoothed gradient by a running estimate of the curvature (the Hessian's diagonal) "
-          "and clips each coordinate of the ratio to ±1 before multiplying by η. SGD and Sophia race at η = 0.25, "
-          "above the 2/L = 0.2 limit.",
-          Scene.make("Ravine", (_run("SGD", lr=0.25), _run("Sophia", lr=0.25, weight_decay=0.0)),
+          "and clips each coordinate of the ratio to ±1 before multiplying by η. SGD runs at η = 0.25, above the "
+          "2/L = 0.2 limit; Sophia at η = 0.1, the largest its slider offers.",
+          Scene.make("Ravine", (_run("SGD", lr=0.25), _run("Sophia", lr=0.1, weight_decay=0.0)),
                      {"kappa": 10.0}, start=_RAVINE_START, steps=150),
           "What happens to the two runs?",
           ("Both diverge", "SGD diverges; Sophia never moves a coordinate more than η", "Both converge"),
@@ -560,7 +565,7 @@ _MODERN = Lesson(
           "Dividing by the curvature makes the steep and the flat direction alike, and the clip bounds every "
           "step by η however small the curvature estimate is. The trade: a Hessian estimate every few steps, "
           "one more state tensor, and with a large η the clipped steps rattle around the minimum.",
-          (Claim("diverges", 0), Claim("stable", 1), Claim("steps_at_most", 1, value=0.25)),
+          (Claim("diverges", 0), Claim("stable", 1), Claim("steps_at_most", 1, value=0.1)),
           ("steps", "lr")),
         S("Saving memory: Adafactor and 8-bit Adam",
           "Adam stores two numbers per weight. Adafactor keeps, for a matrix, only the row and column sums of "

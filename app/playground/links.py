@@ -16,7 +16,7 @@ one entry per user action (:mod:`app.ui.copy_link`).
 
 from __future__ import annotations
 
-from typing import Any, MutableMapping
+from typing import Any, Mapping, MutableMapping
 
 import streamlit as st
 
@@ -25,7 +25,7 @@ from app.playground import state as U
 from app.ui import copy_link as CL
 from app.ui.widgets import history_navigation, replace_query_params
 
-__all__ = ["INIT", "EARLY_VIEW_KEYS", "own_url", "copy_link"]
+__all__ = ["INIT", "EARLY_VIEW_KEYS", "own_url", "copy_link", "lesson_link"]
 
 INIT = "_pg_init"  # set once the Playground has run in this session
 EARLY_VIEW_KEYS = ("pg_step", "pg_log")
@@ -57,3 +57,16 @@ def copy_link(key: str = "pg_copy_link") -> None:
     """The "Copy link" control: copies the address of the scene shown (every value that shapes it is
     in the URL), and keeps one history entry per change of the scene."""
     CL.copy_link(key=key, scene_keys=U.SCENE_KEY_PATTERN)
+
+
+def lesson_link(ss: Mapping[str, Any], tailoring) -> str:
+    """The address of the scene in ``ss`` opened with ``tailoring`` (:mod:`app.playground.tailor`):
+    what a teacher sends students. Without the browser's address (a test), the query alone."""
+    from urllib.parse import urlencode
+
+    params = U.url_params({**ss, U.TAILOR: tailoring, U.GUIDE: None})
+    try:
+        base = st.context.url or ""
+    except Exception:  # no browser session (AppTest)
+        base = ""
+    return f"{base}?{urlencode(params)}"

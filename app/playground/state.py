@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
+from app.playground import tailor as T
 from app.playground.presets import DEFAULT_SCENE, GALLERY, lesson
 from app.playground.scene import (
     BATCH_OPTIONS,
@@ -466,11 +467,16 @@ def suggested_start(state: Mapping[str, Any]) -> dict[str, Any]:
 
 LESSON = "_pg_preset"  # session key: the gallery lesson shown (None: the user's own race)
 LESSON_PARAM = K + "lesson"  # its URL parameter: a link names the lesson it shows
+# Session keys of a lesson link's tailoring (app.playground.tailor.Tailoring: the controls shown and
+# fixed) and of the guided lesson followed (tailor.Guide, or None). Their URL parameters are
+# tailor.PARAMS: they shape what a link opens, so they count as scene keys.
+TAILOR = "_pg_tailor"
+GUIDE = "_pg_guide"
 # The URL parameters that shape the scene (or name its lesson): the table's keys, a surface
 # parameter's, a run's. The page's view settings (3D view, inspected step, tab...) do not. A regular
 # expression, so that the browser (app/ui/copy_link.py) tells them apart too.
 SCENE_KEY_PATTERN = "^(?:{})$".format("|".join(
-    [re.escape(LESSON_PARAM)] + sorted(re.escape(k) for r in SCENE_ROWS if isinstance(r, Row) for k in r.keys(K))
+    [re.escape(LESSON_PARAM)] + [re.escape(k) for k in T.PARAMS] + sorted(re.escape(k) for r in SCENE_ROWS if isinstance(r, Row) for k in r.keys(K))
     + [re.escape(K + _SURFACE_PARAMS.prefix) + r".+", re.escape(K) + r"r\d+_.+"]))
 _SCENE_KEY = re.compile(SCENE_KEY_PATTERN)
 
@@ -634,6 +640,12 @@ def url_params(state: Mapping[str, Any]) -> dict[str, str]:
             shown = None
         if shown is not None:
             out[LESSON_PARAM] = key
+    guide = state.get(GUIDE)
+    if isinstance(guide, T.Guide):
+        out.update(guide.params())
+    tailoring = state.get(TAILOR)
+    if isinstance(tailoring, T.Tailoring):
+        out.update(tailoring.params())
     return out
 
 

@@ -185,7 +185,7 @@ class Remembered:
 
 def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = None, container=None,
                  labels: bool = False, number_above: int | None = None, exact_default: bool = False,
-                 set_toggle: bool = False) -> Any:
+                 set_toggle: bool = False, disabled: bool = False) -> Any:
     """The widget for a registry ``Hyper`` (label, help and bounds from the registry); returns its value.
 
     bool → toggle; choice → select box; int → slider over ``[low, high]``; float → select slider over
@@ -201,12 +201,14 @@ def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = Non
       exact_default: a float offers its default exactly (``hyper_options(..., exact_default=True)``).
       set_toggle: a float whose default is None gets a "set …" toggle (off: None) instead of an
         "auto" option on its slider.
+      disabled: shown, not changeable (a control a lesson link fixes).
     """
     c = container or st
     label, help_ = h.display, h.help or None
 
     def draw(widget, label, *args, key=key, value=None, index=None, **kw):
         """Bound: the default through ``value=`` (``index=`` for a select box); else seeded by ``remember``."""
+        kw.setdefault("disabled", disabled)
         if remember is not None:
             return widget(label, *args, key=remember.seed(key, value), help=help_, **kw)
         if index is not None:

@@ -12,6 +12,8 @@ run, before any widget is drawn.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import streamlit as st
 
 from app.playground import analyses as A
@@ -23,8 +25,11 @@ from app.playground import panels as P
 from app.playground import race_component as RC
 from app.playground import scene as S
 from app.playground import state as U
+from app.playground import tailor as TL
+from app.playground.lessons import LESSON_BY_KEY, LESSONS
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui.exports import export_menu, slug, still_exports
+from app.ui.theme import swatch
 from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
@@ -39,6 +44,7 @@ def default(key: str):
 
 
 def _load_preset(key: str) -> None:
+    handoff.queue_values(ss, {U.GUIDE: None, U.TAILOR: TL.EVERYTHING})
     handoff.queue_scene(ss, presets.PRESETS[key].scene, lesson=key)
 
 
@@ -53,12 +59,44 @@ def _on_surface_change() -> None:
     ss.update(U.suggested_start(ss))
 
 
+# ---- what a lesson link or a guided lesson shows (app/playground/tailor.py) ----------------
+HIDDEN_KEY = "pg_hidden_controls"  # the container holding the controls a lesson hides (never displayed)
+HIDE_STYLE = f"<style>.st-key-{HIDDEN_KEY} {{ display: none; }}</style>"
+_boxes: dict[str, object] = {}
+
+
+def tailoring() -> TL.Tailoring:
+    """The controls shown: a guided lesson's step names them; else a lesson link's; else all."""
+    g = ss.get(U.GUIDE)
+    if isinstance(g, TL.Guide) and g.lesson in LESSON_BY_KEY:
+        return TL.Tailoring(LESSON_BY_KEY[g.lesson].steps[g.step].visible)
+    t = ss.get(U.TAILOR)
+    return t if isinstance(t, TL.Tailoring) else TL.EVERYTHING
+
+
+@contextmanager
+def control(name: str):
+    """Draw control ``name`` where the tailoring puts it; yields whether it is fixed (shown,
+    disabled). A hidden control is still drawn, in a container that is never displayed, so it keeps
+    the link's value."""
+    mode = tailoring().mode(name)
+    if mode == "hidden":
+        with _boxes["hidden"]:
+            yield True
+    else:
+        yield mode == "fixed"
+
+
 def runs_editor() -> None:
-    """The runs: how many, and one expander per run with every hyperparameter from the registry."""
-    c1, c2 = st.columns(2)
-    c1.number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=default("pg_nruns"), step=1, key="pg_nruns",
-                    bind=Q)
-    c2.radio("view", ["2D map", "3D surface"], index=0, key="pg_view", bind=Q)
+    """The runs: how many, and one expander per run with every hyperparameter from the registry (in a
+    lesson, each run's shown controls under its name)."""
+    tailored = tailoring().tailored
+    c1, c2 = st.columns(2) if not tailored else (st.container(), st.container())
+    with c1, control("runs") as fixed:
+        st.number_input("runs", min_value=1, max_value=S.MAX_RUNS, value=default("pg_nruns"), step=1, key="pg_nruns",
+                        bind=Q, disabled=fixed)
+    with c2, control("view") as fixed:
+        st.radio("view", ["2D map", "3D surface"], index=0, key="pg_view", bind=Q, disabled=fixed)
     sched_names = schedule_choices(SCHEDULES)
     for i in range(U.value("pg_nruns", ss)):
         def key(name: str, i=i) -> str:
@@ -66,40 +104,62 @@ def runs_editor() -> None:
 
         adopt_url(key("opt"))  # the header above the select box names the linked optimizer
         fit_choice(key("opt"), OPTIMIZERS)
-        with st.expander(f"Run {i + 1} · {ss.get(key('opt'), default(key('opt')))}", expanded=False,
-                         key=f"pg_r{i}_box"):
-            st.color_picker("color", value=default(key("color")), key=key("color"), bind=Q,
-                            help="The run's color in every chart (defaults tell runs apart for color-blind viewers).")
-            opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(default(key("opt"))), key=key("opt"),
-                               bind=Q, on_change=_reset_run_hypers, args=(i,))
+        title = f"Run {i + 1} · {ss.get(key('opt'), default(key('opt')))}"
+        if tailored:
+            box = st.container()
+            box.markdown(f"{swatch(ss.get(key('color'), default(key('color'))))} **{title}**",
+                         unsafe_allow_html=True)
+        else:
+            box = st.expander(title, expanded=False, key=f"pg_r{i}_box")
+        with box:
+            with control("color") as fixed:
+                st.color_picker("color", value=default(key("color")), key=key("color"), bind=Q, disabled=fixed,
+                                help="The run's color in every chart (defaults tell runs apart for color-blind "
+                                     "viewers).")
+            with control("optimizer") as fixed:
+                opt = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(default(key("opt"))),
+                                   key=key("opt"), bind=Q, on_change=_reset_run_hypers, args=(i,), disabled=fixed)
             for h in S.shown_hypers(opt):
-                hyper_widget(h, key(h.name), default(key(h.name)))
-            fit_choice(key("sched"), sched_names)
-            sched = st.selectbox("lr schedule", sched_names, index=sched_names.index(default(key("sched"))),
-                                 key=key("sched"), bind=Q,
-                                 help="The schedule's curve replaces the constant lr; its base lr is η above.")
-            if sched in SCHEDULES:
-                for h in SCHEDULES[sched].params:
-                    hyper_widget(h, U.schedule_key(i, h.name), default(U.schedule_key(i, h.name)))
-                st.caption(SCHEDULES[sched].summary)
-            clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default=default(key("clip")),
-                                        required=True, key=key("clip"), bind=Q)
-            if clip in ("norm", "value"):
-                fit_stored(key("clipv"), S.CLIP_AT_OPTIONS)
-                st.select_slider("clip at", options=S.CLIP_AT_OPTIONS, value=default(key("clipv")), format_func=fmt,
-                                 key=key("clipv"), bind=Q,
-                                 help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
-            if st.toggle("Lookahead", value=default(key("la")), key=key("la"), bind=Q,
-                         help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. 2019)."):
-                st.slider("k (sync every k steps)", 1, 20, default(key("lak")), key=key("lak"), bind=Q)
-                st.slider("α (slow-weight step)", 0.0, 1.0, default(key("laa")), step=0.05, key=key("laa"), bind=Q)
-            fit_stored(key("batch"), S.BATCH_OPTIONS)
-            st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=default(key("batch")),
-                             format_func=lambda b: "as above" if b == FULL_BATCH else str(b), key=key("batch"), bind=Q)
-            if st.toggle("own start point", value=default(key("own")), key=key("own"), bind=Q):
-                c1, c2 = st.columns(2)
-                c1.number_input("θ₁", value=default(key("x0")), step=0.1, format="%.3f", key=key("x0"), bind=Q)
-                c2.number_input("θ₂", value=default(key("y0")), step=0.1, format="%.3f", key=key("y0"), bind=Q)
+                with control(h.name) as fixed:
+                    hyper_widget(h, key(h.name), default(key(h.name)), disabled=fixed)
+            with control("schedule") as fixed:
+                fit_choice(key("sched"), sched_names)
+                sched = st.selectbox("lr schedule", sched_names, index=sched_names.index(default(key("sched"))),
+                                     key=key("sched"), bind=Q, disabled=fixed,
+                                     help="The schedule's curve replaces the constant lr; its base lr is η above.")
+                if sched in SCHEDULES:
+                    for h in SCHEDULES[sched].params:
+                        hyper_widget(h, U.schedule_key(i, h.name), default(U.schedule_key(i, h.name)),
+                                     disabled=fixed)
+                    st.caption(SCHEDULES[sched].summary)
+            with control("clip") as fixed:
+                clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default=default(key("clip")),
+                                            required=True, key=key("clip"), bind=Q, disabled=fixed)
+                if clip in ("norm", "value"):
+                    fit_stored(key("clipv"), S.CLIP_AT_OPTIONS)
+                    st.select_slider("clip at", options=S.CLIP_AT_OPTIONS, value=default(key("clipv")),
+                                     format_func=fmt, key=key("clipv"), bind=Q, disabled=fixed,
+                                     help="norm: rescale g so ‖g‖ ≤ c; value: clip each gᵢ to [−c, c].")
+            with control("lookahead") as fixed:
+                if st.toggle("Lookahead", value=default(key("la")), key=key("la"), bind=Q, disabled=fixed,
+                             help="Every k steps, pull the weights back towards slow weights by α (Zhang et al. "
+                                  "2019)."):
+                    st.slider("k (sync every k steps)", 1, 20, default(key("lak")), key=key("lak"), bind=Q,
+                              disabled=fixed)
+                    st.slider("α (slow-weight step)", 0.0, 1.0, default(key("laa")), step=0.05, key=key("laa"),
+                              bind=Q, disabled=fixed)
+            with control("batch") as fixed:
+                fit_stored(key("batch"), S.BATCH_OPTIONS)
+                st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=default(key("batch")),
+                                 format_func=lambda b: "as above" if b == FULL_BATCH else str(b), key=key("batch"),
+                                 bind=Q, disabled=fixed)
+            with control("start") as fixed:
+                if st.toggle("own start point", value=default(key("own")), key=key("own"), bind=Q, disabled=fixed):
+                    c1, c2 = st.columns(2)
+                    c1.number_input("θ₁", value=default(key("x0")), step=0.1, format="%.3f", key=key("x0"), bind=Q,
+                                    disabled=fixed)
+                    c2.number_input("θ₂", value=default(key("y0")), step=0.1, format="%.3f", key=key("y0"), bind=Q,
+                                    disabled=fixed)
 
 
 # ---------------------------------------------------------------------------------------
@@ -126,66 +186,179 @@ OPTIMIZERS = list(registry.optimizers())
 SCHEDULES = S.available_schedules()
 
 # ---- sidebar: gallery, surface, start, steps, noise -----------------------------------
-def sidebar() -> None:
-    """The gallery and the scene's shared settings: surface, start, steps, noise."""
-    with st.sidebar:
-        st.header("Gallery")
-        st.caption("One click loads a lesson; then press ▶ under the map.")
-        for p in presets.GALLERY:
-            st.button(p.title, key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
-                      width="stretch")
+def _open_guide(key: str, i: int = 0, fresh: bool = True) -> None:
+    """Show step ``i`` of guided lesson ``key`` (its scene, its controls); a fresh start forgets the
+    answers revealed before."""
+    lesson_ = LESSON_BY_KEY[key]
+    if fresh:
+        for k in [k for k in ss if k.startswith(f"_pg_reveal_{key}_")]:
+            del ss[k]
+    handoff.queue_values(ss, {U.GUIDE: TL.Guide(key, i), U.TAILOR: TL.EVERYTHING, U.LESSON: None})
+    handoff.queue_scene(ss, lesson_.steps[i].scene)
+
+
+def _leave_lesson() -> None:
+    handoff.queue_values(ss, {U.GUIDE: None, U.TAILOR: TL.EVERYTHING})
+
+
+def _tailor(show, fix) -> None:
+    handoff.queue_values(ss, {U.GUIDE: None, U.TAILOR: TL.Tailoring(tuple(show), tuple(f for f in fix if f in show))})
+
+
+def lesson_link_builder(scene_now) -> None:
+    """The teacher's "lesson link": the controls students see, those fixed, and the link itself."""
+    with st.expander("Lesson link: choose what students see"):
+        st.caption("Students opening the link get this scene with only the controls chosen here; the others "
+                   "keep this scene's values.")
+        options = TL.choices(scene_now)
+        for k in ("_pg_ll_show", "_pg_ll_fix"):
+            fit_choice(k, list(options))
+        show = st.multiselect("students see", list(options), default=["steps", "lr"], format_func=options.get,
+                              key="_pg_ll_show")
+        fit_choice("_pg_ll_fix", show)
+        fix = st.multiselect("of these, fixed (seen, not changeable)", show, format_func=options.get,
+                             key="_pg_ll_fix")
+        st.code(links.lesson_link(ss, TL.Tailoring(tuple(show), tuple(fix))), language=None, wrap_lines=True)
+        st.button("Open it here", key="pg_ll_open", on_click=_tailor, args=(tuple(show), tuple(fix)),
+                  help="Shows the page as students will see it; 'All controls' comes back.")
+
+
+def sidebar(scene_now=None) -> None:
+    """The gallery and the scene's shared settings: surface, start, steps, noise. In a lesson, only
+    the controls it shows, in the side column (the sidebar is for the teacher)."""
+    tailored = tailoring().tailored
+    with (_boxes["controls"] if tailored else st.sidebar):
+        if tailoring().shows("gallery"):
+            st.header("Gallery")
+            st.caption("One click loads a race; then press Play under the map.")
+            for p in presets.GALLERY:
+                st.button(p.title, key=f"pg_preset_{p.key}", on_click=_load_preset, args=(p.key,),
+                          width="stretch")
+            st.header("Guided lessons")
+            st.caption("Three to six scenes each: predict, play, then reveal. PgDn / PgUp step through.")
+            for les in LESSONS:
+                st.button(les.title, key=f"pg_guide_{les.key}", on_click=_open_guide, args=(les.key,),
+                          width="stretch", help=les.summary)
         links.copy_link()
+        if not tailored:
+            lesson_link_builder(scene_now)
 
-        st.header("Surface")
-        surface_choices = SURFACES + [S.CUSTOM]
-        fit_choice("pg_surface", surface_choices)
-        surface_name = st.selectbox("loss surface", surface_choices, index=surface_choices.index(default("pg_surface")),
-                                    key="pg_surface", bind=Q, on_change=_on_surface_change)
-        if surface_name == S.CUSTOM:
-            st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q,
-                          placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
-                          help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, "
-                               "exp, log, sqrt, abs, tanh.")
+        if not tailored:
+            st.header("Surface")
+        with control("surface") as fixed:
+            surface_choices = SURFACES + [S.CUSTOM]
+            fit_choice("pg_surface", surface_choices)
+            surface_name = st.selectbox("loss surface", surface_choices,
+                                        index=surface_choices.index(default("pg_surface")), key="pg_surface", bind=Q,
+                                        on_change=_on_surface_change, disabled=fixed)
+            if surface_name == S.CUSTOM:
+                st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q, disabled=fixed,
+                              placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
+                              help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, "
+                                   "exp, log, sqrt, abs, tanh.")
+                c1, c2 = st.columns(2)
+                c1.number_input("x from", value=default("pg_xmin"), step=0.5, key="pg_xmin", bind=Q, disabled=fixed)
+                c2.number_input("x to", value=default("pg_xmax"), step=0.5, key="pg_xmax", bind=Q, disabled=fixed)
+                c1.number_input("y from", value=default("pg_ymin"), step=0.5, key="pg_ymin", bind=Q, disabled=fixed)
+                c2.number_input("y to", value=default("pg_ymax"), step=0.5, key="pg_ymax", bind=Q, disabled=fixed)
+            else:
+                info = registry.get_surface(surface_name)
+                for h in info.params:
+                    hyper_widget(h, U.surface_param_key(h.name), default(U.surface_param_key(h.name)),
+                                 disabled=fixed)
+                if info.note:
+                    st.caption(info.note)
+
+        if not tailored:
+            st.header("Start and steps")
+        with control("start") as fixed:
+            if not tailored:
+                st.caption("Click anywhere on the map to start there, or type a point.")
             c1, c2 = st.columns(2)
-            c1.number_input("x from", value=default("pg_xmin"), step=0.5, key="pg_xmin", bind=Q)
-            c2.number_input("x to", value=default("pg_xmax"), step=0.5, key="pg_xmax", bind=Q)
-            c1.number_input("y from", value=default("pg_ymin"), step=0.5, key="pg_ymin", bind=Q)
-            c2.number_input("y to", value=default("pg_ymax"), step=0.5, key="pg_ymax", bind=Q)
-        else:
-            info = registry.get_surface(surface_name)
-            for h in info.params:
-                hyper_widget(h, U.surface_param_key(h.name), default(U.surface_param_key(h.name)))
-            if info.note:
-                st.caption(info.note)
+            c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q,
+                            disabled=fixed)
+            c2.number_input("start θ₂", value=default("pg_y0"), step=0.1, format="%.3f", key="pg_y0", bind=Q,
+                            disabled=fixed)
+        with control("steps") as fixed:
+            fit_stored("pg_steps", S.STEP_OPTIONS)
+            st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q,
+                             disabled=fixed)
 
-        st.header("Start and steps")
-        st.caption("Click anywhere on the map to start there, or type a point.")
-        c1, c2 = st.columns(2)
-        c1.number_input("start θ₁", value=default("pg_x0"), step=0.1, format="%.3f", key="pg_x0", bind=Q)
-        c2.number_input("start θ₂", value=default("pg_y0"), step=0.1, format="%.3f", key="pg_y0", bind=Q)
-        fit_stored("pg_steps", S.STEP_OPTIONS)
-        st.select_slider("steps", options=S.STEP_OPTIONS, value=default("pg_steps"), key="pg_steps", bind=Q)
-
-        st.header("Noise")
-        fit_stored("pg_noise", S.NOISE_OPTIONS)
-        st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
-                         key="pg_noise", bind=Q, help="Standard deviation of Gaussian noise added to every gradient.")
-        fit_stored("pg_batch", S.BATCH_OPTIONS)
-        st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=default("pg_batch"),
-                         format_func=lambda b: "full" if b == FULL_BATCH else str(b), key="pg_batch", bind=Q,
-                         help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy gradient "
-                              "whose variance shrinks like 1/B. 'full' is the exact gradient.")
-        st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1, key="pg_seed",
-                        bind=Q, help="Every run meets the same noise at the same step: a fair race.")
+        if not tailored:
+            st.header("Noise")
+        with control("noise") as fixed:
+            fit_stored("pg_noise", S.NOISE_OPTIONS)
+            st.select_slider("gradient noise σ", options=S.NOISE_OPTIONS, value=default("pg_noise"), format_func=fmt,
+                             key="pg_noise", bind=Q, disabled=fixed,
+                             help="Standard deviation of Gaussian noise added to every gradient.")
+        with control("batch") as fixed:
+            fit_stored("pg_batch", S.BATCH_OPTIONS)
+            st.select_slider("mini-batch size", options=S.BATCH_OPTIONS, value=default("pg_batch"),
+                             format_func=lambda b: "full" if b == FULL_BATCH else str(b), key="pg_batch", bind=Q,
+                             disabled=fixed,
+                             help="The loss is the mean of 64 samples; a mini-batch of B of them gives a noisy "
+                                  "gradient whose variance shrinks like 1/B. 'full' is the exact gradient.")
+        with control("seed") as fixed:
+            st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1,
+                            key="pg_seed", bind=Q, disabled=fixed,
+                            help="Every run meets the same noise at the same step: a fair race.")
 
 
 # ---- the race: lesson, map and runs side by side -------------------------------------------
+def revealed(g: TL.Guide) -> bool:
+    return f"_pg_reveal_{g.lesson}_{g.step}" in ss
+
+
+def _reveal(g: TL.Guide) -> None:
+    ss[f"_pg_reveal_{g.lesson}_{g.step}"] = ss.get(f"_pg_guess_{g.lesson}_{g.step}")
+
+
+def guide_panel(g: TL.Guide, scene_now) -> None:
+    """The guided lesson's scene: its words, the question to answer before playing, the answer once
+    revealed, and Back / Next (PgUp / PgDn, what a presenter's clicker sends)."""
+    les = LESSON_BY_KEY[g.lesson]
+    step_ = les.steps[g.step]
+    n = len(les.steps)
+    st.markdown(f"**{les.title}** · scene {g.step + 1} of {n}")
+    st.markdown(f"#### {step_.title}")
+    st.markdown(step_.text)
+    done = revealed(g)
+    guess = st.radio(f"**Predict, then press Play.** {step_.question}", list(range(len(step_.choices))),
+                     format_func=lambda j: step_.choices[j], index=None, key=f"_pg_guess_{g.lesson}_{g.step}",
+                     disabled=done)
+    if done:
+        said = ss[f"_pg_reveal_{g.lesson}_{g.step}"]
+        right = said == step_.answer
+        (st.success if right else st.warning)(
+            f"**{'Right' if right else 'Not quite'}: {step_.choices[step_.answer]}.** {step_.reveal}")
+    else:
+        st.button("Reveal the answer", key="pg_guide_reveal", disabled=guess is None, on_click=_reveal, args=(g,),
+                  help="Choose a prediction first; play the race, then reveal.")
+    if U.canonical(step_.scene) != scene_now:
+        st.caption("You changed this scene's settings.")
+        st.button("Back to the lesson's scene", key="pg_guide_reset", type="tertiary", on_click=_open_guide,
+                  args=(g.lesson, g.step, False))
+    c1, c2 = st.columns(2)
+    c1.button("Back", key="pg_guide_back", shortcut="PageUp", disabled=g.step == 0, on_click=_open_guide,
+              args=(g.lesson, max(g.step - 1, 0), False), width="stretch")
+    c2.button("Next", key="pg_guide_next", shortcut="PageDown", disabled=g.step == n - 1, on_click=_open_guide,
+              args=(g.lesson, min(g.step + 1, n - 1), False), width="stretch", type="primary")
+    if g.step == n - 1 and done:
+        st.caption("The end of this lesson: leave it to pick another.")
+    st.button("Leave the lesson", key="pg_guide_leave", type="tertiary", on_click=_leave_lesson)
+
+
+GUIDE = ss.get(U.GUIDE) if isinstance(ss.get(U.GUIDE), TL.Guide) and ss[U.GUIDE].lesson in LESSON_BY_KEY else None
 left, side = st.columns([3, 1], gap="small")
 with side:
+    guide_box = st.container()
     export_box = st.container()
+    _boxes["controls"] = st.container()  # a lesson's scene controls (the sidebar's otherwise)
     editor_box = st.container()
     refused_box = st.container()
     lesson = st.empty()
+    _boxes["hidden"] = st.container(key=HIDDEN_KEY)
+st.html(HIDE_STYLE)
 # The widgets hold the scene once they exist. On a first load (or Back) their values are still only
 # in the URL, which a widget reads when it is drawn: draw them first. Afterwards the race goes first,
 # so the browser gets and paints the new picture before the hundred-odd controls arrive.
@@ -196,7 +369,7 @@ def draw_controls() -> None:
     """The sidebar and the run controls, once per run."""
     if _controls_pending:
         _controls_pending.clear()
-        sidebar()
+        sidebar(globals().get("scene"))
         with editor_box:
             runs_editor()
 
@@ -219,7 +392,9 @@ except (ValueError, TypeError, KeyError) as exc:
     stop()
 
 shown = presets.lesson(ss.get(handoff.LESSON), scene)
-if shown is not None:
+if GUIDE is not None or tailoring().tailored:
+    pass  # the lesson's own panel says what this is
+elif shown is not None:
     lesson.info(f"**{shown.title}.** {shown.note}")
 else:
     lesson.caption("Your own race: load a lesson from the gallery to start again.")
@@ -272,8 +447,10 @@ def race_area() -> None:
     else:
         land = C.landscape(scene, surface)
         RC.show_landscape(land, key="pg_land")
-        RC.show_race(P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss), key="pg_map",
-                     state=ss)
+        payload = P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss)
+        if GUIDE is not None and not revealed(GUIDE):
+            payload = {**payload, "hold": True, "show": 0}  # predict first: the race opens on its start
+        RC.show_race(payload, key="pg_map", state=ss)
         st.caption("Play runs the race in your browser, the loss chart's cursor with it; pausing or dragging the "
                    "step bar sets the inspected step. Click the map to start every run there.")
     for msg in res.warnings:
@@ -289,6 +466,8 @@ def race_area() -> None:
                  column_config={c: st.column_config.Column(help=h) for c, h in P.SCOREBOARD_HELP.items()})
 
     # ---- step inspector -----------------------------------------------------------------
+    if not tailoring().shows("inspector"):
+        return
     st.subheader("Step inspector")
     c1, c2 = st.columns([3, 2])
     step = c1.slider("inspect step", 1, T, INSPECT_DEFAULT, key="pg_step", bind=Q,
@@ -317,8 +496,16 @@ def race_area() -> None:
 
 with left:
     race_area()
+with guide_box:
+    if GUIDE is not None:
+        guide_panel(GUIDE, scene)
+    elif tailoring().tailored:
+        st.caption("A lesson link: only the controls this lesson needs are shown.")
+        st.button("All controls", key="pg_untailor", type="tertiary", on_click=_leave_lesson)
 with export_box:
-    if view != "3D surface":
+    if not tailoring().shows("exports"):
+        pass
+    elif view != "3D surface":
         export_menu("pg_export", PX.race_exports(scene, res, surface, C.landscape(scene, surface),
                                                  bool(ss.get("pg_log", True))),
                     label="Export: stills, GIF, MP4, page, data, script")
@@ -328,6 +515,8 @@ with export_box:
 draw_controls()
 
 # ---- analyses ---------------------------------------------------------------------------
+if not tailoring().shows("analyses"):
+    st.stop()
 has_stability = theory.has_theory(surface)
 tab_names = [TAB_THEORY, TAB_CONV, TAB_SENS] + ([TAB_STAB] if has_stability else [])
 tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)

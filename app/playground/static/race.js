@@ -105,7 +105,8 @@ class RaceView {
     this.scrub.max = String(this.T);
     if (first) this.show(d.show, false);
     else if (stepMoved && !this.playing) this.show(d.step, false); // the inspector moved: go there
-    else if (!sameScene && !this.playing) this.show(atEnd ? this.T : Math.min(this.step, this.T), false);
+    // A lesson's new scene (d.hold) opens where the page says (its start: predict before you play).
+    else if (!sameScene && !this.playing) this.show(d.hold ? d.show : atEnd ? this.T : Math.min(this.step, this.T), false);
     else this.pos = Math.min(this.pos, this.T);
     this.image = LANDS.get(d.land) || null;
     if (d.land && !this.image) WAITING.add(this);
