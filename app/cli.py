@@ -9,12 +9,15 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli as stcli
 
+    from app.ui.theme import ACCENT
+
     main_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.py")
     extra = list(sys.argv[1:] if argv is None else argv)
     settings = [
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
         "--global.disableWidgetStateDuplicationWarning", "true",
+        "--theme.primaryColor", ACCENT,
     ]
     sys.argv = ["streamlit", "run", main_py, *settings, *extra]
     sys.exit(stcli.main())
