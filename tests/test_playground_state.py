@@ -308,3 +308,16 @@ def test_a_lesson_link_keeps_only_known_controls():
     assert t == tailor.Tailoring(("lr", "steps"), ("steps",))  # surface is not shown, so it is not fixed
     assert tailor.from_url({"pg_fix": "lr"}) == tailor.EVERYTHING  # pg_fix alone tailors nothing
     assert tailor.from_url({"pg_show": ""}).mode("lr") == "hidden"  # an empty list shows no control
+
+
+@pytest.mark.parametrize("sent,step", [(12, 12), (3.0, 3), ("12", None), (None, None), (True, None),
+                                        (float("nan"), None), (float("inf"), None), ([1], None)])
+def test_the_maps_step_is_read_only_from_a_number(sent, step):
+    assert handoff.map_step(sent) == step
+
+
+@pytest.mark.parametrize("sent,point", [({"x": 1, "y": -2.5}, (1.0, -2.5)), ({"x": "1", "y": 2}, None),
+                                         ({"x": 1e308, "y": 0}, None), ({"x": float("nan"), "y": 0}, None),
+                                         ({"x": 1}, None), ([1, 2], None), (None, None)])
+def test_a_click_is_read_only_from_two_numbers_within_reach(sent, point):
+    assert handoff.map_point(sent) == point

@@ -29,7 +29,8 @@ from app.playground import tailor as T
 from app.playground.lessons import LESSON_BY_KEY
 from app.playground.scene import Scene
 
-__all__ = ["PAGE", "LESSON", "queue_scene", "queue_values", "apply_queued", "link", "open_link", "url_update"]
+__all__ = ["PAGE", "LESSON", "queue_scene", "queue_values", "apply_queued", "link", "open_link", "url_update",
+           "map_step", "map_point"]
 
 PAGE = "views/playground.py"  # for st.switch_page
 LESSON = U.LESSON  # the gallery lesson being shown (None: the user's own race)
@@ -88,3 +89,26 @@ def url_update(state: Mapping[str, Any], url: Mapping[str, Any]) -> dict[str, st
         return None
     kept = {k: v for k, v in url.items() if not U.is_scene_key(k)}
     return {**scene, **kept}
+
+
+def map_step(value: Any) -> int | None:
+    """The step the race view sent (its state ``step``), or None for anything that is not a finite number:
+    the browser sends an int, a forged message anything."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(value)
+
+
+def map_point(value: Any) -> tuple[float, float] | None:
+    """The point of a click on the map (``{"x": .., "y": ..}``), or None unless both are finite numbers
+    within the engine's reach (a forged click could send 1e308)."""
+    import math
+
+    if not isinstance(value, Mapping):
+        return None
+    x, y = value.get("x"), value.get("y")
+    ok = all(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= 1e6
+             for v in (x, y))
+    return (float(x), float(y)) if ok else None

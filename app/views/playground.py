@@ -31,7 +31,7 @@ from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui.exports import export_menu, slug, still_exports
 from app.ui.theme import swatch
 from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
-from optim_core import registry
+from optim_core import formula, registry
 
 ss = st.session_state
 SEEN = "_pg_seen"  # selections already applied, so one click is applied once
@@ -253,6 +253,7 @@ def sidebar(scene_now=None) -> None:
                                         on_change=_on_surface_change, disabled=fixed)
             if surface_name == S.CUSTOM:
                 st.text_input("f(x, y) =", value=default("pg_formula"), key="pg_formula", bind=Q, disabled=fixed,
+                          max_chars=formula.MAX_LENGTH,
                               placeholder="e.g. x**2 + 10*y**2 + sin(3*x)",
                               help="Use x and y, + - * / **, parentheses, numbers and functions such as sin, cos, "
                                    "exp, log, sqrt, abs, tanh.")
@@ -422,15 +423,18 @@ def _map_events() -> None:
     the loss chart's cursor follow it) and a click (every run starts there: a whole-page run). Each
     is applied once: the step is the map's lasting state, and a test may leave a click in place."""
     sent = ss.get("pg_map") or {}
-    s = sent.get("step")
+    if not isinstance(sent, dict):
+        return
+    s = handoff.map_step(sent.get("step"))
     if s is not None and s != ss.get("_pg_map_step"):
         ss["_pg_map_step"] = s
-        ss["pg_step"] = int(min(max(int(s), 1), T))
+        ss["pg_step"] = int(min(max(s, 1), T))
     p = sent.get("click")
     if p != ss.get("_pg_map_click"):
         ss["_pg_map_click"] = p
-        if p:
-            handoff.queue_values(ss, U.start_state(float(p["x"]), float(p["y"])))
+        point = handoff.map_point(p)
+        if point is not None:
+            handoff.queue_values(ss, U.start_state(*point))
             st.rerun(scope="app")
 
 
