@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from optim_core import _engine_floats, registry
+from optim_core.budget import LIMITS, Limits, surface_nodes
 from optim_core.clip import clip_by_norm, clip_by_value
 from optim_core.optimizer import apply_update, bound_kernel, check_hyper
 from optim_core.optimizers.lookahead import lookahead_sync
@@ -47,26 +48,6 @@ from optim_core.surfaces.base import outside_bound
 __all__ = ["RunSpec", "Trajectories", "run_trajectories", "Limits", "LIMITS"]
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the engine: the app checks requests against these."""
-
-    max_runs: int = 12
-    max_starts: int = 200 * 200
-    max_steps: int = 5000
-    max_rows_x_steps: int = 40_000 * 500
-    max_recorded_values: int = 20_000_000
-
-    def full_record_fits(self, n_rows: int, steps: int) -> bool:
-        """Whether recording every step of ``n_rows`` trajectories stays within bounds.
-
-        A full record keeps about 12 numbers per row and step: position, loss, gradient
-        before and after clipping, update, lr and a few optimizer-state values.
-        """
-        return n_rows * (steps + 1) * 12 <= self.max_recorded_values
-
-
-LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -307,7 +288,8 @@ class _Race:
 
 def _setup(surface, specs, starts, steps, oracle, record, threshold, bound, limits, dtype) -> _Race:
     """Check the request against ``limits`` and lay its runs out in lanes, groups and rows."""
-    specs, starts, steps, dtype, oracles, n_sweep = _checked(specs, starts, steps, oracle, record, limits, dtype)
+    specs, starts, steps, dtype, oracles, n_sweep = _checked(specs, starts, steps, oracle, record, limits, dtype,
+                                                             surface_nodes(surface, limits))
     n_starts = starts.shape[1]
     m_total = n_starts * n_sweep  # rows per run: start-major, sweep-minor
     n_rows = len(specs) * m_total
@@ -335,7 +317,7 @@ def _setup(surface, specs, starts, steps, oracle, record, threshold, bound, limi
                  lanes, P, row_start, None if in_order else inverse, la_k, la_alpha)
 
 
-def _checked(specs, starts, steps, oracle, record, limits: Limits, dtype):
+def _checked(specs, starts, steps, oracle, record, limits: Limits, dtype, nodes: int = 0):
     """The request's arguments, checked against ``limits`` and normalized:
     ``(specs, starts (K, M, 2), steps, dtype, one oracle per run, sweep size)``."""
     specs = list(specs)
@@ -374,6 +356,9 @@ def _checked(specs, starts, steps, oracle, record, limits: Limits, dtype):
     n_rows = len(specs) * m_total
     if n_rows * steps > limits.max_rows_x_steps:
         raise ValueError(f"{n_rows} trajectories x {steps} steps is more than one request may compute ({limits.max_rows_x_steps:,})")
+    refused = limits.refusal(nodes or limits.builtin_nodes, n_rows, steps)
+    if refused:
+        raise ValueError(refused)
     if record == "full" and not limits.full_record_fits(n_rows, steps):
         raise ValueError("too much to record step by step: use record='path' or 'summary', or fewer steps or starts")
     return specs, starts, steps, dtype, oracles, n_sweep
@@ -503,6 +488,11 @@ def _group_schedules(specs, members, resolved, info, n_starts, n_sweep, steps):
     lr_cols, mom_cols, plateaus = [], [], []
     m_total = n_starts * n_sweep
     for j, k in enumerate(members):
+        if specs[k].schedule is not None and resolved[k]["lr"] is None:
+            # Adafactor's relative step: no lr for a schedule to set (it would be NaN, or ignored).
+            raise ValueError(f"{specs[k].display_label()}: a schedule sets the learning rate, but this run has none "
+                             f"(lr is auto: {specs[k].optimizer} computes its own step size); set an lr "
+                             "(with relative_step off) to schedule it")
         lr_rows = _per_row(resolved[k]["lr"], n_starts, n_sweep)
         base_mom = _per_row(resolved[k][mom_key], n_starts, n_sweep) if mom_key else None
         lr_run = np.empty((steps, lr_rows.size))

@@ -21,10 +21,12 @@ import numpy as np
 from app.playground import state as U
 from app.playground.scene import Scene, scene_start, shown_hypers
 from app.ui.controls import hyper_options, snap
+from optim_core.budget import surface_nodes
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
 
 __all__ = [
     "CONVERGENCE_GRIDS",
+    "affordable",
     "SENSITIVITY_GRIDS",
     "convergence_steps",
     "convergence_fits",
@@ -54,9 +56,29 @@ def convergence_steps(steps: int) -> int:
     return int(min(steps, CONVERGENCE_MAX_STEPS))
 
 
-def convergence_fits(n: int, steps: int) -> bool:
-    """Whether an ``n × n`` map of ``steps`` steps is within what one request may compute."""
-    return n * n * steps <= LIMITS.max_rows_x_steps
+def convergence_fits(n: int, steps: int, surface=None) -> bool:
+    """Whether an ``n × n`` map of ``steps`` steps is within what one request may compute (on ``surface``:
+    within its CPU budget too, :class:`optim_core.budget.Limits`)."""
+    if n * n * steps > LIMITS.max_rows_x_steps:
+        return False
+    return surface is None or LIMITS.fits(surface_nodes(surface), n * n, steps)
+
+
+def affordable(surface, asked: int, steps: int, options: Sequence[int], rows=lambda n: n * n) -> tuple[int | None, str]:
+    """The grid to compute for a map asked at ``asked`` values per side: ``asked`` when it fits the CPU
+    budget (:mod:`optim_core.budget`), else the largest of ``options`` below it that does (None: none
+    does), with a sentence saying so (empty when nothing was changed)."""
+    nodes = surface_nodes(surface)
+    fits = lambda n: rows(n) * steps <= LIMITS.max_rows_x_steps and LIMITS.fits(nodes, rows(n), steps)  # noqa: E731
+    if fits(asked):
+        return asked, ""
+    smaller = [n for n in options if n < asked and fits(n)]
+    why = (f"{rows(asked):,} runs × {steps:,} steps on this surface would take about "
+           f"{LIMITS.seconds(nodes, rows(asked), steps):.1f} s of CPU, more than the {LIMITS.max_seconds:g} s one "
+           f"request may use")
+    if not smaller:
+        return None, why + ": use fewer steps or a simpler surface."
+    return max(smaller), why + f", so the grid was reduced to {max(smaller)} per side."
 
 
 def run_convergence_map(surface, spec: RunSpec, n: int, steps: int):

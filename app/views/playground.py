@@ -554,9 +554,10 @@ with tabs[1]:
         n = st.select_slider("grid", options=A.CONVERGENCE_GRIDS, value=40, format_func=lambda v: f"{v} × {v}",
                              key="pg_conv_n", bind=Q)
         steps_c = A.convergence_steps(T)
-        if not A.convergence_fits(n, steps_c):
-            st.error(f"{n}×{n} starts × {steps_c} steps is more than one request may compute.")
-        else:
+        n, budget_note = A.affordable(surface, n, steps_c, A.CONVERGENCE_GRIDS)
+        if budget_note:
+            (st.error if n is None else st.info)(budget_note)
+        if n is not None:
             try:
                 cmap = C.convergence_map(scene, surface, tr.specs[k], n, steps_c)
             except (ImportError, ValueError) as exc:
@@ -596,9 +597,12 @@ with tabs[2]:
             yp = c2.selectbox("y axis", names, index=names.index(y_default), format_func=display.get, key="pg_sens_y",
                               bind=Q)
             ng = c3.select_slider("grid", options=A.SENSITIVITY_GRIDS, value=21, key="pg_sens_n", bind=Q)
+            ng, budget_note = A.affordable(surface, ng, T, A.SENSITIVITY_GRIDS)
+            if budget_note:
+                (st.error if ng is None else st.info)(budget_note)
             if xp == yp:
                 st.warning("Choose two different hyperparameters.")
-            else:
+            elif ng is not None:
                 sens = A.sensitivity(scene, surface, tr, k, xp, yp, ng)
                 try:
                     smap = C.sensitivity_map(scene, surface, sens)
