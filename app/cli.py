@@ -9,7 +9,7 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli as stcli
 
-    from app.ui.theme import ACCENT
+    from app.ui.theme import DARK, LIGHT
 
     main_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.py")
     extra = list(sys.argv[1:] if argv is None else argv)
@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> None:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
         "--global.disableWidgetStateDuplicationWarning", "true",
-        "--theme.primaryColor", ACCENT,
+        "--theme.light.primaryColor", LIGHT.accent,
+        "--theme.dark.primaryColor", DARK.accent,
     ]
     sys.argv = ["streamlit", "run", main_py, *settings, *extra]
     sys.exit(stcli.main())

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
+from app.ui import theme
 from tests.browser import SHOTS, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -170,8 +171,10 @@ def test_a_run_diverging_at_step_1_is_drawn_leaving_the_map(server, browser):
     assert s["drawn"]["crosses"] == 1 and s["drawn"]["heads"] == 0
     assert "diverged at step 1" in p.page.locator("[data-role=legend]").inner_text()
     img = p.shot("race_diverged_step1.png", clip_map=True)
-    # The dashed escape is drawn in the run's color (Okabe-Ito orange #E69F00) inside the map.
-    orange = (np.abs(img - np.array([230, 159, 0])).sum(axis=-1) < 60).sum()
+    # The dashed escape is drawn in the run's color (Okabe-Ito orange, the light theme's tone) inside the map.
+    tone = theme.run_tone(0, "light")
+    rgb = np.array([int(tone[k:k + 2], 16) for k in (1, 3, 5)])
+    orange = (np.abs(img - rgb).sum(axis=-1) < 60).sum()
     assert orange > 100, orange
     p.close()
 

@@ -13,6 +13,7 @@ import pytest
 from app.training import backend as T
 from app.training import figures as TF
 from app.training.datasets import make_dataset, train_test_split
+from app.ui import theme
 
 pytestmark = pytest.mark.skipif(not T.torch_available(), reason="the Live Training backend needs the torch extra")
 
@@ -79,7 +80,9 @@ def test_a_new_race_is_sent_in_full_with_the_points_and_a_grid_per_run():
     json.dumps(payload, allow_nan=False)  # what Streamlit sends; NaN is not JSON
     assert payload["full"] and payload["race"] == race.uid and payload["seq"] == 0 and payload["step"] == 0
     assert payload["note"] == TF.START_NOTE  # step 0: an explanation instead of empty axes
-    assert payload["style"] == TF.STYLE  # the theme's colors the browser draws with
+    # the (default: light) theme's colors and sizes the browser draws with
+    assert payload["style"]["text"] == theme.LIGHT.text and payload["style"]["paper"] == theme.LIGHT.paper
+    assert payload["sizes"]["font"] == theme.FONT_SIZE
     s = payload["static"]
     assert s["grid"] == TF.GRID and s["hist_columns"] == list(TF.HIST_COLUMNS)
     assert [r["clip"] for r in s["runs"]] == [False, True]
@@ -114,7 +117,8 @@ def test_each_payload_appends_only_the_new_rows():
         before = sync
         payload, sync = TF.live_payload(race, sync, repeat=0)
         assert not payload["full"] and "static" not in payload and payload["seq"] == before.seq + 1
-        assert payload["style"] == TF.STYLE  # in every payload: whichever reaches the browser first
+        # in every payload: whichever reaches the browser first
+        assert payload["style"]["text"] == theme.LIGHT.text and payload["sizes"]["font"] == theme.FONT_SIZE
         for i, (sent, run) in enumerate(zip(payload["runs"], race.runs)):
             assert sent["hist"]["base"] == before.sent[-1].hist[i].next_row
             assert sent["hist"]["n"] == steps

@@ -29,19 +29,27 @@ def test_assets_ship_in_the_package_and_fetch_nothing():
 
 
 def test_the_view_draws_only_with_the_theme_colors_its_payload_carries():
-    from app.training.figures import STYLE
+    from dataclasses import astuple
+
+    from app.training.figures import style
     from app.ui import theme
 
     js, css = live_view.JS, live_view.CSS
-    # every color the view uses is named in STYLE, which takes each from the theme
-    theme_colors = {v for k, v in vars(theme).items() if k.isupper() and isinstance(v, str)}
-    assert set(STYLE.values()) <= theme_colors
-    assert STYLE["text"] == theme.TEXT and STYLE["axis"] == theme.AXIS_LINE and STYLE["alarm"] == theme.MARK_RED
+    for kind in theme.THEMES:
+        # every color the view uses is named in its style, which takes each from the theme's palette
+        s = style(kind)
+        assert isinstance(s, dict) and all(isinstance(v, str) for v in s.values())
+        assert set(s.values()) <= {v for v in astuple(theme.PALETTES[kind]) if isinstance(v, str)}
+    assert style("dark")["text"] == theme.DARK.text and style("light")["text"] == theme.LIGHT.text
+    assert style("dark")["alarm"] == theme.DARK.mark_red != theme.LIGHT.mark_red
     used_css = set(re.findall(r"var\(--oe-([\w-]+)\)", css))
     used_js = set(re.findall(r"\bS\.(\w+)", js)) | set(re.findall(r"this\.style\.(\w+)", js))
-    assert used_css and used_js and used_css | used_js <= set(STYLE), (used_css | used_js) - set(STYLE)
-    # the CSS variables are set on the view's root from the payload's style
-    assert "setProperty(`--oe-${k}`" in js and "data.style" in js
+    assert used_css and used_js and used_css | used_js <= set(style()), (used_css | used_js) - set(style())
+    # the CSS variables are set on the view's root from the payload's style; sizes come with it
+    assert "setProperty(`--oe-${k}`" in js and "data.style" in js and "data.sizes" in js
+    # no text smaller than the theme's font: CSS font sizes, and no font of its own in the script
+    assert all(int(px) >= theme.FONT_SIZE for px in re.findall(r"font-size:\s*(\d+)px", css))
+    assert not re.search(r"[\"'`]\s*(\d+ )?\d+px ", js), "a font size named in the script"
 
 
 def make_race(runs=2, **kw):

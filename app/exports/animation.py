@@ -4,7 +4,9 @@ What a frame shows is what the Playground's race view (``app/playground/static/r
 laid out for a projected 16:9 slide: the title; the landscape with its axes and color bar; each
 run's trail up to the frame's step (over a light halo), its head gliding between steps, the start
 ring and the known minima's stars; a diverged run's dashed escape and its × where it left the map;
-on the right the step counter "step s / T", a progress bar and the legend (run colors and labels).
+on the right the step counter "step s / T", a progress bar and the legend (run colors, shapes and
+labels). Each run's head is drawn in its shape (the payload's ``shape``, as the browser draws it), and
+every color comes from the payload's ``style``: the theme it was built for.
 
 The input is the race view's payload (:func:`app.playground.race_view.race_payload`, with the
 landscape as a :class:`~app.playground.figures.Landscape`, its payload or its PNG data URI), or
@@ -36,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from app.playground.figures import nice_ticks
+from app.ui.theme import FONT_SIZE, TITLE_SIZE
 
 __all__ = ["DEFAULT_SIZE", "GIF_FPS", "MP4_FPS", "DEFAULT_SECONDS", "MAX_SECONDS", "ExportTooSlow", "Layout",
            "prepare", "frame_layout", "timeline", "render_frames", "render_frame", "write_gif", "write_mp4", "mp4_size"]
@@ -86,7 +89,8 @@ def _landscape_png(landscape) -> str | None:
         return landscape
     if isinstance(landscape, dict):
         return landscape.get("png")
-    return getattr(landscape, "png", None)
+    image = getattr(landscape, "image", None)  # a Landscape: the current theme's picture
+    return image() if callable(image) else getattr(landscape, "png", None)
 
 
 def _decode_image(uri: str | None) -> Image.Image | None:
@@ -180,6 +184,43 @@ def _ring(draw, x, y, r, color, width):
     """A circle of radius ``r`` stroked ``width`` wide (centred on the radius, as a canvas stroke)."""
     R = r + width / 2
     draw.ellipse((x - R, y - R, x + R, y + R), outline=color, width=max(1, int(round(width))))
+
+
+def _shape_points(shape: str, x: float, y: float, r: float) -> list[tuple[float, float]] | None:
+    """The polygon of a run's marker shape (app.ui.theme.RUN_SYMBOLS, as chartkit.js's shapePath draws
+    them) about (x, y), about ``r`` from the centre; None for a circle."""
+    def poly(n, rot, rr, dy=0.0):
+        return [(x + rr * math.cos(rot + 2 * math.pi * i / n), y + dy + rr * math.sin(rot + 2 * math.pi * i / n))
+                for i in range(n)]
+
+    if shape == "square":
+        s = r * 0.89
+        return [(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)]
+    if shape == "diamond":
+        return poly(4, -math.pi / 2, r * 1.25)
+    if shape == "triangle-up":
+        return poly(3, -math.pi / 2, r * 1.35, r * 0.15)
+    if shape == "triangle-down":
+        return poly(3, math.pi / 2, r * 1.35, -r * 0.15)
+    if shape == "pentagon":
+        return poly(5, -math.pi / 2, r * 1.1)
+    if shape == "hexagon":
+        return poly(6, 0.0, r * 1.08)
+    if shape == "cross":
+        a, b = r * 0.42, r * 1.15
+        pts = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)]
+        return [(x + px, y + py) for px, py in pts]
+    return None
+
+
+def _shape(draw, shape: str, x: float, y: float, r: float, fill, edge=None, width: float = 0.0):
+    """A filled run shape, with a rim ``width`` wide in ``edge`` around it."""
+    for rr, color in (((r + width, edge),) if edge is not None and width > 0 else ()) + ((r, fill),):
+        pts = _shape_points(shape, x, y, rr)
+        if pts is None:
+            draw.ellipse((x - rr, y - rr, x + rr, y + rr), fill=color)
+        else:
+            draw.polygon(pts, fill=color)
 
 
 def _star_points(x, y, r):
@@ -339,7 +380,7 @@ class _Static:
             ex = r.get("exit")
             exit_px = None if ex is None or r.get("div", -1) < 0 else tuple(self.to_area(np.array([ex], float))[0])
             self.runs.append({"label": r["label"], "color": _color3(r["color"]), "pts": pts, "last": int(r["last"]),
-                              "div": int(r.get("div", -1)), "exit": exit_px})
+                              "div": int(r.get("div", -1)), "exit": exit_px, "shape": str(r.get("shape", "circle"))})
         self.bound = 8.0 * SS * max(W, H)
         self.image = _decode_image(land_png)
         self.big = self._draw_static()
@@ -379,7 +420,7 @@ class _Static:
         draw.rectangle((ax, ay, ax + aw - 1, ay + ah - 1), outline=c["axis"], width=max(1, round(1.5 * u)))
         # Ticks and axis labels.
         x0, x1, y0, y1 = L.window
-        tick_font, label_font = _font(18 * u), _font(22 * u)
+        tick_font, label_font = _font(FONT_SIZE * u), _font(TITLE_SIZE * u)
         nx, ny = max(3, round(aw / (130 * u))), max(3, round(ah / (100 * u)))
         for v in nice_ticks(x0, x1, nx):
             px = ax + (v - x0) / (x1 - x0) * aw
@@ -416,7 +457,7 @@ class _Static:
         for i, col in enumerate(s["colors"]):
             draw.rectangle((x, y + h - (i + 1) * h / n, x + w, y + h - i * h / n), fill=_color3(col))
         draw.rectangle((x, y, x + w, y + h), outline=c["scale"], width=max(1, round(1.5 * u)))
-        font = _font(17 * u)
+        font = _font(FONT_SIZE * u)
         for f, t in s["ticks"]:
             py = y + h - f * h
             draw.line((x + w, py, x + w + 5 * u, py), fill=c["text"], width=max(1, round(1.5 * u)))
@@ -427,7 +468,7 @@ class _Static:
         c, L = self.c, self.L
         k = SS
         px, py, pw, ph = (v * k for v in L.panel)
-        font, small = _font(22 * u), _font(17 * u)
+        font, small = _font(TITLE_SIZE * u), _font(FONT_SIZE * u)
         y = py + 104 * u  # under the counter and the progress bar
         sw = 40 * u  # the swatch's width
         tx = px + sw + 14 * u
@@ -437,6 +478,7 @@ class _Static:
         for r in self.runs:
             cy = y + line_h / 2
             _stroke(draw, [(px + 2 * u, cy), (px + sw - 2 * u, cy)], r["color"], 6 * u)
+            _shape(draw, r["shape"], px + sw / 2, cy, 8 * u, r["color"], c["edge"], 2.5 * u)
             draw.text((tx, cy), _fit(font, r["label"], room), font=font, fill=c["text"], anchor="lm")
             y += line_h
             if r["div"] >= 0:
@@ -550,10 +592,9 @@ class _Frames:
                 ex, ey = r["exit"]
                 crosses.append((min(max(ex, 0), SS * aw) + ox, min(max(ey, 0), SS * ah) + oy, r["color"]))
             elif abs(hx) < s.bound and abs(hy) < s.bound:
-                heads.append((hx + ox, hy + oy, r["color"]))
-        R = self.r_head + self.w_edge / 2
-        for x, y, col in heads:
-            draw.ellipse((x - R, y - R, x + R, y + R), fill=col, outline=s.c["edge"], width=round(self.w_edge))
+                heads.append((hx + ox, hy + oy, r["color"], r["shape"]))
+        for x, y, col, shape in heads:
+            _shape(draw, shape, x, y, self.r_head, col, s.c["edge"], self.w_edge)
         for box, strip in s.strips:  # heads and glides stay inside the map, as in the browser
             big.paste(strip, box[:2])
         for x, y, col in crosses:

@@ -11,8 +11,11 @@ export; these builders draw the same pictures as static figures for :func:`app.e
   weight norm;
 - :func:`curves_csv`: every recorded number of every run, one row per run per step.
 
-Each figure has a title, a legend and axis labels and reads at 1280x720. Pure functions of the race
-(no streamlit); the caller holds the page's lock so that no step lands while one is drawn.
+Each figure has a title, a legend and axis labels and reads at 1280x720, in the current theme
+(:func:`app.ui.theme.current`; an export's thread sets it with :func:`app.ui.theme.using`). Each run
+keeps its color and its marker shape, as in the browser (a few shapes along each curve). Pure
+functions of the race (no streamlit); the caller holds the page's lock so that no step lands while
+one is drawn.
 """
 
 from __future__ import annotations
@@ -27,16 +30,16 @@ import plotly.graph_objects as go
 from app.training.backend import BACKENDS
 from app.training.figures import TITLES
 from app.ui.theme import (
-    CLASS_COLORS,
-    CLASS_SCALE,
-    DECISION_BOUNDARY,
     FONT_SIZE,
     LINE_WIDTH,
-    MARK_RED,
-    MARKER_EDGE,
+    MARKER_SIZE,
     TITLE_SIZE,
     base_layout,
+    legend_below,
+    palette,
     run_color,
+    run_symbol,
+    run_tone,
     swatch,
 )
 
@@ -46,6 +49,7 @@ __all__ = ["GRID", "MAX_POINTS", "CSV_COLUMNS", "boundary_figure", "curves_figur
 STILL_SIZE = (1280, 720)  # the size stills are made at (app.exports.stills.still's default)
 GRID = 120  # decision-boundary grid points per side (the still's heatmap is smoothed between them)
 MAX_POINTS = 2000  # points per curve at most (evenly spread, the last one kept): light SVGs and PDFs
+MARKS_PER_CURVE = 8  # a run's shape markers along each of its curves
 HIST_CSV = ("batch_loss", "lr", "grad_norm", "grad_norm_clipped", "weight_norm")
 EVAL_CSV = ("train_loss", "train_acc", "test_loss", "test_acc")
 CSV_COLUMNS = ("run", "label", "optimizer", "backend", "step", "epoch") + HIST_CSV + EVAL_CSV
@@ -73,7 +77,7 @@ def _panels(n: int, titles: list[str], gap: float, top: float) -> dict:
         layout["yaxis" + k] = dict(domain=[0.0, top], anchor="x" + k)
         layout["annotations"].append(dict(text=titles[i], x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
                                           xanchor="center", yanchor="top", showarrow=False,
-                                          font=dict(size=FONT_SIZE)))
+                                          font=dict(size=FONT_SIZE, color=palette().text)))
     return layout
 
 
@@ -96,7 +100,7 @@ def _boundary_title(i: int, run) -> str:
     head = f"{swatch(run_color(i))} <b>{_run_name(run)}</b>"
     tail = f"test accuracy {acc_text} · step {run.step:,}"
     if run.diverged:
-        tail += f" · <span style='color:{MARK_RED}'>diverged</span>"
+        tail += f" · <span style='color:{palette().mark_red}'>diverged</span>"
     return f"{head}<br>{tail}"
 
 
@@ -124,6 +128,7 @@ def boundary_figure(race, grid: int = GRID) -> go.Figure:
     """
     runs = race.runs
     n = len(runs)
+    p = palette()
     x0, x1, y0, y1 = race.bounds()
     rows, cols = _arrangement(n, (y1 - y0) / (x1 - x0))
     gap_x, gap_y = 0.02, 0.1
@@ -139,7 +144,8 @@ def boundary_figure(race, grid: int = GRID) -> go.Figure:
             g = race.decision_grid(run, grid)
         prob = np.asarray(g["prob"], dtype=np.float64)
         traces.append(go.Heatmap(
-            x=g["x"], y=g["y"], z=prob, zmin=0.0, zmax=1.0, colorscale=CLASS_SCALE, zsmooth="best",
+            x=g["x"], y=g["y"], z=prob, zmin=0.0, zmax=1.0, colorscale=[list(s) for s in p.class_scale],
+            zsmooth="best",
             name=f"P(class 1): {_run_name(run)}", showscale=i == 0, showlegend=False,
             colorbar=dict(title=dict(text="P(class 1)", side="right"), len=0.8, thickness=14,
                           tickvals=[0, 0.5, 1], ticktext=["0", "½", "1"]),
@@ -147,7 +153,7 @@ def boundary_figure(race, grid: int = GRID) -> go.Figure:
         if np.isfinite(prob).any() and np.nanmin(prob) < 0.5 < np.nanmax(prob):
             traces.append(go.Contour(
                 x=g["x"], y=g["y"], z=prob, contours=dict(start=0.5, end=0.5, size=1.0, coloring="none"),
-                line=dict(color=DECISION_BOUNDARY, width=LINE_WIDTH), showscale=False,
+                line=dict(color=p.decision_boundary, width=LINE_WIDTH), showscale=False,
                 name="decision boundary (P = ½)", legendgroup="boundary",
                 showlegend=not any(isinstance(t, go.Contour) for t in traces), hoverinfo="skip", **axes))
         for cls in (0, 1):
@@ -155,11 +161,11 @@ def boundary_figure(race, grid: int = GRID) -> go.Figure:
             traces.append(go.Scatter(
                 x=race.X_train[tr, 0], y=race.X_train[tr, 1], mode="markers", name=f"class {cls}, training",
                 legendgroup=f"train{cls}", showlegend=i == 0, hoverinfo="skip",
-                marker=dict(color=CLASS_COLORS[cls], size=7, line=dict(color=MARKER_EDGE, width=0.8)), **axes))
+                marker=dict(color=p.class_colors[cls], size=7, line=dict(color=p.marker_edge, width=0.8)), **axes))
             traces.append(go.Scatter(
                 x=race.X_test[te, 0], y=race.X_test[te, 1], mode="markers", name=f"class {cls}, test",
                 legendgroup=f"test{cls}", showlegend=i == 0, hoverinfo="skip",
-                marker=dict(color=CLASS_COLORS[cls], size=10, symbol="circle-open", line=dict(width=2.5)), **axes))
+                marker=dict(color=p.class_colors[cls], size=10, symbol="circle-open", line=dict(width=2.5)), **axes))
         hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
         left, top = c * (w + gap_x), 1.0 - r * (h + gap_y)
         # The map's title is its x axis's, on top: it stays on the map when the equal scales shrink the map.
@@ -181,6 +187,17 @@ def boundary_figure(race, grid: int = GRID) -> go.Figure:
 # ---------------------------------------------------------------------------------------
 
 
+def _marks(i: int, open_: bool = False) -> dict:
+    """Run ``i``'s shape markers along a curve: filled on a solid curve, open on a dashed one."""
+    p = palette()
+    color = run_tone(i)
+    if open_:
+        return dict(symbol=run_symbol(i) + "-open", size=MARKER_SIZE - 1, color=color, maxdisplayed=MARKS_PER_CURVE,
+                    line=dict(width=2))
+    return dict(symbol=run_symbol(i), size=MARKER_SIZE - 1, color=color, maxdisplayed=MARKS_PER_CURVE,
+                line=dict(color=p.marker_edge, width=1.5))
+
+
 def curves_figure(race) -> go.Figure:
     """Loss (log scale) and accuracy of every run against the step: training set solid, test set dashed."""
     layout = _panels(2, [TITLES["loss"], TITLES["acc"]], gap=0.08, top=0.9)
@@ -191,18 +208,19 @@ def curves_figure(race) -> go.Figure:
         x = e["step"][idx]
         for j, (train_key, test_key) in enumerate((("train_loss", "test_loss"), ("train_acc", "test_acc"))):
             axes = dict(xaxis="x" if j == 0 else "x2", yaxis="y" if j == 0 else "y2", legendgroup=str(i))
-            traces.append(go.Scatter(x=x, y=e[train_key][idx], mode="lines", name=_run_name(run),
-                                     showlegend=j == 0, line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
-            traces.append(go.Scatter(x=x, y=e[test_key][idx], mode="lines", name=f"{_run_name(run)} (test)",
-                                     showlegend=False, line=dict(color=run_color(i), width=LINE_WIDTH, dash="dash"),
-                                     **axes))
+            traces.append(go.Scatter(x=x, y=e[train_key][idx], mode="lines+markers", name=_run_name(run),
+                                     showlegend=j == 0, line=dict(color=run_tone(i), width=LINE_WIDTH),
+                                     marker=_marks(i), **axes))
+            traces.append(go.Scatter(x=x, y=e[test_key][idx], mode="lines+markers", name=f"{_run_name(run)} (test)",
+                                     showlegend=False, line=dict(color=run_tone(i), width=LINE_WIDTH, dash="dash"),
+                                     marker=_marks(i, open_=True), **axes))
     layout["yaxis"].update(type="log", title="cross-entropy loss")
     layout["yaxis2"].update(title="accuracy", tickformat=".0%")
     layout["xaxis"]["title"] = layout["xaxis2"]["title"] = TITLES["step"]
     return go.Figure(traces, layout=base_layout(
         title=_title(f"Loss and accuracy, {race.step:,} steps · {_where(race)}"),
-        legend=dict(orientation="h", y=-0.16, yanchor="top", x=0.5, xanchor="center"),
-        margin=dict(l=80, r=30, t=90, b=110),
+        legend=legend_below(x=0.5, xanchor="center"),
+        margin=dict(l=80, r=30, t=90, b=70),
         **layout,
     ))
 
@@ -220,20 +238,21 @@ def diagnostics_figure(race) -> go.Figure:
         for j, (key, _, _) in enumerate(panels):
             k = "" if j == 0 else str(j + 1)
             axes = dict(xaxis="x" + k, yaxis="y" + k, legendgroup=str(i))
-            traces.append(go.Scatter(x=x, y=h[key][idx], mode="lines", name=_run_name(run), showlegend=j == 0,
-                                     line=dict(color=run_color(i), width=LINE_WIDTH), **axes))
+            traces.append(go.Scatter(x=x, y=h[key][idx], mode="lines+markers", name=_run_name(run), showlegend=j == 0,
+                                     line=dict(color=run_tone(i), width=LINE_WIDTH), marker=_marks(i), **axes))
             if key == "grad_norm" and run.config.clip_norm is not None:
-                traces.append(go.Scatter(x=x, y=h["grad_norm_clipped"][idx], mode="lines",
+                traces.append(go.Scatter(x=x, y=h["grad_norm_clipped"][idx], mode="lines+markers",
                                          name=f"{_run_name(run)} (after clipping)", showlegend=False,
-                                         line=dict(color=run_color(i), width=LINE_WIDTH, dash="dot"), **axes))
+                                         line=dict(color=run_tone(i), width=LINE_WIDTH, dash="dot"),
+                                         marker=_marks(i, open_=True), **axes))
     for j, (_, _, kind) in enumerate(panels):
         k = "" if j == 0 else str(j + 1)
         layout["xaxis" + k]["title"] = TITLES["step"]
         layout["yaxis" + k]["type"] = kind
     return go.Figure(traces, layout=base_layout(
         title=_title(f"Gradient norm, learning rate and weight norm, {race.step:,} steps · {_where(race)}"),
-        legend=dict(orientation="h", y=-0.16, yanchor="top", x=0.5, xanchor="center"),
-        margin=dict(l=70, r=30, t=90, b=110),
+        legend=legend_below(x=0.5, xanchor="center"),
+        margin=dict(l=70, r=30, t=90, b=70),
         **layout,
     ))
 

@@ -74,12 +74,14 @@ def _module() -> str:
 
 
 def _page_css() -> str:
+    """The page's look in the current theme (the race view itself takes its colors from its payload)."""
+    p = theme.palette()
     return components.compact_css(RACE_CSS.read_text(encoding="utf-8")) + (
-        f"html{{background:{theme.PAPER};color:{theme.TEXT}}}"
+        f"html{{background:{p.paper};color:{p.text};color-scheme:{p.kind}}}"
         f"body{{margin:0;font-family:{theme.FONT_FAMILY};font-size:{theme.FONT_SIZE}px}}"
         "main{max-width:1100px;margin:0 auto;padding:16px 24px 24px}"
         f"h1{{font-size:{theme.TITLE_SIZE + 6}px;margin:4px 0 12px;font-weight:600}}"
-        f".oe-offline-foot{{font-size:14px;color:{theme.HINT_TEXT};margin-top:18px}}"
+        f".oe-offline-foot{{font-size:{theme.FONT_SIZE}px;color:{p.hint_text};margin-top:18px}}"
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
 
 FORMATS = ("png", "svg", "pdf")
 MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+SMALL_STILL = 400  # CSS pixels high: a still below this keeps its legend under the plot, not the figure
 START_TIMEOUT = 60.0  # seconds for Chromium to start (cold: ~4 s here)
 RENDER_TIMEOUT = 60.0  # seconds for one still (warm: ~0.3 s)
 INSTALL_HINT = ("No Chromium found for image export: install it (apt-get install -y chromium) "
@@ -227,6 +228,12 @@ def static_figure(fig: Any, *, title: str = "", width: int | None = None, height
         margin["b"] = look["margin"]["b"]  # the room the slider and buttons took
     margin["t"] = max(int(margin.get("t", 0) or 0), look["margin"]["t"] + 10)
     layout.pop("uirevision", None)
+    legend = layout.get("legend")
+    if height and int(height) < SMALL_STILL and isinstance(legend, dict) and legend.get("yref") == "container":
+        # Plotly reserves a legend's room under the figure's bottom margin whatever the room left for the
+        # plot; on a small still the plot would have none (plotly.js: "axis scaling" error). Under the plot
+        # instead, where a crowded legend may cover the axis title but the still is made.
+        layout["legend"] = {**legend, "yref": "paper", "y": -0.25, "yanchor": "top"}
     if width:
         layout["width"] = int(width)
     if height:

@@ -3,7 +3,8 @@
 :func:`race_exports` names the files and the functions that build them (nothing is built until a
 teacher asks: :func:`app.ui.exports.export_menu`): stills of the race and of the loss chart, the
 race as GIF and MP4 (rendered as jobs), the offline page, the steps as CSV and JSON, and the
-PyTorch script that reproduces the scene.
+PyTorch script that reproduces the scene. Every file is made in the projector theme the page is
+drawn in when the list is built (:func:`app.ui.exports.themed`: the files are made on other threads).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from app.playground import race_view as V
 from app.playground.figures import Landscape
 from app.playground.race import Result
 from app.playground.scene import Scene
-from app.ui.exports import Export, slug, still_exports
+from app.ui import theme
+from app.ui.exports import Export, slug, still_exports, themed
 
 __all__ = ["race_exports", "ANIMATION_SIZES"]
 
@@ -34,6 +36,7 @@ def _script(scene: Scene) -> str:
 def race_exports(scene: Scene, res: Result, surface, land: Landscape, log: bool) -> list[Export]:
     """The race's exports; the animations and the offline page play the whole race."""
     T = int(res.traj.steps)
+    kind = theme.current()
     name = slug(f"{scene.surface}-{len(scene.runs)}-runs-{T}-steps")
     title = f"{getattr(surface, 'title', '') or scene.surface} · {T} steps"
 
@@ -45,15 +48,16 @@ def race_exports(scene: Scene, res: Result, surface, land: Landscape, log: bool)
     out += still_exports(lambda: P.loss_chart(scene, res, surface, log, T), f"{name}-loss", what="Loss chart")
     for w, h in ANIMATION_SIZES:
         out.append(Export(f"GIF {w}x{h}", f"{name}-{w}x{h}.gif", "image/gif",
-                          lambda progress=None, w=w, h=h: animation.write_gif(payload(), land, size=(w, h),
-                                                                            progress=progress),
+                          themed(lambda progress=None, w=w, h=h: animation.write_gif(payload(), land, size=(w, h),
+                                                                                     progress=progress), kind),
                           heavy=True, help="Loops forever; for slides that cannot play video."))
         out.append(Export(f"MP4 {w}x{h}", f"{name}-{w}x{h}.mp4", "video/mp4",
-                          lambda progress=None, w=w, h=h: animation.write_mp4(payload(), land, size=(w, h),
-                                                                            progress=progress),
+                          themed(lambda progress=None, w=w, h=h: animation.write_mp4(payload(), land, size=(w, h),
+                                                                                     progress=progress), kind),
                           heavy=True, help="H.264: plays in PowerPoint, Keynote and browsers."))
     out.append(Export("Offline page (HTML)", f"{name}.html", "text/html",
-                      lambda: offline.offline_html(payload(), V.landscape_payload(land), title).encode("utf-8"),
+                      themed(lambda: offline.offline_html(payload(), V.landscape_payload(land), title).encode("utf-8"),
+                             kind),
                       help="One file that plays the race with no network: for hand-outs."))
     out.append(Export("Data (CSV)", f"{name}.csv", "text/csv", lambda: data.race_csv(scene, res),
                       help="Every run's steps: position, loss, gradient, update, lr and optimizer state."))

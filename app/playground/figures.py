@@ -2,8 +2,12 @@
 
 The landscape is a PNG drawn with NumPy + Pillow and placed in ``layout.images`` (layer
 below), not a contour trace: plotly.js drops a contour trace as soon as an animated figure
-plays (plotly.js issue 4491), while a layout image stays. Light banded colors with thin
-darker iso-lines leave the saturated run colors (:mod:`app.ui.theme`) readable on a projector.
+plays (plotly.js issue 4491), while a layout image stays. Banded colors with thin iso-lines,
+light on the light theme and dark on the dark one (one :class:`Landscape` holds both pictures),
+leave the saturated run colors (:mod:`app.ui.theme`) readable on a projector.
+
+Every builder draws for the current theme (:func:`app.ui.theme.current`): its paper, text and
+lines, each run's color in the theme's tone, and each run's marker shape or dash pattern.
 
 The race animation's frames update only the trajectory traces, with float32 arrays, at
 most ``max_frames`` frames; a frame's trail holds *every* step up to its own, so a
@@ -24,29 +28,22 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
+from app.ui import theme
 from app.ui.controls import fmt
 from app.ui.theme import (
-    AXIS_LINE,
-    BOUND_LINE,
-    CONTOUR_GREY,
-    CURSOR_GREY,
     FONT_SIZE,
-    INK,
-    ISO_DARKEN,
-    LABEL_BACKGROUND,
-    LANDSCAPE_STOPS,
-    LEGEND_BACKGROUND,
     LINE_WIDTH,
-    MARK_RED,
-    MARKER_EDGE,
     MARKER_SIZE,
-    NEVER_CONVERGED,
-    PAPER,
-    SEQUENTIAL_SCALE,
     TITLE_SIZE,
     TRANSPARENT,
     base_layout,
-    run_color,
+    legend_below,
+    palette,
+    run_dash,
+    run_dash_3d,
+    run_symbol,
+    run_symbol_3d,
+    tone,
 )
 
 # st.plotly_chart serializes every figure with plotly.io.to_json: orjson (a declared
@@ -75,18 +72,17 @@ __all__ = [
 
 X_LABEL, Y_LABEL = "θ₁", "θ₂"
 CLICK_GRID_NAME = "click to start here"
-DIVERGED_COLOR = MARK_RED
-
-# The landscape's light sequential map (the theme's LANDSCAPE_STOPS), as arrays for np.interp.
-_CMAP_STOPS = np.array([u for u, _ in LANDSCAPE_STOPS])
-_CMAP_RGB = np.array([rgb for _, rgb in LANDSCAPE_STOPS], dtype=np.float64)
-_ISO_DARKEN = ISO_DARKEN
 N_BANDS = 14
+# The light theme's iso-line factor (a band's color times this), for tests and tools that read the PNG.
+_ISO_DARKEN = 1.0 - theme.LIGHT.iso_mix
 
 
-def _cmap(u: np.ndarray) -> np.ndarray:
-    """RGB (float 0-255) of the light map at ``u`` in [0, 1]."""
-    return np.stack([np.interp(u, _CMAP_STOPS, _CMAP_RGB[:, c]) for c in range(3)], axis=-1)
+def _cmap(u: np.ndarray, kind: str | None = None) -> np.ndarray:
+    """RGB (float 0-255) of theme ``kind``'s landscape map at ``u`` in [0, 1]."""
+    stops = palette(kind).landscape_stops
+    at = np.array([v for v, _ in stops])
+    rgb = np.array([c for _, c in stops], dtype=np.float64)
+    return np.stack([np.interp(u, at, rgb[:, c]) for c in range(3)], axis=-1)
 
 
 def _hex(rgb) -> str:
@@ -94,11 +90,20 @@ def _hex(rgb) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _colors(colors: Sequence[str] | None, n: int) -> list[str]:
+    """The runs' colors as the current theme draws them (run i's own when none are given)."""
+    base = list(colors) if colors else [theme.run_color(k) for k in range(n)]
+    return [tone(c) for c in base] or [theme.run_tone(0)]
+
+
 @dataclass(frozen=True)
 class Landscape:
-    """A rendered loss landscape: the PNG and the scale it encodes (picklable, cacheable)."""
+    """A rendered loss landscape: a PNG per theme and the scale they encode (picklable, cacheable).
 
-    png: str  # data URI
+    One object serves both themes, so a cache of it needs no theme in its key; :meth:`image` is the
+    current theme's picture."""
+
+    png: str  # data URI: the light theme's picture
     window: tuple[tuple[float, float], tuple[float, float]]
     log: bool
     lo: float  # scale value at the lowest band (log10 units when log)
@@ -107,12 +112,17 @@ class Landscape:
     bands: int
     width: int
     height: int
+    png_dark: str = ""  # data URI: the dark theme's picture (the same bands and iso-lines)
 
-    def colorscale(self) -> list[list]:
-        """The banded colorscale matching the image, for a color bar."""
+    def image(self, kind: str | None = None) -> str:
+        """The PNG (data URI) for theme ``kind`` (default: the current one)."""
+        return self.png_dark if palette(kind).kind == "dark" and self.png_dark else self.png
+
+    def colorscale(self, kind: str | None = None) -> list[list]:
+        """The banded colorscale matching theme ``kind``'s image, for a color bar."""
         scale = []
         for b in range(self.bands):
-            c = _hex(_cmap(np.array((b + 0.5) / self.bands)))
+            c = _hex(_cmap(np.array((b + 0.5) / self.bands), kind))
             scale.append([b / self.bands, c])
             scale.append([(b + 1) / self.bands, c])
         return scale
@@ -186,7 +196,8 @@ def wants_log(surface, Z: np.ndarray) -> bool:
 
 
 def landscape(surface, window=None, n: int = 480, bands: int = N_BANDS, log: bool | None = None) -> Landscape:
-    """Render ``surface`` over ``window`` as a banded PNG with thin iso-lines (~10-60 ms)."""
+    """Render ``surface`` over ``window`` as banded PNGs with thin iso-lines, one per theme (~10-60 ms):
+    the same bands, indexed, with each theme's colors."""
     window = window or surface.window
     (x0, x1), (y0, y1) = window
     nx = int(n)
@@ -199,18 +210,31 @@ def landscape(surface, window=None, n: int = 480, bands: int = N_BANDS, log: boo
     t, lo, hi, offset = _scale(Z, use_log, fmin)
     u = np.clip((t - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(t)
     band = np.minimum((u * bands).astype(np.int64), bands - 1)
-    rgb = _cmap((band + 0.5) / bands)
-    # Iso-lines: a pixel whose band differs from its right or upper neighbour.
+    # Iso-lines: a pixel whose band differs from its right or upper neighbour takes its band's line color.
     edge = np.zeros(band.shape, dtype=bool)
     edge[:, :-1] |= band[:, :-1] != band[:, 1:]
     edge[:-1, :] |= band[:-1, :] != band[1:, :]
-    rgb[edge] *= _ISO_DARKEN
-    img = np.flipud(np.clip(rgb, 0, 255).astype(np.uint8))  # row 0 is the top (largest y)
+    index = np.flipud((band + bands * edge).astype(np.uint8))  # row 0 is the top (largest y)
+    uris = {kind: _png(index, _band_colors(bands, kind)) for kind in theme.THEMES}
+    return Landscape(uris["light"], ((float(x0), float(x1)), (float(y0), float(y1))), use_log, float(lo), float(hi),
+                     float(offset), int(bands), nx, ny, png_dark=uris["dark"])
+
+
+def _band_colors(bands: int, kind: str) -> np.ndarray:
+    """``(2 * bands, 3)`` uint8: each band's fill, then each band's iso-line color, for theme ``kind``."""
+    p = palette(kind)
+    fill = _cmap((np.arange(bands) + 0.5) / bands, kind)
+    line = fill + (np.asarray(p.iso_toward, dtype=np.float64) - fill) * p.iso_mix
+    return np.clip(np.round(np.concatenate([fill, line])), 0, 255).astype(np.uint8)
+
+
+def _png(index: np.ndarray, colors: np.ndarray) -> str:
+    """An indexed PNG (one byte a pixel) as a data URI."""
+    img = Image.fromarray(index, "P")
+    img.putpalette(colors.reshape(-1).tolist())
     buf = io.BytesIO()
-    Image.fromarray(img, "RGB").save(buf, format="PNG", optimize=False, compress_level=6)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    return Landscape(uri, ((float(x0), float(x1)), (float(y0), float(y1))), use_log, float(lo), float(hi),
-                     float(offset), int(bands), nx, ny)
+    img.save(buf, format="PNG", optimize=False, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------
@@ -354,10 +378,11 @@ def frames_of(fig) -> list[dict]:
 
 def _axes(window, equal: bool) -> dict:
     (x0, x1), (y0, y1) = window
+    line = palette().axis_line
     xa = dict(range=[x0, x1], title=dict(text=X_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
-              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=AXIS_LINE)
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=line)
     ya = dict(range=[y0, y1], title=dict(text=Y_LABEL, font=dict(size=TITLE_SIZE)), showgrid=False, zeroline=False,
-              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=AXIS_LINE)
+              constrain="domain", ticks="outside", mirror=True, showline=True, linecolor=line)
     if equal:
         ya.update(scaleanchor="x", scaleratio=1)
     return dict(xaxis=xa, yaxis=ya)
@@ -379,15 +404,16 @@ def _click_grid(window, n: int = 41) -> dict:
 def _colorbar_trace(land: Landscape) -> dict:
     """A one-point invisible trace that carries the color bar of the PNG's loss scale."""
     tickvals, ticktext = land.ticks()
+    p = palette()
     (x0, _), (y0, _) = land.window
     return dict(
         type="scatter", x=[x0], y=[y0], mode="markers", hoverinfo="skip", showlegend=False, name="loss scale",
-        marker=dict(size=0.1, opacity=0, color=[land.lo], cmin=land.lo, cmax=land.hi, colorscale=land.colorscale(),
+        marker=dict(size=0.1, opacity=0, color=[land.lo], cmin=land.lo, cmax=land.hi, colorscale=land.colorscale(p.kind),
                     showscale=True,
-                    colorbar=dict(title=dict(text=land.scale_title, side="top", font=dict(size=FONT_SIZE)),
+                    colorbar=dict(title=dict(text=land.scale_title, side="top", font=dict(size=FONT_SIZE, color=p.text)),
                                   tickvals=tickvals, ticktext=ticktext, thickness=16, len=0.42, y=0.0,
                                   yanchor="bottom", x=1.02, xanchor="left",
-                                  tickfont=dict(size=FONT_SIZE - 2), outlinewidth=0)),
+                                  tickfont=dict(size=FONT_SIZE, color=p.text), outlinewidth=0)),
     )
 
 
@@ -418,7 +444,8 @@ def race_figure(
     P = np.asarray(positions, dtype=np.float64)
     K, T1, _ = P.shape
     T = T1 - 1
-    colors = list(colors) if colors else [run_color(k) for k in range(K)]
+    colors = _colors(colors, K)
+    p = palette()
     (x0, x1), (y0, y1) = window
     aspect = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
     traces: list[dict] = []
@@ -430,13 +457,13 @@ def race_figure(
         mins = np.asarray(minima, dtype=np.float64).reshape(-1, 2)
         traces.append(dict(
             type="scatter", x=_b64(mins[:, 0]), y=_b64(mins[:, 1]), mode="markers", name="known minimum",
-            showlegend=True, marker=dict(symbol="star", size=22, color=PAPER, line=dict(color=INK, width=2)),
+            showlegend=True, marker=dict(symbol="star", size=22, color=p.paper, line=dict(color=p.ink, width=2)),
             hovertemplate="minimum (%{x:.3g}, %{y:.3g})<extra></extra>"))
     if starts is not None:
         st = np.unique(np.asarray(starts, dtype=np.float64).reshape(-1, 2), axis=0)
         traces.append(dict(
             type="scatter", x=_b64(st[:, 0]), y=_b64(st[:, 1]), mode="markers", name="start", showlegend=True,
-            marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3)),
+            marker=dict(symbol="circle-open", size=20, color=p.ink, line=dict(width=3)),
             hovertemplate="start (%{x:.3g}, %{y:.3g})<extra></extra>"))
     last = [last_valid(P[k]) for k in range(K)]
     diverged = [last[k] < T for k in range(K)]
@@ -447,12 +474,19 @@ def race_figure(
         traces.append(dict(
             type="scatter", x=_b64(pts[:, 0]), y=_b64(pts[:, 1]), mode="markers", name=f"step {inspect_step}",
             showlegend=False, hovertemplate=f"inspected step {inspect_step}<extra></extra>",
-            marker=dict(symbol="diamond-open", size=18, color=[colors[k % len(colors)] for k in idx],
-                        line=dict(width=2.5))))
+            marker=dict(symbol=[run_symbol(k) + "-open" for k in idx], size=20,
+                        color=[colors[k % len(colors)] for k in idx], line=dict(width=3))))
+    # The legend: each run's line with its head's shape (the trails themselves stay out of it).
+    for k in range(K):
+        c = colors[k % len(colors)]
+        traces.append(dict(
+            type="scatter", x=[None], y=[None], mode="lines+markers", name=labels[k], legendgroup=f"r{k}",
+            showlegend=True, hoverinfo="skip", line=dict(color=c, width=LINE_WIDTH),
+            marker=dict(symbol=run_symbol(k), size=MARKER_SIZE + 2, color=c, line=dict(color=p.marker_edge, width=2))))
 
     def state(s: int):
         """Per run: the trail up to step s (every step), and the heads and ✕ marks at step s."""
-        trails, heads, head_colors, exs, ex_colors = [], [], [], [], []
+        trails, heads, head_colors, head_symbols, exs, ex_colors = [], [], [], [], [], []
         for k in range(K):
             upto = min(s, last[k])
             trails.append(P[k, : upto + 1] if upto >= 0 else P[k, :0])
@@ -463,25 +497,28 @@ def race_figure(
             elif upto >= 0:
                 heads.append(P[k, upto])
                 head_colors.append(colors[k % len(colors)])
-        return trails, np.reshape(heads, (-1, 2)), head_colors, np.reshape(exs, (-1, 2)), ex_colors
+                head_symbols.append(run_symbol(k))
+        return trails, np.reshape(heads, (-1, 2)), head_colors, head_symbols, np.reshape(exs, (-1, 2)), ex_colors
 
     def dynamic(s: int, full: bool) -> list[dict]:
-        trails, heads, head_colors, exs, ex_colors = state(s)
+        trails, heads, head_colors, head_symbols, exs, ex_colors = state(s)
         out = [{"type": "scatter", "x": _b64(t[:, 0]), "y": _b64(t[:, 1])} for t in trails]
-        out.append({"type": "scatter", "x": _b64(heads[:, 0]), "y": _b64(heads[:, 1]), "marker": {"color": head_colors}})
+        out.append({"type": "scatter", "x": _b64(heads[:, 0]), "y": _b64(heads[:, 1]),
+                    "marker": {"color": head_colors, "symbol": head_symbols}})
         out.append({"type": "scatter", "x": _b64(exs[:, 0]), "y": _b64(exs[:, 1]), "text": ["✕"] * len(exs),
-                    "textfont": {"color": ex_colors or DIVERGED_COLOR}})
+                    "textfont": {"color": ex_colors or p.mark_red}})
         if full:
             for k in range(K):
                 out[k].update(
-                    mode="lines", name=labels[k], legendgroup=f"r{k}", connectgaps=False,
+                    mode="lines", name=labels[k], legendgroup=f"r{k}", showlegend=False, connectgaps=False,
                     line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
                     hovertemplate=f"{labels[k]}<br>θ₁ = %{{x:.4g}}, θ₂ = %{{y:.4g}}<extra></extra>")
             out[K].update(mode="markers", name="current position", showlegend=False,
-                          marker=dict(size=MARKER_SIZE + 6, color=head_colors, line=dict(color=MARKER_EDGE, width=3)),
+                          marker=dict(size=MARKER_SIZE + 6, color=head_colors, symbol=head_symbols,
+                                      line=dict(color=p.marker_edge, width=3)),
                           hovertemplate="θ₁ = %{x:.4g}, θ₂ = %{y:.4g}<extra></extra>")
             out[K + 1].update(mode="text", name="diverged", showlegend=False, cliponaxis=False,
-                              textfont=dict(size=36, color=ex_colors or DIVERGED_COLOR),
+                              textfont=dict(size=36, color=ex_colors or p.mark_red),
                               hovertemplate="diverged: left here<extra></extra>")
         return out
 
@@ -498,8 +535,9 @@ def race_figure(
 
     slider = dict(
         active=len(fsteps) - 1, x=0.0, len=1.0, y=0, yanchor="top", pad=dict(t=115, b=0, l=0, r=0),
-        currentvalue=dict(prefix="step ", font=dict(size=FONT_SIZE + 2), xanchor="right", offset=10),
-        font=dict(size=FONT_SIZE - 4), ticklen=4, minorticklen=2,
+        currentvalue=dict(prefix="step ", font=dict(size=FONT_SIZE + 2, color=p.text), xanchor="right", offset=10),
+        font=dict(size=FONT_SIZE, color=p.text), ticklen=4, minorticklen=2, bgcolor=p.grid_line,
+        bordercolor=p.control_line, activebgcolor=p.accent, tickcolor=p.axis_line,
         steps=[dict(method="animate", label=str(int(s)),
                     args=[[str(int(s))], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                                transition=dict(duration=0))]) for s in fsteps],
@@ -516,20 +554,21 @@ def race_figure(
         height=height,
         margin=dict(l=70, r=20, t=60 if title else 20, b=185),
         legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=FONT_SIZE),
-                    bgcolor=LEGEND_BACKGROUND, itemclick="toggle", tracegroupgap=2),
+                    bgcolor=p.legend_background, itemclick="toggle", tracegroupgap=2),
         hovermode="closest",
         dragmode="pan",
-        plot_bgcolor=PAPER,
+        plot_bgcolor=p.plot,
         uirevision="race",
         sliders=[slider],
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=0,
-                          yanchor="top", pad=dict(r=6, t=68), buttons=buttons, font=dict(size=FONT_SIZE))],
+                          yanchor="top", pad=dict(r=6, t=68), buttons=buttons, font=dict(size=FONT_SIZE, color=p.text),
+                          bgcolor=p.paper, bordercolor=p.control_line)],
         **_axes(window, equal=0.4 <= aspect <= 2.5),
     )
     if title:
         layout["title"] = dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, xanchor="left")
     if background is not None:
-        layout["images"] = [dict(source=background.png, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+        layout["images"] = [dict(source=background.image(p.kind), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
                                  sizing="stretch", layer="below", opacity=1.0)]
     template = layout.pop("template", None)
     fig = AnimatedFigure(dict(data=traces, layout=layout), _validate=False)
@@ -586,12 +625,13 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
                 return np.log10(np.maximum(z - offset, 10.0**lo))
         return np.clip(z, lo, hi)
 
-    colors = list(colors) if colors else [run_color(k) for k in range(len(labels))]
+    colors = _colors(colors, len(labels))
+    p = palette()
     fig = go.Figure()
     scale = Landscape("", window, use_log, lo, hi, offset, N_BANDS, n, n)
-    fig.add_trace(go.Surface(x=_f32(X[0]), y=_f32(Y[:, 0]), z=_f32(t), colorscale=scale.colorscale(), cmin=lo, cmax=hi,
-                             showscale=False, opacity=0.95, name="loss",
-                             contours=dict(z=dict(show=True, color=CONTOUR_GREY, width=1, start=lo, end=hi,
+    fig.add_trace(go.Surface(x=_f32(X[0]), y=_f32(Y[:, 0]), z=_f32(t), colorscale=scale.colorscale(p.kind), cmin=lo,
+                             cmax=hi, showscale=False, opacity=0.95, name="loss",
+                             contours=dict(z=dict(show=True, color=p.contour_grey, width=1, start=lo, end=hi,
                                                   size=(hi - lo) / N_BANDS if hi > lo else 1)),
                              hovertemplate="θ₁ %{x:.3g}, θ₂ %{y:.3g}<extra></extra>"))
     P = np.asarray(positions, dtype=np.float64)
@@ -605,23 +645,28 @@ def surface3d_figure(surface, positions: np.ndarray, labels: Sequence[str], *, w
         z = np.where(inside, z, np.nan)
         span = (hi - lo) * 0.01
         c = colors[k % len(colors)]
-        fig.add_trace(go.Scatter3d(x=_f32(path[:, 0]), y=_f32(path[:, 1]), z=_f32(z + span), mode="lines",
-                                   name=labels[k], line=dict(color=c, width=7)))
+        # The path, and its last point inside the window in the run's shape (the only marker drawn: the
+        # legend shows the line's dash and the shape).
+        size = np.zeros(len(path), dtype=np.float32)
         idx = np.flatnonzero(inside)
         if idx.size:
-            j = idx[-1]
-            fig.add_trace(go.Scatter3d(x=[path[j, 0]], y=[path[j, 1]], z=[z[j] + span], mode="markers",
-                                       showlegend=False, name=labels[k],
-                                       marker=dict(size=7, color=c, line=dict(color=MARKER_EDGE, width=2))))
+            size[idx[-1]] = 9
+        fig.add_trace(go.Scatter3d(x=_f32(path[:, 0]), y=_f32(path[:, 1]), z=_f32(z + span), mode="lines+markers",
+                                   name=labels[k], legendgroup=f"r{k}",
+                                   line=dict(color=c, width=7, dash=run_dash_3d(k)),
+                                   marker=dict(size=size, color=c, symbol=run_symbol_3d(k), opacity=1.0,
+                                               line=dict(color=p.marker_edge, width=2))))
     ztitle = ("log₁₀(loss − min)" if offset != 0 else "log₁₀ loss") if use_log else "loss"
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)) if title else None,
         # Room for the z axis's title at the left (cut to "oss" at l=0) and the legend below the
         # scene (clipped at b=0): the legend sits in the bottom margin, a row per few runs.
         margin=dict(l=30, r=30, t=50 if title else 10, b=80),
-        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, font=dict(size=FONT_SIZE)),
-        scene=dict(xaxis=dict(title=dict(text=X_LABEL)), yaxis=dict(title=dict(text=Y_LABEL)),
-                   zaxis=dict(title=dict(text=ztitle)), aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.6),
+        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, font=dict(size=FONT_SIZE), itemsizing="constant"),
+        # Few ticks: at the theme's font size, a 3D axis's labels otherwise run into one another.
+        scene=dict(xaxis=dict(title=dict(text=X_LABEL), nticks=4), yaxis=dict(title=dict(text=Y_LABEL), nticks=4),
+                   zaxis=dict(title=dict(text=ztitle), nticks=4), aspectmode="manual",
+                   aspectratio=dict(x=1, y=1, z=0.6),
                    camera=dict(eye=dict(x=1.4, y=-1.4, z=1.05))),
     ))
     return fig
@@ -652,33 +697,35 @@ def loss_figure(losses: np.ndarray, labels: Sequence[str], *, colors: Sequence[s
                 log: bool = True, fmin: float | None = None, inspect_step: int | None = None,
                 diverged_step: Sequence[int] | None = None, title: str = "Loss at each step",
                 height: int = 420) -> go.Figure:
-    """Loss against step for every run; with ``log``, ``loss − f*`` on a log axis (f* = ``fmin``)."""
+    """Loss against step for every run, each in its color and dash pattern; with ``log``, ``loss − f*``
+    on a log axis (f* = ``fmin``)."""
     Y, use_log, ylabel = loss_scale(losses, log, fmin)
     K, T1 = Y.shape
-    colors = list(colors) if colors else [run_color(k) for k in range(K)]
+    colors = _colors(colors, K)
+    p = palette()
     fig = go.Figure()
     for k in range(K):
         y = Y[k]
         # Steps 0, 1, 2, ... as x0 and dx: no x array on the wire (4 bytes a step per run saved).
         fig.add_trace(go.Scatter(x0=0, dx=1, y=_f32(y), mode="lines", name=labels[k],
-                                 line=dict(color=colors[k % len(colors)], width=LINE_WIDTH),
+                                 line=dict(color=colors[k % len(colors)], width=LINE_WIDTH, dash=run_dash(k)),
                                  hovertemplate=f"{labels[k]}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
         if diverged_step is not None and diverged_step[k] >= 0:
             j = int(diverged_step[k]) - 1
             if 0 <= j < T1 and np.isfinite(y[j]):
                 fig.add_trace(go.Scatter(x=[j], y=[y[j]], mode="text", text=["✕"], showlegend=False,
-                                         textfont=dict(size=26, color=DIVERGED_COLOR), hoverinfo="skip"))
+                                         textfont=dict(size=26, color=p.mark_red), hoverinfo="skip"))
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
         yaxis=dict(title=dict(text=ylabel), type="log" if use_log else "linear", exponentformat="power"),
-        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+        legend=legend_below(),
         margin=dict(l=75, r=20, t=50, b=60),
     ))
     if inspect_step is not None:
-        fig.add_vline(x=int(inspect_step), line=dict(color=CURSOR_GREY, width=2, dash="dash"),
+        fig.add_vline(x=int(inspect_step), line=dict(color=p.cursor_grey, width=LINE_WIDTH, dash="dash"),
                       annotation_text=f"step {int(inspect_step)}", annotation_position="top",
-                      annotation_font_size=FONT_SIZE - 2)
+                      annotation_font=dict(size=FONT_SIZE, color=p.cursor_grey))
     return fig
 
 
@@ -698,6 +745,7 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
     xs, ys = np.asarray(cmap.xs), np.asarray(cmap.ys)
     window = window or ((float(xs[0]), float(xs[-1])), (float(ys[0]), float(ys[-1])))
     fig = go.Figure()
+    p = palette()
     div = np.asarray(cmap.diverged, dtype=bool)
     if kind == "basin":
         basin = np.asarray(cmap.basin, dtype=np.float64)
@@ -705,7 +753,7 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
         z = np.where(div | (basin < 0), np.nan, basin)
         scale = []
         for i in range(nmin):
-            c = run_color(i + 1)
+            c = theme.run_tone(i + 1)
             scale += [[i / nmin, c], [(i + 1) / nmin, c]]
         fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), zmin=-0.5, zmax=nmin - 0.5,
                                  colorscale=scale, name="basin",
@@ -715,26 +763,26 @@ def convergence_map_figure(cmap, *, kind: str = "steps", title: str = "", minima
     else:
         steps = np.asarray(cmap.steps_to_converge, dtype=np.float64)
         z = np.where((steps < 0) | div, np.nan, steps)
-        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), colorscale=SEQUENTIAL_SCALE, reversescale=True,
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(z), colorscale=p.sequential_scale, reversescale=True,
                                  name="steps", colorbar=dict(title=dict(text="steps")),
                                  hovertemplate="start (%{x:.3g}, %{y:.3g}): %{z:.0f} steps<extra></extra>"))
     never = np.where(~div & np.isnan(z), 1.0, np.nan)
     if np.isfinite(never).any():
-        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(never), colorscale=[[0, NEVER_CONVERGED], [1, NEVER_CONVERGED]],
+        fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(never), colorscale=[[0, p.never_converged], [1, p.never_converged]],
                                  showscale=False, name="never converged",
                                  hovertemplate="start (%{x:.3g}, %{y:.3g}): did not converge<extra></extra>"))
     if div.any():
         fig.add_trace(go.Heatmap(x=_f32(xs), y=_f32(ys), z=_f32(np.where(div, 1.0, np.nan)),
-                                 colorscale=[[0, DIVERGED_COLOR], [1, DIVERGED_COLOR]], showscale=False,
+                                 colorscale=[[0, p.mark_red], [1, p.mark_red]], showscale=False,
                                  name="diverged", hovertemplate="start (%{x:.3g}, %{y:.3g}): diverged<extra></extra>"))
     if minima is not None and len(minima):
         m = np.asarray(minima, dtype=np.float64).reshape(-1, 2)
         fig.add_trace(go.Scatter(x=m[:, 0], y=m[:, 1], mode="markers+text", name="minima",
                                  text=[f"#{i + 1}" for i in range(len(m))], textposition="top center",
                                  textfont=dict(size=FONT_SIZE), showlegend=False,
-                                 marker=dict(symbol="star", size=18, color=PAPER, line=dict(color=INK, width=2))))
+                                 marker=dict(symbol="star", size=22, color=p.paper, line=dict(color=p.ink, width=2))))
     fig.update_layout(**base_layout(height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
-                                    margin=dict(l=70, r=20, t=60, b=60)), **_heat_axes(window))
+                                    margin=dict(l=70, r=20, t=60, b=60), **_heat_axes(window)))
     return fig
 
 
@@ -752,7 +800,8 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
         z = np.log10(np.maximum(gap, 1e-12))
     z = np.where(div | ~np.isfinite(loss), np.nan, z)
     fig = go.Figure()
-    fig.add_trace(go.Heatmap(x=np.arange(nx), y=np.arange(ny), z=_f32(z), colorscale=SEQUENTIAL_SCALE, name="final loss",
+    p = palette()
+    fig.add_trace(go.Heatmap(x=np.arange(nx), y=np.arange(ny), z=_f32(z), colorscale=p.sequential_scale, name="final loss",
                              colorbar=dict(title=dict(text="log₁₀(final loss − min)")),
                              customdata=np.dstack(np.meshgrid(xv, yv)),
                              hovertemplate=f"{x_label} = %{{customdata[0]:.3g}}<br>{y_label} = %{{customdata[1]:.3g}}"
@@ -760,7 +809,7 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
     jj, ii = np.nonzero(div)
     if ii.size:
         fig.add_trace(go.Scatter(x=ii, y=jj, mode="text", text=["✕"] * ii.size, name="diverged",
-                                 textfont=dict(size=18, color=DIVERGED_COLOR), hoverinfo="skip", showlegend=False))
+                                 textfont=dict(size=FONT_SIZE, color=p.mark_red), hoverinfo="skip", showlegend=False))
     gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
     fig.add_trace(go.Scatter(
         x=gx.ravel(), y=gy.ravel(), mode="markers", name="cells", showlegend=False,
@@ -773,7 +822,7 @@ def sensitivity_map_figure(smap, *, x_label: str, y_label: str, title: str = "",
         cx = int(np.argmin(np.abs(xv - current[0]) / np.maximum(np.abs(xv), 1e-300)))
         cy = int(np.argmin(np.abs(yv - current[1])))
         size = max(10, min(34, 560 // max(nx, ny)))
-        for color, width in ((INK, 5), (MARKER_EDGE, 2)):  # a white ring edged in black shows on any cell color
+        for color, width in ((p.ink, 5), (p.marker_edge, 2)):  # a ring edged in the ink shows on any cell color
             fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current", showlegend=False,
                                      hoverinfo="skip",
                                      marker=dict(symbol="square-open", size=size, color=color, line=dict(width=width))))
@@ -796,31 +845,34 @@ def stability_figure(lrs: np.ndarray, final_losses: dict[str, np.ndarray], diver
     theoretical limits (2/L, 2(1+β)/L) drawn as dashed vertical lines."""
     lrs = np.asarray(lrs, dtype=np.float64)
     fig = go.Figure()
+    p = palette()
     finite_all = np.concatenate([np.asarray(v)[np.isfinite(v)] for v in final_losses.values()] or [np.array([1.0])])
     top = float(np.nanmax(finite_all)) if finite_all.size else 1.0
     top = max(top, f0 or 0.0, 1e-12) * 10
     for i, (name, fl) in enumerate(final_losses.items()):
-        c = (colors or {}).get(name, run_color(i))
+        c = tone((colors or {}).get(name, theme.run_color(i)))
         fl = np.asarray(fl, dtype=np.float64)
         dv = np.asarray(diverged[name], dtype=bool)
         y = np.where(dv | ~np.isfinite(fl), np.nan, np.maximum(fl, 1e-16))
-        fig.add_trace(go.Scatter(x=lrs, y=y, mode="lines+markers", name=name, line=dict(color=c, width=LINE_WIDTH),
-                                 marker=dict(size=8), hovertemplate="η = %{x:.3g}: final loss %{y:.3g}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=lrs, y=y, mode="lines+markers", name=name,
+                                 line=dict(color=c, width=LINE_WIDTH, dash=run_dash(i)),
+                                 marker=dict(size=MARKER_SIZE, symbol=run_symbol(i), line=dict(color=p.marker_edge, width=1)),
+                                 hovertemplate="η = %{x:.3g}: final loss %{y:.3g}<extra></extra>"))
         if dv.any():
             fig.add_trace(go.Scatter(x=lrs[dv], y=np.full(int(dv.sum()), top), mode="text", text=["✕"] * int(dv.sum()),
                                      name=f"{name}: diverged", textfont=dict(size=22, color=c), showlegend=False,
                                      hovertemplate=f"{name}: η = %{{x:.3g}} diverged<extra></extra>"))
     for i, (name, x) in enumerate(bounds.items()):
-        fig.add_vline(x=x, line=dict(color=BOUND_LINE, width=2, dash="dash" if i == 0 else "dot"))
+        fig.add_vline(x=x, line=dict(color=p.bound_line, width=LINE_WIDTH, dash="dash" if i == 0 else "dot"))
         # On a log axis an annotation's x is log10 of the value (add_vline's own annotation gets this wrong).
         fig.add_annotation(x=math.log10(x), y=1.0 if i % 2 == 0 else 0.02, xref="x", yref="paper",
                            text=f"{name} = {x:.3g}", showarrow=False, xanchor="right", xshift=-4,
-                           yanchor="top" if i % 2 == 0 else "bottom", font=dict(size=FONT_SIZE),
-                           bgcolor=LABEL_BACKGROUND)
+                           yanchor="top" if i % 2 == 0 else "bottom", font=dict(size=FONT_SIZE, color=p.text),
+                           bgcolor=p.label_background)
     fig.update_layout(**base_layout(
         height=height, title=dict(text=title, font=dict(size=TITLE_SIZE)),
         xaxis=dict(title=dict(text="learning rate η"), type="log", exponentformat="power"),
         yaxis=dict(title=dict(text="final loss (log scale) — ✕ diverged"), type="log", exponentformat="power"),
-        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+        legend=legend_below(),
         margin=dict(l=80, r=20, t=60, b=60)))
     return fig

@@ -21,15 +21,20 @@ from app.playground.figures import Landscape, exit_point, last_valid, loss_scale
 from app.ui import theme
 
 __all__ = ["VERSION", "race_payload", "landscape_payload", "landscape_id", "decode_path", "decode_values", "escape_exit",
-           "view_step", "scene_id"]
+           "view_step", "scene_id", "style"]
 
 VERSION = 1
 EQUAL_ASPECT = (0.4, 2.5)  # window aspect ratios drawn with equal axis scales
-# The theme's colors the view draws with (race.js on the canvas; race.css through CSS variables).
-STYLE = {"ink": theme.INK, "paper": theme.PAPER, "text": theme.TEXT, "axis": theme.AXIS_LINE,
-         "edge": theme.MARKER_EDGE, "halo": theme.HALO, "empty": theme.NO_LANDSCAPE, "accent": theme.ACCENT,
-         "control": theme.CONTROL_LINE, "readout": theme.READOUT_BACKGROUND, "scale": theme.SCALE_LINE,
-         "cursor": theme.CURSOR_GREY, "grid": theme.GRID_LINE}
+
+
+def style(kind: str | None = None) -> dict[str, str]:
+    """The colors of theme ``kind`` (default: the current one) the view draws with: race.js on the
+    canvas, race.css through the CSS variables ``--oe-<name>`` the script sets from them."""
+    p = theme.palette(kind)
+    return {"ink": p.ink, "paper": p.paper, "text": p.text, "axis": p.axis_line, "edge": p.marker_edge,
+            "halo": p.halo, "empty": p.no_landscape, "accent": p.accent, "control": p.control_line,
+            "readout": p.readout_background, "scale": p.scale_line, "cursor": p.cursor_grey, "grid": p.grid_line,
+            "hint": p.hint_text}
 
 
 def _b64_f32(a: np.ndarray) -> str:
@@ -48,13 +53,13 @@ def decode_values(s: str) -> np.ndarray:
 
 
 def landscape_id(land: Landscape) -> str:
-    """A short name of the landscape's image, the key the browser keeps it under."""
-    return hashlib.sha1(land.png.encode("ascii")).hexdigest()[:16]
+    """A short name of the landscape's image in the current theme, the key the browser keeps it under."""
+    return hashlib.sha1(land.image().encode("ascii")).hexdigest()[:16]
 
 
 def landscape_payload(land: Landscape) -> dict[str, Any]:
-    """The landscape image and its color scale: sent once per surface."""
-    return {"kind": "landscape", "v": VERSION, "id": landscape_id(land), "png": land.png}
+    """The landscape image in the current theme: sent once per surface (and theme)."""
+    return {"kind": "landscape", "v": VERSION, "id": landscape_id(land), "png": land.image()}
 
 
 def _scale(land: Landscape) -> dict[str, Any]:
@@ -129,6 +134,9 @@ def race_payload(
     ``clickable``: a click on the map sets the start (where the page offers it). With ``losses``
     ``(K, T+1)`` the view also draws the loss against the step, its cursor on the shown step (on a
     log axis above ``fmin`` when ``log``: :func:`app.playground.figures.loss_scale`).
+
+    Built for the current theme (:func:`app.ui.theme.current`): its colors (``style``), each run's
+    color in the theme's tone, and each run's head shape and loss-curve dash (run ``k`` of the list).
     """
     P = np.asarray(positions, dtype=np.float64)
     K, T1, _ = P.shape
@@ -141,7 +149,9 @@ def race_payload(
         ds = int(diverged_step[k]) if diverged_step is not None else -1
         run: dict[str, Any] = {
             "label": str(labels[k]),
-            "color": str(colors[k % len(colors)]),
+            "color": theme.tone(str(colors[k % len(colors)])),
+            "shape": theme.run_symbol(k),
+            "dash": theme.run_dash_px(k),
             "path": _b64_f32(P[k, : last + 1]) if last >= 0 else "",
             "last": last,
             "div": ds,
@@ -171,7 +181,8 @@ def race_payload(
         "runs": runs,
         "starts": pts(starts),
         "minima": pts(minima),
-        "style": STYLE,
+        "style": style(),
+        "sizes": theme.sizes(),
         "labels": {"x": "θ₁", "y": "θ₂"},
         "loss": None if Y is None else {"log": bool(use_log), "title": "Loss at each step", "ylabel": ylabel},
     }

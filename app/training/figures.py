@@ -6,8 +6,10 @@ P(class 1) and colored there: :meth:`Race.logit_grid`) over the data points, the
 accuracy curves, and the diagnostics (gradient norm before and after clipping, learning rate,
 weight norm). Curves are *appended*: a payload carries only the rows sent in the last few
 payloads and the new ones, as recorded per session in a :class:`LiveSync`. Every payload also
-carries :data:`STYLE`, the theme's colors the view draws with (a few hundred bytes), so that the
-browser has them whichever payload reaches it first.
+carries :func:`style`, the current theme's colors the view draws with, and the theme's sizes (a few
+hundred bytes), so that the browser has them whichever payload reaches it first. Each run has its
+theme tone and its marker shape (drawn along its curves, beside its map's title and in its legend
+key) in the full payload; dashes keep their meaning there (training solid, test dashed).
 
 Rows and strides. A run's ``history`` has one row per optimizer step (row ``r`` is step
 ``r + 1``), its ``evals`` one row per evaluation. The browser keeps, of each such series,
@@ -34,7 +36,6 @@ import numpy as np
 
 from app.training.backend import LOGIT_CLIP, LOGIT_SCALE
 from app.ui import theme
-from app.ui.theme import CLASS_COLORS, CLASS_SCALE, run_color
 
 __all__ = [
     "VERSION",
@@ -44,7 +45,7 @@ __all__ = [
     "EVAL_COLUMNS",
     "TITLES",
     "START_NOTE",
-    "STYLE",
+    "style",
     "REPEAT",
     "SeriesSync",
     "Sent",
@@ -77,22 +78,28 @@ START_NOTE = (
     "or Step: the loss, accuracy, gradient norm, learning rate and weight norm are drawn here as the runs train."
 )
 
-# The theme's colors the view draws with: live_view.js reads them on the canvas (``style.<name>``),
-# live_view.css through the CSS variables ``--oe-<name>`` the script sets from them.
-STYLE = {
-    "text": theme.TEXT,
-    "soft": theme.SOFT_TEXT,
-    "hint": theme.HINT_TEXT,
-    "axis": theme.AXIS_LINE,
-    "grid": theme.GRID_LINE,
-    "edge": theme.MARKER_EDGE,
-    "alarm": theme.MARK_RED,
-    "veil": theme.DIVERGED_VEIL,
-    "boundary": theme.DECISION_BOUNDARY,
-    "note_line": theme.NOTE_LINE,
-    "note_fill": theme.NOTE_BACKGROUND,
-    "note_text": theme.NOTE_TEXT,
-}
+
+
+def style(kind: str | None = None) -> dict[str, str]:
+    """The colors of theme ``kind`` (default: the current one) the view draws with: live_view.js reads
+    them on the canvas (``style.<name>``), live_view.css through the CSS variables ``--oe-<name>`` the
+    script sets from them."""
+    p = theme.palette(kind)
+    return {
+        "paper": p.paper,
+        "text": p.text,
+        "soft": p.soft_text,
+        "hint": p.hint_text,
+        "axis": p.axis_line,
+        "grid": p.grid_line,
+        "edge": p.marker_edge,
+        "alarm": p.mark_red,
+        "veil": p.diverged_veil,
+        "boundary": p.decision_boundary,
+        "note_line": p.note_line,
+        "note_fill": p.note_background,
+        "note_text": p.note_text,
+    }
 
 
 def _b64(a: np.ndarray, dtype: str) -> str:
@@ -167,6 +174,7 @@ class LiveSync:
     sent: list[Sent] = field(default_factory=list)
     grid_steps: list[int] = field(default_factory=list)
     grids: list[str] = field(default_factory=list)
+    theme: str = ""  # the theme the browser's copy was drawn for: another one is sent in full
 
 
 def _series(columns: dict[str, np.ndarray], names, since: SeriesSync, keep: int) -> tuple[dict, SeriesSync]:
@@ -186,6 +194,7 @@ def _series(columns: dict[str, np.ndarray], names, since: SeriesSync, keep: int)
 def _static(race, grid: int) -> dict[str, Any]:
     """What does not change during a race: the frame, the points, the runs' names and colors, the titles."""
     x0, x1, y0, y1 = race.bounds()
+    p = theme.palette()
     return {
         "bounds": [float(x0), float(x1), float(y0), float(y1)],
         "grid": grid,
@@ -193,10 +202,11 @@ def _static(race, grid: int) -> dict[str, Any]:
         "logit_scale": LOGIT_SCALE,
         "train": {"x": _b64(race.X_train, "<f4"), "y": _b64(race.y_train, "u1")},
         "test": {"x": _b64(race.X_test, "<f4"), "y": _b64(race.y_test, "u1")},
-        "class_colors": list(CLASS_COLORS),
-        "class_scale": [[float(p), c] for p, c in CLASS_SCALE],
+        "class_colors": list(p.class_colors),
+        "class_scale": [[float(at), c] for at, c in p.class_scale],
         "runs": [{"title": r.config.title(), "short": r.config.label or f"{r.config.optimizer} · {r.config.backend}",
-                  "color": run_color(i), "clip": r.config.clip_norm is not None} for i, r in enumerate(race.runs)],
+                  "color": theme.run_tone(i), "shape": theme.run_symbol(i),
+                  "clip": r.config.clip_norm is not None} for i, r in enumerate(race.runs)],
         "hist_columns": list(HIST_COLUMNS),
         "eval_columns": list(EVAL_COLUMNS),
         "titles": TITLES,
@@ -213,7 +223,9 @@ def live_payload(race, sync: LiveSync | None, *, grid: int = GRID, keep: int = M
     """
     n = len(race.runs)
     seq = 0 if sync is None else sync.seq + 1
-    full = full or sync is None or sync.race != race.uid or len(sync.grids) != n or not sync.sent
+    kind = theme.current()
+    full = (full or sync is None or sync.race != race.uid or len(sync.grids) != n or not sync.sent
+            or sync.theme != kind)
     if full:
         since = Sent.nothing(n)
         grid_steps, grids = [-1] * n, [""] * n
@@ -242,11 +254,11 @@ def live_payload(race, sync: LiveSync | None, *, grid: int = GRID, keep: int = M
             "evals": evals,
         })
     payload = {"v": VERSION, "race": race.uid, "seq": seq, "full": full, "step": race.step,
-               "note": START_NOTE if race.step == 0 else "", "style": dict(STYLE), "runs": runs}
+               "note": START_NOTE if race.step == 0 else "", "style": style(), "sizes": theme.sizes(), "runs": runs}
     if full:
         payload["static"] = _static(race, grid)
     window = (window + [now])[-(repeat + 1):]
-    return payload, LiveSync(race.uid, seq, window, grid_steps, grids)
+    return payload, LiveSync(race.uid, seq, window, grid_steps, grids, theme=kind)
 
 
 def resend_all(sync: LiveSync | None) -> LiveSync | None:

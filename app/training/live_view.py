@@ -2,14 +2,15 @@
 
 The JavaScript and CSS ship in ``static/`` beside this module (``live_view.js``, ``live_view.css``:
 package data, like every package's ``static/``); they are read once per process, after the shared
-helpers (:mod:`app.ui.components`), and registered under :data:`NAME`. They name no color: every payload carries the theme's
-(:data:`app.training.figures.STYLE`). :func:`show` mounts the view with a payload of
+helpers (:mod:`app.ui.components`), and registered under :data:`NAME`. They name no color or size:
+every payload carries the current theme's (:func:`app.training.figures.style`,
+:func:`app.ui.theme.sizes`). :func:`show` mounts the view with a payload of
 :func:`app.training.figures.live_payload` for what this session's browser holds (the session's
 :class:`~app.training.figures.LiveSync`, kept under :data:`SYNC_KEY`) and records what it holds
 afterwards. When the browser's copy does not match a payload (another race, a reload or a
-remount, more payloads lost in a row than each payload repeats) it sends the trigger ``resync``;
-its callback, which runs before the next script or fragment run, marks the record so that that run
-sends everything.
+remount, more payloads lost in a row than each payload repeats, another theme) it is sent
+everything; when the browser finds a gap it sends the trigger ``resync``; its callback, which runs
+before the next script or fragment run, marks the record so that that run sends everything.
 """
 
 from __future__ import annotations

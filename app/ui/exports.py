@@ -10,17 +10,24 @@ builds the bytes) and draws them with :func:`export_menu`, a popover of download
   per session, never on the script thread): a "Render" button starts it, a fragment shows its
   progress twice a second and then the download button. Others' sliders keep answering meanwhile.
 - An export that cannot be made here says why beside it (e.g. which browser to install).
+
+Exports are built on other threads, where no session says which projector theme is on: the theme
+is read when the menu is built (:func:`themed`) and the export is made under
+:func:`app.ui.theme.using` it, so a still or an animation looks like the page it was taken from.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-__all__ = ["Export", "export_menu", "still_exports", "slug"]
+from app.ui import theme
+
+__all__ = ["Export", "export_menu", "still_exports", "slug", "themed"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,22 @@ class Export:
     unavailable: str | None = None  # why it cannot be made here, shown instead of the button
 
 
+def themed(make: Callable[..., Any], kind: str | None = None) -> Callable[..., Any]:
+    """``make`` run under theme ``kind`` (default: the current one, read now) whatever thread calls it;
+    its arguments (e.g. ``progress=``) pass through."""
+    kind = kind or theme.current()
+    if getattr(make, "_oe_theme", None) == kind:
+        return make
+
+    @functools.wraps(make)
+    def run(*args, **kwargs):
+        with theme.using(kind):
+            return make(*args, **kwargs)
+
+    run._oe_theme = kind  # type: ignore[attr-defined]
+    return run
+
+
 def slug(text: str) -> str:
     """A file-name stem from a title: "Rosenbrock (a = 1, b = 100)" -> "rosenbrock-a-1-b-100"."""
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60] or "figure"
@@ -45,11 +68,12 @@ def still_exports(figure: Callable[[], Any], name: str, title: str = "", what: s
     from app.exports import stills
 
     missing = stills.browser_missing()
+    kind = theme.current()  # the page's theme: the still is made on another thread
     out = []
     for fmt, label, mime in (("png", "PNG (2x, 2560x1440)", "image/png"), ("svg", "SVG", "image/svg+xml"),
                              ("pdf", "PDF", "application/pdf")):
         out.append(Export(f"{what}: {label}" if what else label, f"{name}.{fmt}", mime,
-                          (lambda fmt=fmt: stills.still(figure(), fmt, title=title)),
+                          themed(lambda fmt=fmt: stills.still(figure(), fmt, title=title), kind),
                           help="For slides: the figure with its title, legend and axis labels.",
                           unavailable=missing))
     return out
@@ -118,7 +142,10 @@ def _progress(key: str, e: Export) -> None:
 
 
 def export_menu(key: str, exports: Sequence[Export], label: str = "Export") -> None:
-    """A popover listing ``exports``: light ones as download buttons, heavy ones rendered as jobs."""
+    """A popover listing ``exports``: light ones as download buttons, heavy ones rendered as jobs; each
+    made in the theme the page is drawn in now (:func:`themed`)."""
+    kind = theme.current()
+    exports = [replace(e, make=themed(e.make, kind)) for e in exports]
     with st.popover(label, key=f"{key}_menu"):
         for e in exports:
             if e.unavailable:

@@ -13,9 +13,9 @@ const STATS = (globalThis.__oeRace ||= { renders: 0, paints: [], frames: 0, step
 const VIEWS = new WeakMap();
 const RACE_SECONDS = 8; // a whole race at 1x
 const SPEEDS = [0.25, 0.5, 1, 2, 4];
-const FONT = "16px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
-const SMALL = "14px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
-const TITLE = "600 18px 'Source Sans', 'Source Sans Pro', 'DejaVu Sans', Arial, sans-serif";
+// Sizes (fonts, lines, markers) come with the payload (`sizes`: app.ui.theme.sizes), as colors do
+// (`style`); these stand in until a payload has arrived.
+let FONT = cssFont(18), TITLE = cssFont(22, "600"), SIZES = { font: 18, title: 22, line: 3, marker: 12 };
 const ICONS = {
   play: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M4 2.5v11l9-5.5z"/></svg>',
   pause: '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M3.5 2.5h3v11h-3zM9.5 2.5h3v11h-3z"/></svg>',
@@ -99,6 +99,11 @@ class RaceView {
     this.d = d;
     this.T = d.steps;
     for (const [k, v] of Object.entries(d.style)) this.box.style.setProperty(`--oe-${k}`, v);
+    if (d.sizes) {
+      SIZES = d.sizes; FONT = cssFont(SIZES.font); TITLE = cssFont(SIZES.title, "600");
+      this.box.style.setProperty("--oe-font-size", `${SIZES.font}px`);
+      this.box.style.setProperty("--oe-title-size", `${SIZES.title}px`);
+    }
     this.runs = d.runs.map((r) => ({ ...r, xy: decode(r.path, Float32Array) }));
     this.lossBox.style.display = d.loss ? "" : "none";
     if (d.loss) this.loss.setData(d, d.runs);
@@ -130,10 +135,9 @@ class RaceView {
 
   renderLegend() {
     this.legend.textContent = "";
-    const mk = (swatchCls, color, text, k) => {
+    const mk = (swatchCls, run, text, k) => {
       const item = el("button", { type: "button", class: "oe-item" + (k !== undefined && this.hidden.has(k) ? " off" : "") });
-      const sw = el("span", { class: swatchCls });
-      if (color) sw.style.background = color;
+      const sw = run ? runKey(run, this.d.style, SIZES) : el("span", { class: swatchCls });
       const t = el("span");
       t.textContent = text;
       item.append(sw, t);
@@ -146,7 +150,7 @@ class RaceView {
       } else item.disabled = true;
       this.legend.appendChild(item);
     };
-    this.runs.forEach((r, k) => mk("oe-line", r.color, r.div >= 0 ? `${r.label} (diverged at step ${r.div})` : r.label, k));
+    this.runs.forEach((r, k) => mk("", r, r.div >= 0 ? `${r.label} (diverged at step ${r.div})` : r.label, k));
     mk("oe-start", null, "start");
     if (this.d.minima.length) mk("oe-star", null, "known minimum");
     const gone = this.runs.filter((r) => r.div >= 0);
@@ -157,7 +161,7 @@ class RaceView {
   resize(force = false) {
     const w = Math.max(320, Math.floor(this.box.clientWidth || 640));
     const [x0, x1, y0, y1] = this.d ? this.d.window : [0, 1, 0, 1];
-    const m = { l: 64, r: this.d && this.d.scale ? 96 : 20, t: this.d && this.d.title ? 40 : 14, b: 52 };
+    const m = { l: 76, r: this.d && this.d.scale ? 118 : 20, t: this.d && this.d.title ? 46 : 14, b: 60 };
     const pw = w - m.l - m.r;
     let ph = Math.round(Math.min(Math.max(pw * 0.75, 280), 640));
     if (this.d && this.d.equal) ph = Math.round(Math.min(Math.max(pw * (y1 - y0) / (x1 - x0), 240), 640));
@@ -203,7 +207,7 @@ class RaceView {
     c.strokeStyle = st.axis; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
     // Ticks and labels.
     const [x0, x1, y0, y1] = d.window;
-    c.fillStyle = st.text; c.font = SMALL; c.textAlign = "center"; c.textBaseline = "top";
+    c.fillStyle = st.text; c.font = FONT; c.textAlign = "center"; c.textBaseline = "top";
     const nx = Math.max(3, Math.round(a.w / 110)), ny = Math.max(3, Math.round(a.h / 80));
     for (const v of niceTicks(x0, x1, nx)) {
       const px = this.X(v); if (px < a.x - 1 || px > a.x + a.w + 1) continue;
@@ -216,7 +220,7 @@ class RaceView {
     }
     c.font = FONT; c.textAlign = "center"; c.textBaseline = "bottom";
     c.fillText(d.labels.x, a.x + a.w / 2, this.h - 4);
-    c.save(); c.translate(Math.max(16, a.x - 48), a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
+    c.save(); c.translate(Math.max(12, a.x - 60), a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
     c.fillText(d.labels.y, 0, 0); c.restore();
     if (d.title) { c.font = TITLE; c.textAlign = "left"; c.textBaseline = "top"; c.fillText(d.title, a.x, 10); }
     if (d.scale) this.drawScale(c);
@@ -233,13 +237,15 @@ class RaceView {
 
   drawScale(c) {
     const s = this.d.scale, a = this.area;
-    const x = Math.min(a.x + a.w + 22, this.w - 80), w = 16, h = Math.min(a.h * 0.6, 320), y = a.y + a.h - h;
+    const x = Math.min(a.x + a.w + 20, this.w - 100), w = 16, h = Math.min(a.h * 0.6, 320), y = a.y + a.h - h;
     const n = s.colors.length;
     s.colors.forEach((col, i) => { c.fillStyle = col; c.fillRect(x, y + h - (i + 1) * h / n, w, h / n + 0.5); });
     c.strokeStyle = this.d.style.scale; c.lineWidth = 1; c.strokeRect(x + 0.5, y + 0.5, w, h);
-    c.fillStyle = this.d.style.text; c.font = SMALL; c.textAlign = "left"; c.textBaseline = "middle";
+    c.fillStyle = this.d.style.text; c.font = FONT; c.textAlign = "left"; c.textBaseline = "middle";
     for (const [f, t] of s.ticks) { const py = y + h - f * h; c.fillRect(x + w, py - 0.5, 4, 1); c.fillText(t, x + w + 6, py); }
-    c.textBaseline = "bottom"; c.font = SMALL; c.fillText(s.title, x - 2, y - 6);
+    // The scale's title above it, moved left as far as it must to stay in the view.
+    c.textBaseline = "bottom"; c.textAlign = "right";
+    c.fillText(s.title, Math.min(this.w - 2, x - 2 + c.measureText(s.title).width), y - 6);
   }
 
   // ---- drawing each frame ------------------------------------------------------------------
@@ -269,24 +275,22 @@ class RaceView {
         c.moveTo(this.X(r.xy[0]), this.Y(r.xy[1]));
         for (let i = 1; i <= upto; i++) c.lineTo(this.X(r.xy[2 * i]), this.Y(r.xy[2 * i + 1]));
         if (glide) c.lineTo(hx, hy);
-        c.lineWidth = 5.5; c.strokeStyle = st.halo; c.stroke();
-        c.lineWidth = 3; c.strokeStyle = r.color; c.stroke();
+        c.lineWidth = SIZES.line + 2.5; c.strokeStyle = st.halo; c.stroke();
+        c.lineWidth = SIZES.line; c.strokeStyle = r.color; c.stroke();
       }
       const gone = r.div >= 0 && s >= r.div;
       if (gone && r.exit && r.last >= 0) {
         const lx = r.xy[2 * r.last], ly = r.xy[2 * r.last + 1];
         c.beginPath(); c.moveTo(this.X(lx), this.Y(ly)); c.lineTo(this.X(r.exit[0]), this.Y(r.exit[1]));
-        c.setLineDash([8, 6]); c.lineWidth = 3; c.strokeStyle = r.color; c.stroke(); c.setLineDash([]);
+        c.setLineDash([8, 6]); c.lineWidth = SIZES.line; c.strokeStyle = r.color; c.stroke(); c.setLineDash([]);
         crosses.push([this.X(r.exit[0]), this.Y(r.exit[1]), r.color]);
-      } else if (upto >= 0) heads.push([hx, hy, r.color]);
+      } else if (upto >= 0) heads.push([hx, hy, r]);
       const m = Math.min(this.d.step, r.last);
-      if (this.d.mark && m >= 0 && this.d.step !== s && this.d.step <= this.T) marks.push([this.X(r.xy[2 * m]), this.Y(r.xy[2 * m + 1]), r.color]);
+      if (this.d.mark && m >= 0 && this.d.step !== s && this.d.step <= this.T) marks.push([this.X(r.xy[2 * m]), this.Y(r.xy[2 * m + 1]), r]);
     });
-    for (const [x, y, col] of marks) diamond(c, x, y, 11, col, st.edge);
-    for (const [x, y, col] of heads) {
-      c.beginPath(); c.arc(x, y, 8, 0, 2 * Math.PI); c.fillStyle = col; c.fill();
-      c.lineWidth = 3; c.strokeStyle = st.edge; c.stroke();
-    }
+    // The inspected step: each run's shape, open; the heads: each run's shape, filled.
+    for (const [x, y, r] of marks) outlineShape(c, r.shape, x, y, SIZES.marker - 1, r.color, st.edge, 2.5);
+    for (const [x, y, r] of heads) drawShape(c, r.shape, x, y, SIZES.marker / 2 + 2, r.color, st.edge, 3);
     c.restore();
     for (const [x, y, col] of crosses) cross(c, Math.min(Math.max(x, a.x), a.x + a.w), Math.min(Math.max(y, a.y), a.y + a.h), 11, col, st.edge);
     if (this.d.loss) this.loss.draw(s);
@@ -410,7 +414,7 @@ class LossPanel {
   setData(d, runs) {
     this.d = d.loss;
     this.T = d.steps;
-    this.runs = runs.map((r) => ({ color: r.color, y: decode(r.loss, Float32Array), div: r.div }));
+    this.runs = runs.map((r) => ({ color: r.color, shape: r.shape, dash: r.dash || [], y: decode(r.loss, Float32Array), div: r.div }));
     let lo = Infinity, hi = -Infinity;
     for (const r of this.runs) {
       for (const v of r.y) if (Number.isFinite(v) && (!this.d.log || v > 0)) { if (v < lo) lo = v; if (v > hi) hi = v; }
@@ -425,7 +429,7 @@ class LossPanel {
     this.w = w; this.h = Math.round(Math.min(Math.max(w * 0.42, 220), 340)); this.dpr = dpr;
     for (const c of [this.canvas, this.layer]) { c.width = Math.round(w * dpr); c.height = Math.round(this.h * dpr); }
     this.canvas.style.width = w + "px"; this.canvas.style.height = this.h + "px";
-    this.area = { x: 72, y: 48, w: w - 72 - 20, h: this.h - 48 - 50 };
+    this.area = { x: 84, y: 58, w: w - 84 - 20, h: this.h - 58 - 56 };
     this.drawLayer();
   }
 
@@ -442,7 +446,7 @@ class LossPanel {
     c.fillStyle = st.paper; c.fillRect(0, 0, this.w, this.h);
     c.font = TITLE; c.fillStyle = st.text; c.textAlign = "left"; c.textBaseline = "top";
     c.fillText(this.d.title, a.x, 2);
-    c.font = SMALL; c.textAlign = "right"; c.textBaseline = "middle";
+    c.font = FONT; c.textAlign = "right"; c.textBaseline = "middle";
     const grid = (y) => { c.fillStyle = st.grid; c.fillRect(a.x, Math.round(y), a.w, 1); c.fillStyle = st.text; };
     if (this.d.log) {
       const every = Math.max(1, Math.ceil((this.hi - this.lo) / 6));
@@ -456,13 +460,15 @@ class LossPanel {
       const x = this.X(t); c.fillRect(x - 0.5, a.y + a.h, 1, 5); c.fillText(fmtNum(t), x, a.y + a.h + 8);
     }
     c.font = FONT; c.textBaseline = "bottom"; c.fillText("step", a.x + a.w / 2, this.h - 2);
-    c.save(); c.translate(16, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
-    c.font = SMALL; c.fillText(this.d.ylabel, 0, 0); c.restore();
+    c.save(); c.translate(12, a.y + a.h / 2); c.rotate(-Math.PI / 2); c.textBaseline = "middle";
+    c.fillText(fitting(c, [this.d.ylabel, this.d.ylabel.replace(" (log scale)", "")], a.h), 0, 0); c.restore();
     c.strokeStyle = st.axis; c.lineWidth = 1; c.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
     c.save(); c.beginPath(); c.rect(a.x, a.y, a.w, a.h); c.clip();
-    c.lineJoin = "round"; c.lineWidth = 2.5;
+    // Each run in its color and its dash pattern (butt ends: round caps would fill a dotted line's gaps).
+    c.lineJoin = "round"; c.lineCap = "butt"; c.lineWidth = SIZES.line;
     this.runs.forEach((r, k) => {
       if (this.view.hidden.has(k)) return;
+      c.setLineDash(r.dash);
       c.beginPath();
       let pen = false;
       for (let t = 0; t < r.y.length; t++) {
@@ -474,6 +480,7 @@ class LossPanel {
       }
       c.strokeStyle = r.color; c.stroke();
     });
+    c.setLineDash([]);
     c.restore();
     this.runs.forEach((r, k) => {  // × where a run left: its last loss
       if (this.view.hidden.has(k) || r.div < 0 || !r.y.length) return;
@@ -491,14 +498,13 @@ class LossPanel {
     const x = this.X(step);
     c.setLineDash([6, 5]); c.strokeStyle = st.cursor; c.lineWidth = 2;
     c.beginPath(); c.moveTo(x, a.y); c.lineTo(x, a.y + a.h); c.stroke(); c.setLineDash([]);
-    c.font = SMALL; c.fillStyle = st.cursor; c.textAlign = x > a.x + a.w - 60 ? "right" : "left"; c.textBaseline = "bottom";
+    c.font = FONT; c.fillStyle = st.cursor; c.textAlign = x > a.x + a.w - 80 ? "right" : "left"; c.textBaseline = "bottom";
     c.fillText(`step ${step}`, x + (c.textAlign === "left" ? 4 : -4), a.y - 2);
     this.runs.forEach((r, k) => {
       if (this.view.hidden.has(k) || step >= r.y.length) return;
       const v = r.y[step];
       if (!Number.isFinite(v) || (this.d.log && v <= 0)) return;
-      c.beginPath(); c.arc(x, this.Y(v), 5, 0, 2 * Math.PI); c.fillStyle = r.color; c.fill();
-      c.lineWidth = 2; c.strokeStyle = st.edge; c.stroke();
+      drawShape(c, r.shape, x, this.Y(v), SIZES.marker / 2, r.color, st.edge, 2);
     });
   }
 
@@ -526,11 +532,6 @@ function star(c, x, y, r, fill, stroke) {
     i ? c.lineTo(x + rad * Math.cos(t), y + rad * Math.sin(t)) : c.moveTo(x + rad * Math.cos(t), y + rad * Math.sin(t));
   }
   c.closePath(); c.fillStyle = fill; c.fill(); c.lineWidth = 2; c.strokeStyle = stroke; c.stroke();
-}
-
-function diamond(c, x, y, r, color, edge) {
-  c.beginPath(); c.moveTo(x, y - r); c.lineTo(x + r, y); c.lineTo(x, y + r); c.lineTo(x - r, y); c.closePath();
-  c.lineWidth = 5; c.strokeStyle = edge; c.stroke(); c.lineWidth = 2.5; c.strokeStyle = color; c.stroke();
 }
 
 function cross(c, x, y, r, color, edge) {

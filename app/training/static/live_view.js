@@ -9,9 +9,11 @@
 // When what is held here still does not continue a payload (another race, a page reload or
 // remount, a longer loss), the view keeps its picture and asks for a full copy (trigger "resync").
 //
-// No color is named here: every payload carries the theme's (`style`, app.training.figures.STYLE).
-// The canvas code reads them from this.style, live_view.css through the CSS variables --oe-<name>
-// set on the view's root element.
+// No color or size is named here: every payload carries the theme's (`style`: app.training.figures.style;
+// `sizes`: app.ui.theme.sizes). The canvas code reads them from this.style and this.sizes, live_view.css
+// through the CSS variables --oe-<name> set on the view's root element. Each run has its color and its
+// marker shape: the shape stands beside its map's title, in its legend key and along its curves (filled
+// on the training curves, open on the test curves), so runs stay apart without their colors.
 //
 // window.__oeLive = {redraws, step}: paints of new data and the highest training step drawn of the
 // race on screen, for the browser benchmark (and resyncs: full copies asked). Nothing is fetched
@@ -19,10 +21,9 @@
 
 const STATS = (window.__oeLive ||= { redraws: 0, step: 0, resyncs: 0 });
 const VIEWS = new WeakMap();
-const FAMILY = '"Source Sans", "Source Sans Pro", "DejaVu Sans", Arial, sans-serif';
-const FONT = "16px " + FAMILY;
-const TITLE = "600 17px " + FAMILY;
-const LINE = 3;
+// Stand-ins until a payload brings the theme's sizes.
+let FONT = cssFont(18), TITLE = cssFont(22, "600"), SIZES = { font: 18, title: 22, line: 3, marker: 12 };
+const MARK_EVERY = 90; // px between a curve's shape markers
 const RESYNC_MS = 1000; // at most one request for a full copy per second
 const UP = 4; // image pixels per grid step
 
@@ -92,22 +93,6 @@ function wrap(c, text, width, max = 2) {
   return lines;
 }
 
-// The first text that fits `width`, else the last one cut.
-function fitting(c, texts, width) {
-  return texts.find((t) => c.measureText(t).width <= width) || ellipsize(c, texts[texts.length - 1], width);
-}
-
-function ellipsize(c, text, width) {
-  if (c.measureText(text).width <= width) return text;
-  let lo = 0, hi = text.length;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (c.measureText(text.slice(0, mid) + "…").width <= width) lo = mid;
-    else hi = mid - 1;
-  }
-  return text.slice(0, lo) + "…";
-}
-
 // A series held at a stride: rows 0, stride, 2·stride, ... of a run's rows, one array per column.
 class Series {
   constructor(ncols) {
@@ -175,20 +160,25 @@ class LiveView {
     this.setTrigger("resync", { race: data.race, seq: data.seq, why, t: Date.now() });
   }
 
-  // The theme's colors: kept for the canvas, and as CSS variables --oe-<name> on the root.
-  setStyle(style) {
-    const key = style ? JSON.stringify(style) : "";
+  // The theme's colors and sizes: kept for the canvas, and as CSS variables --oe-<name> on the root.
+  setStyle(style, sizes) {
+    const key = style ? JSON.stringify([style, sizes]) : "";
     if (!key || key === this.styleKey) return;
     this.styleKey = key;
     this.style = style;
     for (const [k, v] of Object.entries(style)) this.root.style.setProperty(`--oe-${k}`, v);
+    if (sizes) {
+      SIZES = sizes; FONT = cssFont(sizes.font); TITLE = cssFont(sizes.title, "600");
+      this.root.style.setProperty("--oe-font-size", `${sizes.font}px`);
+    }
     this.pointLayer = null; // drawn with the edge color
+    if (this.meta) this.buildLegends();
     this.schedule(false);
   }
 
   receive(data) {
     if (!data || !data.runs) return;
-    this.setStyle(data.style);
+    this.setStyle(data.style, data.sizes);
     if (data.full) {
       this.reset(data);
     } else if (data.race !== this.race) {
@@ -244,9 +234,7 @@ class LiveView {
     this.legend.textContent = "";
     for (const r of s.runs) {
       const item = el("span", "oel-item");
-      const line = el("span", "oel-line");
-      line.style.background = r.color;
-      item.append(line, el("span", "", r.title));
+      item.append(runKey({ color: r.color, shape: r.shape, dash: [] }, this.style || {}, SIZES), el("span", "", r.title));
       this.legend.append(item);
     }
     this.classes.textContent = "";
@@ -337,7 +325,7 @@ class LiveView {
     const s = this.meta, n = this.runs.length, S = this.style;
     const [x0, x1, y0, y1] = s.bounds;
     const W = this.width || Math.floor(this.root.clientWidth) || 800;
-    const gap = 14, titleH = 48;
+    const gap = 14, titleH = SIZES.title + SIZES.font + 16;
     const pw = (W - gap * (n - 1)) / n;
     const aspect = (y1 - y0) / (x1 - x0);
     const mh = Math.max(120, Math.min(pw * aspect, 360));
@@ -347,16 +335,15 @@ class LiveView {
     for (let i = 0; i < n; i++) {
       const run = this.runs[i], st = run.status;
       const px = i * (pw + gap), mx = px + (pw - mw) / 2, my = titleH;
-      // Title: the run's color and name, then its step and test accuracy.
-      c.fillStyle = run.meta.color;
-      c.fillRect(px, 6, 14, 14);
+      // Title: the run's shape in its color and its name, then its step and test accuracy.
+      drawShape(c, run.meta.shape, px + 9, 4 + SIZES.title / 2, SIZES.marker / 2 + 1, run.meta.color, S.edge, 2);
       c.font = TITLE; c.fillStyle = S.text; c.textBaseline = "top"; c.textAlign = "left";
-      c.fillText(fitting(c, [run.meta.title, run.meta.short], pw - 22), px + 20, 4);
+      c.fillText(fitting(c, [run.meta.title, run.meta.short], pw - 24), px + 22, 4);
       c.font = FONT;
       const acc = st.acc == null ? "–" : Math.round(st.acc * 100) + "%";
       const step = (st.step || 0).toLocaleString("en-US");
       c.fillText(fitting(c, [`test accuracy ${acc} · step ${step}`, `test acc. ${acc} · step ${step}`,
-        `${acc} · step ${step}`], pw), px, 25);
+        `${acc} · step ${step}`], pw), px, SIZES.title + 10);
       // The probability map (image pixels centred on their points), clipped to the frame.
       c.save();
       c.beginPath(); c.rect(mx, my, mw, mh); c.clip();
@@ -399,7 +386,7 @@ class LiveView {
         }
       }
     }
-    c.strokeStyle = color; c.lineWidth = 2; c.lineCap = "round";
+    c.strokeStyle = color; c.lineWidth = SIZES.line; c.lineCap = "round";
     c.stroke();
   }
 
@@ -446,17 +433,18 @@ class LiveView {
     const m = cv.getContext("2d");
     m.font = TITLE;
     const titles = panels.map(([title]) => wrap(m, title, pw - 4));
-    const lines = Math.max(...titles.map((t) => t.length)), h = height + 22 * (lines - 1);
+    const lh = SIZES.title + 4, lines = Math.max(...titles.map((t) => t.length)), h = height + lh * (lines - 1);
     const [c] = this.canvas(cv, h);
     panels.forEach(([, log, series, clampY], k) => this.panel(
-      c, { x: k * (pw + gap), y: 0, w: pw, h }, titles[k], 8 + 22 * lines, log, xmax, series, clampY));
+      c, { x: k * (pw + gap), y: 0, w: pw, h }, titles[k], 8 + lh * lines, log, xmax, series, clampY));
   }
 
   paintCurves() {
     const t = this.meta.titles, e = this.ecol;
     const series = (train, test) => this.runs.flatMap((run) => [
-      { x: run.evals.cols[e.step], y: run.evals.cols[e[train]], color: run.meta.color, dash: [] },
-      { x: run.evals.cols[e.step], y: run.evals.cols[e[test]], color: run.meta.color, dash: [9, 6] },
+      { x: run.evals.cols[e.step], y: run.evals.cols[e[train]], color: run.meta.color, dash: [], shape: run.meta.shape },
+      { x: run.evals.cols[e.step], y: run.evals.cols[e[test]], color: run.meta.color, dash: [9, 6], shape: run.meta.shape,
+        open: true },
     ]);
     this.row(this.curves, 290, 36, [
       [t.loss, true, series("train_loss", "test_loss")],
@@ -467,7 +455,8 @@ class LiveView {
   paintDiagnostics() {
     const t = this.meta.titles, h = this.hcol;
     const line = (key, dash, only) => this.runs.filter(only || (() => true)).map((run) => (
-      { x: run.hist.cols[h.step], y: run.hist.cols[h[key]], color: run.meta.color, dash }));
+      { x: run.hist.cols[h.step], y: run.hist.cols[h[key]], color: run.meta.color, dash, shape: run.meta.shape,
+        open: dash.length > 0 }));
     const grad = [...line("grad_norm", []), ...line("grad_norm_clipped", [1, 6], (run) => run.meta.clip)];
     this.row(this.diag, 260, 30, [
       [t.grad_norm, true, grad],
@@ -478,11 +467,11 @@ class LiveView {
 
   // One panel: title, y range from the data (log: positive values only), ticks, grid lines, lines.
   panel(c, box, titleLines, top, log, xmax, series, clampY) {
-    const left = 62, right = 10, bottom = 50;
+    const left = 72, right = 12, bottom = SIZES.font * 2 + 22;
     const ax = { x: box.x + left, y: box.y + top, w: box.w - left - right, h: box.h - top - bottom };
     const S = this.style;
     c.font = TITLE; c.fillStyle = S.text; c.textAlign = "left"; c.textBaseline = "top";
-    titleLines.forEach((line, k) => c.fillText(line, box.x + 2, box.y + 2 + 22 * k));
+    titleLines.forEach((line, k) => c.fillText(line, box.x + 2, box.y + 2 + (SIZES.title + 4) * k));
     let lo = Infinity, hi = -Infinity;
     for (const s of series) {
       for (let k = 0; k < s.y.length; k++) {
@@ -524,7 +513,7 @@ class LiveView {
       c.strokeStyle = S.axis; c.beginPath(); c.moveTo(x, ax.y + ax.h); c.lineTo(x, ax.y + ax.h + 5); c.stroke();
       c.fillStyle = S.text; c.fillText(fmtNum(v), x, ax.y + ax.h + 7);
     }
-    c.fillText(this.meta.titles.step, ax.x + ax.w / 2, ax.y + ax.h + 28);
+    c.fillText(this.meta.titles.step, ax.x + ax.w / 2, ax.y + ax.h + SIZES.font + 12);
     c.strokeStyle = S.axis; c.strokeRect(ax.x + 0.5, ax.y + 0.5, ax.w - 1, ax.h - 1);
     if (empty) {
       c.fillStyle = S.hint; c.textAlign = "center"; c.textBaseline = "middle";
@@ -534,8 +523,9 @@ class LiveView {
     // the lines, broken where a value is missing
     c.save();
     c.beginPath(); c.rect(ax.x, ax.y, ax.w, ax.h); c.clip();
-    c.lineWidth = LINE; c.lineJoin = "round"; c.lineCap = "round";
+    c.lineWidth = SIZES.line; c.lineJoin = "round";
     for (const s of series) {
+      c.lineCap = s.dash.length ? "butt" : "round";
       c.strokeStyle = s.color; c.setLineDash(s.dash);
       c.beginPath();
       let pen = false;
@@ -550,6 +540,23 @@ class LiveView {
       c.stroke();
     }
     c.setLineDash([]);
+    // Each run's shape along its curves, every MARK_EVERY px (staggered so that runs' marks do not
+    // sit on one another): filled on a solid curve, open on a dashed one.
+    const r = SIZES.marker / 2 - 0.5;
+    series.forEach((s, j) => {
+      if (!s.shape) return;
+      let next = ax.x + ((j * 37) % MARK_EVERY) + 8;
+      const n = Math.min(s.x.length, s.y.length);
+      for (let k = 0; k < n; k++) {
+        const v = s.y[k];
+        if (!Number.isFinite(v) || (log && v <= 0)) continue;
+        const x = X(s.x[k]);
+        if (x < next) continue;
+        next = x + MARK_EVERY;
+        if (s.open) outlineShape(c, s.shape, x, Y(v), r, s.color, S.paper, 2);
+        else drawShape(c, s.shape, x, Y(v), r, s.color, S.edge, 1.5);
+      }
+    });
     c.restore();
   }
 }
