@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.ui import components
-from app.ui.theme import CONTROL_LINE
+from app.ui import theme
 
 __all__ = ["NAME", "copy_link", "keep_history"]
 
@@ -34,13 +34,13 @@ NAME = "optimizer_explorer_copy_link"
 
 _STATIC = Path(__file__).with_name("static")
 _mount = components.register(NAME, _STATIC / "copy_link.js", _STATIC / "copy_link.css")
-_STYLE = {"control": CONTROL_LINE}
 
 
 def copy_link(key: str, scene_keys: str | None = None) -> None:
     """The "Copy link" button. ``scene_keys``: a regular expression matching the page's URL
     parameters that shape what it shows; a user's change of one of them is a new history entry."""
-    _mount(key=key, data={"kind": "copy_link", "copy": True, "scene_keys": scene_keys, "style": _STYLE})
+    _mount(key=key, data={"kind": "copy_link", "copy": True, "scene_keys": scene_keys,
+                          "style": {"control": theme.palette().control_line}})
 
 
 def keep_history(key: str) -> None:

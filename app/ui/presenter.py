@@ -46,7 +46,7 @@ _mount = components.register("optimizer_explorer_theme_switch", _STATIC / "theme
 # What presenter mode changes in Streamlit's own layout: less padding above the page (the first
 # screen is worth more than the header's air), captions as large as body text.
 STYLE = """<style>
-.stMainBlockContainer { padding-top: 3.6rem; padding-bottom: 1rem; }
+.stMainBlockContainer { padding-top: 4rem; padding-bottom: 1rem; }
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
 </style>"""
 

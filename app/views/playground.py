@@ -28,6 +28,7 @@ from app.playground import state as U
 from app.playground import tailor as TL
 from app.playground.lessons import LESSON_BY_KEY, LESSONS
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
+from app.ui import presenter
 from app.ui.exports import export_menu, slug, still_exports
 from app.ui.theme import swatch
 from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
@@ -454,6 +455,8 @@ def race_area() -> None:
         payload = P.race_view(scene, res, surface, land, step, INSPECT_DEFAULT, log=log_loss)
         if GUIDE is not None and not revealed(GUIDE):
             payload = {**payload, "hold": True, "show": 0}  # predict first: the race opens on its start
+        if presenter.on():
+            payload = {**payload, "fit": True}  # the map, its play bar and legend on one screen
         RC.show_race(payload, key="pg_map", state=ss)
         st.caption("Play runs the race in your browser, the loss chart's cursor with it; pausing or dragging the "
                    "step bar sets the inspected step. Click the map to start every run there.")

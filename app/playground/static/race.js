@@ -87,6 +87,7 @@ class RaceView {
     this.canvas.addEventListener("click", (e) => this.click(e));
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.box);
+    window.addEventListener("resize", () => { if (this.d && this.d.fit) this.resize(); });
     this.tick = this.tick.bind(this);
   }
 
@@ -104,7 +105,9 @@ class RaceView {
       this.box.style.setProperty("--oe-font-size", `${SIZES.font}px`);
       this.box.style.setProperty("--oe-title-size", `${SIZES.title}px`);
     }
-    this.runs = d.runs.map((r) => ({ ...r, xy: decode(r.path, Float32Array) }));
+    this.runs = d.runs.map((r) => ({ ...r, xy: decode(r.path, Float32Array),
+      lv: r.loss ? decode(r.loss, Float32Array) : null }));
+    this.valStep = -1;
     this.lossBox.style.display = d.loss ? "" : "none";
     if (d.loss) this.loss.setData(d, d.runs);
     this.scrub.max = String(this.T);
@@ -135,12 +138,20 @@ class RaceView {
 
   renderLegend() {
     this.legend.textContent = "";
+    this.vals = [];
+    this.valStep = -1;
     const mk = (swatchCls, run, text, k) => {
       const item = el("button", { type: "button", class: "oe-item" + (k !== undefined && this.hidden.has(k) ? " off" : "") });
       const sw = run ? runKey(run, this.d.style, SIZES) : el("span", { class: swatchCls });
       const t = el("span");
       t.textContent = text;
       item.append(sw, t);
+      if (run && this.d.loss) {
+        // The run's key number beside its name: its loss (as the loss chart plots it) at the step shown.
+        const v = el("span", { class: "oe-val", "data-role": "value" });
+        item.appendChild(v);
+        this.vals[k] = v;
+      }
       if (k !== undefined) {
         item.title = "Show or hide this run";
         item.onclick = () => {
@@ -153,11 +164,25 @@ class RaceView {
     this.runs.forEach((r, k) => mk("", r, r.div >= 0 ? `${r.label} (diverged at step ${r.div})` : r.label, k));
     mk("oe-start", null, "start");
     if (this.d.minima.length) mk("oe-star", null, "known minimum");
+    this.showValues();
     const gone = this.runs.filter((r) => r.div >= 0);
     this.note.textContent = gone.length ? "× marks where a diverged run left the map; the dashed line shows where it was heading." : "";
   }
 
   // ---- geometry ----------------------------------------------------------------------------
+  // Presenter mode (d.fit): the map's plot height that keeps the map, its play bar and its legend on
+  // the screen, from where the view starts on the page (measured once: scrolling does not move it).
+  fitHeight(m) {
+    if (this.fitTop === undefined) {
+      let top = this.box.getBoundingClientRect().top, node = this.box.parentElement;
+      while (node) { top += node.scrollTop || 0; node = node.parentElement; }
+      if (top > 0) this.fitTop = top;
+    }
+    const below = 16 + (this.box.querySelector(".oe-bar")?.offsetHeight || 46) + this.legend.offsetHeight
+      + this.note.offsetHeight + 12;
+    return Math.max(220, Math.floor(window.innerHeight - (this.fitTop ?? 80) - m.t - m.b - below));
+  }
+
   resize(force = false) {
     const w = Math.max(320, Math.floor(this.box.clientWidth || 640));
     const [x0, x1, y0, y1] = this.d ? this.d.window : [0, 1, 0, 1];
@@ -165,6 +190,7 @@ class RaceView {
     const pw = w - m.l - m.r;
     let ph = Math.round(Math.min(Math.max(pw * 0.75, 280), 640));
     if (this.d && this.d.equal) ph = Math.round(Math.min(Math.max(pw * (y1 - y0) / (x1 - x0), 240), 640));
+    if (this.d && this.d.fit) ph = Math.min(ph, this.fitHeight(m));
     const h = ph + m.t + m.b;
     if (!force && w === this.w && h === this.h) return;
     this.w = w; this.h = h;
@@ -249,8 +275,22 @@ class RaceView {
   }
 
   // ---- drawing each frame ------------------------------------------------------------------
+  // Each run's value at the step shown, in its legend entry (updated once per step, not per frame).
+  showValues() {
+    if (!this.d || !this.d.loss || this.valStep === this.step) return;
+    this.valStep = this.step;
+    this.runs.forEach((r, k) => {
+      const span = this.vals[k];
+      if (!span) return;
+      const i = Math.min(this.step, r.lv ? r.lv.length - 1 : -1);
+      const v = i >= 0 ? r.lv[i] : NaN;
+      span.textContent = r.div >= 0 && this.step >= r.div ? " · diverged" : Number.isFinite(v) ? ` · ${fmtNum(v)}` : "";
+    });
+  }
+
   draw() {
     if (!this.d || !this.area) return;
+    this.showValues();
     const c = this.ctx, a = this.area, s = this.step, st = this.d.style;
     c.setTransform(1, 0, 0, 1, 0, 0);
     c.drawImage(this.layer, 0, 0);
