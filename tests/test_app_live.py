@@ -15,13 +15,16 @@ from app.training import figures as TF
 from app.training import live_view
 from app.ui.controls import FULL_BATCH, NO_SCHEDULE, schedule_choices
 from optim_core import registry
+from tests.layout_tree import contains, find, position, side_by_side
 
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
 PAGE = "views/live_training.py"
 
 
-def open_page(**state) -> AppTest:
+def open_page(query: dict | None = None, **state) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     at.switch_page(PAGE)
     at.session_state["lt_spr"] = 5  # a few steps per click keeps the tests fast
@@ -376,3 +379,63 @@ def test_the_export_menu_offers_the_race_as_a_pytorch_script(media):
     at.selectbox(key="lt_run1_opt").select("Sophia").run()
     assert "PyTorch script" not in [b.proto.label for b in at.get("download_button")]
     assert any("PyTorch script" in c.value and "Sophia" in c.value for c in at.caption)
+
+
+# -- layout; presenter mode (?presenter=1): one 1280x720 screen ------------------------------------------
+def numbers(at) -> list[str]:
+    """The runs' lines of numbers (step, epoch, test accuracy, test loss)."""
+    return [m.value for m in at.markdown if "test accuracy" in m.value]
+
+
+def view_share(at) -> float:
+    """The share of the page's width the live view's column gets (presenter mode)."""
+    path = find(at.main, live_view.KEY)
+    column = next(node for node in reversed(path) if getattr(node, "type", None) == "column")
+    row = path[path.index(column) - 1]
+    weights = [c.weight for c in row.children.values()]
+    return column.weight / sum(weights)
+
+
+@needs_torch
+def test_normal_layout_numbers_above_the_view_settings_in_the_sidebar():
+    at = open_page()
+    view_at = position(at.main, live_view.KEY)
+    assert position(at.main, "lt_start") < view_at
+    assert contains(at.sidebar, "lt_dataset") and not contains(at.main, "lt_dataset")
+    # Step 0 says what its accuracy is: the untrained network's guess.
+    assert len(numbers(at)) == 2 and all("step **0**" in n and "untrained" in n for n in numbers(at))
+    click(at, "lt_step")
+    assert not any("untrained" in n for n in numbers(at))
+
+
+@needs_torch
+def test_presenter_mode_puts_the_buttons_and_settings_beside_the_view():
+    at = open_page({"presenter": "1"})
+    assert not at.exception
+    for key in ("lt_start", "lt_pause", "lt_step", "lt_reset"):
+        assert side_by_side(at.main, dict(key=live_view.KEY), dict(key=key)), key
+    assert side_by_side(at.main, dict(key=live_view.KEY), dict(kind="title"))
+    # The settings leave the (closed) sidebar for a menu beside the view.
+    assert not contains(at.sidebar, "lt_dataset") and contains(at.main, "lt_dataset")
+    assert side_by_side(at.main, dict(key=live_view.KEY), dict(key="lt_dataset"))
+    # The runs' numbers under the view (each map's title shows its step and accuracy), the runs' controls after.
+    assert position(at.main, live_view.KEY) < position(at.main, "lt_run0_opt")
+    assert len(numbers(at)) == 2
+    click(at, "lt_step")
+    assert race(at).step == 5 and all("step **5**" in n for n in numbers(at))
+    click(at, "lt_start")
+    assert at.session_state["_lt_running"]
+    click(at, "lt_pause")
+    assert not at.session_state["_lt_running"]
+
+
+@needs_torch
+def test_presenter_mode_sizes_the_view_for_the_data_and_the_runs():
+    # The maps are drawn at the data's aspect ratio: the view's column takes most of the width, as much as
+    # leaves the curves on the screen under the wide moons' maps, more for four runs' lower maps.
+    moons = view_share(open_page({"presenter": "1"}, lt_dataset="moons"))
+    four = view_share(open_page({"presenter": "1"}, lt_dataset="moons", lt_n_runs=4))
+    assert 0.6 < moons < four < 0.8, (moons, four)
+    # Square data (circles) cannot fit maps and curves at any width: the view is not squeezed for them.
+    circles = view_share(open_page({"presenter": "1"}, lt_dataset="circles"))
+    assert circles >= moons, (circles, moons)

@@ -10,13 +10,16 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from optim_core import registry
+from tests.layout_tree import contains, position, side_by_side
 
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
 PAGE = "views/memory.py"
 
 
-def open_page() -> AppTest:
+def open_page(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
@@ -103,3 +106,37 @@ def test_memory_page_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'the Memory page imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# -- presenter mode (?presenter=1): one 1280x720 screen ------------------------------------------------
+def test_presenter_mode_puts_the_model_and_the_answer_beside_a_chart_that_fits_the_screen():
+    normal = figure(open_page())
+    at = open_page({"presenter": "1"})
+    assert not at.exception, at.exception
+    # The chart, with the model's size, its dtype and the answer in a column beside it (the sidebar is closed).
+    for key in ("mem_preset", "mem_count", "mem_unit", "mem_dtype"):
+        assert side_by_side(at.main, dict(key="mem_chart"), dict(key=key)), key
+    assert side_by_side(at.main, dict(key="mem_chart"), dict(kind="success"))
+    (sentence,) = at.success
+    assert "10B float32 parameters with Adam: 40 GB of parameters + 80 GB of optimizer state" in sentence.value
+    fig = figure(at)
+    # Every bar (21 rows by default) on the first screen: under a one-line title, within 720 px,
+    # however tall the chart is in the normal layout; every optimizer still named on its axis.
+    assert values(fig["data"][0], "y") == values(normal["data"][0], "y") and len(values(fig["data"][0], "y")) > 15
+    assert normal["layout"]["height"] > 720
+    assert fig["layout"]["height"] <= 720 - 140
+    assert fig["layout"]["yaxis"].get("dtick") == 1
+    # The choice of optimizers, the assumptions and the table come after the chart.
+    chart = position(at.main, "mem_chart")
+    assert chart < position(at.main, "mem_optimizers") < position(at.main, kind="dataframe")
+    assert chart < position(at.main, label="Assumptions")
+    # The same controls change the same chart.
+    at.selectbox(key="mem_dtype").select("bfloat16").run()
+    assert "20 GB of parameters" in at.success[0].value and not at.exception
+
+
+def test_normal_layout_keeps_the_controls_above_the_chart():
+    at = open_page()
+    assert not side_by_side(at.main, dict(key="mem_chart"), dict(key="mem_preset"))
+    assert position(at.main, "mem_preset") < position(at.main, "mem_chart")
+    assert not contains(at.sidebar, "mem_preset")

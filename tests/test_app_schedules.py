@@ -23,6 +23,7 @@ from app.ui.controls import fmt, snap
 from optim_core import registry
 from optim_core.engine import RunSpec, run_trajectories
 from optim_core.schedules import chained_lr, plateau_lr, sequential_lr
+from tests.layout_tree import contains, position, side_by_side
 
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
 PAGE = "views/schedules.py"
@@ -541,3 +542,73 @@ def test_pausing_the_runs_map_moves_the_step_slider():
     assert at.slider(key="sc_scrub").value == 250
     assert race_view(at, "sc_run_race")["step"] == 250
     assert [m.value for m in at.metric][0] == "250"
+
+
+# -- layout: the chart first; presenter mode (?presenter=1) on one 1280x720 screen -------------------------
+PRESENTER = {"presenter": "1"}
+
+
+def test_the_chart_comes_before_the_schedules_parameters():
+    at = open_page()
+    chart_at = position(at.main, "sc_chart")
+    # The read-off slider above the chart, the five parameter boxes, the formulas and the code after it.
+    assert position(at.main, "sc_mark") < chart_at
+    for name in ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "WarmupCosine"]:
+        assert chart_at < position(at.main, label=name), name
+    assert chart_at < position(at.main, kind="latex")
+    assert contains(at.sidebar, "sc_pick") and not contains(at.main, "sc_pick")
+
+
+def test_presenter_mode_puts_each_tabs_picture_beside_its_controls():
+    at = open_page(PRESENTER)
+    # The settings leave the (closed) sidebar for a menu in the page.
+    assert not contains(at.sidebar, "sc_pick") and contains(at.main, "sc_pick")
+    # Compare: the chart with the read-off step and the lr there beside it, no taller than the screen
+    # under a title and a row of tabs; the same curves as without presenter mode.
+    assert side_by_side(at.main, dict(key="sc_chart"), dict(key="sc_mark"))
+    assert side_by_side(at.main, dict(key="sc_chart"), dict(kind="dataframe"))
+    fig = chart(at, "sc_chart")
+    assert fig["layout"]["height"] <= 720 - 180
+    normal = chart(open_page(), "sc_chart")
+    for name in ["StepLR", "OneCycleLR"]:
+        np.testing.assert_array_equal(ys(traces(fig)[name]), ys(traces(normal)[name]))
+    for name in ["StepLR", "WarmupCosine"]:
+        assert position(at.main, "sc_chart") < position(at.main, label=name)
+    at.slider(key="sc_mark").set_value(300)
+    run(at)
+    assert xs(traces(chart(at, "sc_chart"))["step 300"]).tolist() == [300] * 5
+    # Warm-up + decay: the composed curve with its controls beside it.
+    open_tab(at, TAB_COMPOSE)
+    for key in ("sc_cmb", "sc_cw", "sc_cd", "sc_cw_LinearLR_total_iters"):
+        assert side_by_side(at.main, dict(key="sc_cmp_chart"), dict(key=key)), key
+    assert chart(at, "sc_cmp_chart")["layout"]["height"] <= 720 - 180
+    # Apply to a run: the map (its Play button and step counter are in it) with the step and the numbers.
+    open_tab(at, TAB_RUN)
+    for key in ("sc_scrub", "sc_run_sched"):
+        assert side_by_side(at.main, dict(key="sc_run_race"), dict(key=key)), key
+    assert side_by_side(at.main, dict(key="sc_run_race"), dict(kind="metric"))
+    assert {"step", "η in force", "loss"} <= {m.label for m in at.metric}
+    at.slider(key="sc_scrub").set_value(200)
+    run(at)
+    assert race_view(at, "sc_run_race")["step"] == 200
+    assert next(m.value for m in at.metric if m.label == "step") == "200"
+    # LR range test: the chart with its controls and the suggestion beside it.
+    open_tab(at, TAB_TEST)
+    for key in ("sc_rt_target", "sc_rt_lo", "sc_rt_hi", "sc_rt_n", "sc_rt_use"):
+        assert side_by_side(at.main, dict(key="sc_rt_chart"), dict(key=key)), key
+    assert chart(at, "sc_rt_chart")["layout"]["height"] <= 720 - 180
+    assert not at.error
+
+
+def test_presenter_mode_keeps_the_settings_working():
+    at = open_page({**PRESENTER, "sc_pick": ["ExponentialLR"], "sc_steps": "500"})
+    np.testing.assert_array_equal(ys(traces(chart(at, "sc_chart"))["ExponentialLR"]),
+                                  optim_core.exponential_lr(500, LR, gamma=0.995)["lr"])
+    at.select_slider(key="sc_steps").set_value(1000)
+    at.toggle(key="sc_logy").set_value(True)
+    run(at)
+    fig = chart(at, "sc_chart")
+    assert fig["layout"]["yaxis"]["type"] == "log" and len(ys(traces(fig)["ExponentialLR"])) == 1000
+    at.multiselect(key="sc_pick").set_value([])
+    run(at)
+    assert any("settings" in i.value for i in at.info)

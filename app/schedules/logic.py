@@ -39,6 +39,7 @@ __all__ = [
     "Curve",
     "schedule_curve",
     "momentum_key",
+    "run_labels",
     "effective_params",
     "pytorch_code",
     "WARMUPS",
@@ -375,6 +376,11 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
+def run_labels(optimizer: str, schedule: str, base_lr: float, compare_constant: bool = True) -> list[str]:
+    """The names of :func:`run_schedule`'s runs: the scheduled one, then the one at a constant lr."""
+    return [f"{optimizer} + {schedule}"] + ([f"{optimizer}, constant η = {fmt(base_lr)}"] if compare_constant else [])
+
+
 def run_schedule(surface_name: str, optimizer: str, base_lr: float, schedule: str, params: Mapping[str, Any],
                  steps: int, compare_constant: bool = True) -> RunResult:
     """Run ``optimizer`` on a registered surface with ``schedule`` setting its lr (from the surface's first start).
@@ -392,9 +398,10 @@ def run_schedule(surface_name: str, optimizer: str, base_lr: float, schedule: st
         raise ScheduleError(f"a run takes between 1 and {LIMITS.max_steps} steps, got {steps}")
     params, note = effective_params(schedule, params, optimizer)
     hp = run_hypers(optimizer, base_lr)
-    specs = [RunSpec(optimizer, hp, schedule=(schedule, params), label=f"{optimizer} + {schedule}")]
+    labels = run_labels(optimizer, schedule, base_lr, compare_constant)
+    specs = [RunSpec(optimizer, hp, schedule=(schedule, params), label=labels[0])]
     if compare_constant:
-        specs.append(RunSpec(optimizer, hp, label=f"{optimizer}, constant η = {fmt(base_lr)}"))
+        specs.append(RunSpec(optimizer, hp, label=labels[1]))
     start = np.asarray(S.default_start(surface), dtype=np.float64)[None, :]
     try:
         traj = run_trajectories(surface, specs, start, int(steps), record="full")

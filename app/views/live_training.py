@@ -29,6 +29,7 @@ from app.training.datasets import (
     make_dataset,
     train_test_split,
 )
+from app.ui import presenter, screen
 from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, NO_SCHEDULE, batch_size_of, fmt, schedule_choices
 from app.ui.exports import Export, export_menu, still_exports
 from app.ui.theme import run_color, swatch
@@ -161,37 +162,29 @@ def _on_reset():
 
 
 # -- the page ------------------------------------------------------------------------------------------
-st.title("Live training")
+TITLE = "Live training"
+INTRO = ("A small neural network learns to separate two classes of points. Every run starts from the same "
+         "initial weights and sees the same mini-batches in the same order, so the only difference is the optimizer.")
+# Presenter mode (?presenter=1): the live view and, beside it, the title, the buttons and the settings, on one
+# 1280x720 screen (the sidebar starts closed); the runs' controls and the explanations follow.
+PRESENTER = presenter.on()
+# At step 0 the accuracy is the untrained network's guess, which can be anything (even well under 50%).
+UNTRAINED = " (untrained: its starting guess)"
+# The widgets that shape the live view (the data and the number of runs), with their first values: presenter
+# mode sizes the view from them before they are drawn.
+FIRST = {"lt_dataset": DEFAULT_DATASET, "lt_noise": 0.15, "lt_n": DEFAULT_POINTS, "lt_seed": 0, "lt_n_runs": 2}
 
-if not T.torch_available():
-    st.warning(T.INSTALL_HINT)
-    st.caption("Every other page of Optimizer Explorer works without PyTorch.")
-    st.stop()
 
-KEPT.restore()
-st.session_state.setdefault("_lt_running", False)
-# A click while the fragment trains starts a new script run before the old one reaches its next
-# st.* call, so two threads of this session can hold the race at once: one trains or draws at a time.
-st.session_state.setdefault("_lt_lock", threading.Lock())
-# Counts this session's whole-page runs: a fragment run that sees it change was overtaken by a click and
-# stops training at its next chunk, so the click's run gets the lock within a chunk.
-st.session_state["_lt_gen"] = st.session_state.get("_lt_gen", 0) + 1
-
-st.caption(
-    "A small neural network learns to separate two classes of points. Every run starts from the same "
-    "initial weights and sees the same mini-batches in the same order, so the only difference is the optimizer."
-)
-
-# Sidebar: the problem and the training loop, shared by every run.
-with st.sidebar:
+def settings() -> dict:
+    """The problem and the training loop, shared by every run (the sidebar, or presenter mode's menu)."""
     st.header("Data")
     dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get,
-                           key=KEPT.seed("lt_dataset", DEFAULT_DATASET))
-    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", 0.15))
+                           key=KEPT.seed("lt_dataset", FIRST["lt_dataset"]))
+    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", FIRST["lt_noise"]))
     n_points = st.select_slider("Points (80% train, 20% test)", [64, 128, 256, 512, 1024, 2048],
-                                key=KEPT.seed("lt_n", DEFAULT_POINTS))
+                                key=KEPT.seed("lt_n", FIRST["lt_n"]))
     seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1,
-                               key=KEPT.seed("lt_seed", 0)))
+                               key=KEPT.seed("lt_seed", FIRST["lt_seed"])))
     st.header("Model")
     layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS,
                        key=KEPT.seed("lt_layers", DEFAULT_MODEL.hidden_layers))
@@ -211,22 +204,83 @@ with st.sidebar:
              "the browser only what is new: fewer steps than asked are taken if the computer is slower."))
     stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
                                         key=KEPT.seed("lt_stop_epochs", 0)))
+    return dict(dataset=dataset, noise=noise, n_points=n_points, seed=seed, layers=layers, width=width,
+                activation=activation, batch=batch, spr=spr, redraw=redraw, stop_epochs=stop_epochs)
 
-# The live view comes first so the boundaries are on screen when a class watches; the run
-# settings it depends on are declared below it and drawn under it.
-live_area = st.container()
+
+def presenter_view_width() -> float:
+    """Presenter mode: the widest live view whose maps and curves fit the first screen, for the data and the
+    number of runs this script run will have (their widgets' values, read before the widgets are drawn)."""
+    ss = st.session_state
+    now = {k: ss.get(k, v) for k, v in FIRST.items()}
+    try:
+        X_train, _, X_test, _ = _data(now["lt_dataset"], int(now["lt_n"]), float(now["lt_noise"]),
+                                      int(now["lt_seed"]))
+        aspect = screen.extent_aspect(X_train, X_test)
+    except (ValueError, TypeError, KeyError):  # settings that cannot train: the page says so below
+        aspect = 1.0
+    shift = screen.THEME_SWITCH if ss.get(presenter.THEME) else 0  # a chosen theme's switch, above the page
+    return screen.live_view_width(int(now["lt_n_runs"] or 1), aspect, screen.room(screen.LIVE_TOP, shift))
+
+
+if not T.torch_available():
+    st.title(TITLE)
+    st.warning(T.INSTALL_HINT)
+    st.caption("Every other page of Optimizer Explorer works without PyTorch.")
+    st.stop()
+
+KEPT.restore()
+st.session_state.setdefault("_lt_running", False)
+# A click while the fragment trains starts a new script run before the old one reaches its next
+# st.* call, so two threads of this session can hold the race at once: one trains or draws at a time.
+st.session_state.setdefault("_lt_lock", threading.Lock())
+# Counts this session's whole-page runs: a fragment run that sees it change was overtaken by a click and
+# stops training at its next chunk, so the click's run gets the lock within a chunk.
+st.session_state["_lt_gen"] = st.session_state.get("_lt_gen", 0) + 1
+
+if PRESENTER:
+    # The view on the left, as wide as fits the screen's height; the title, the buttons and the settings
+    # (the sidebar's, in a menu) on the right.
+    live_area, side = st.columns(screen.split(presenter_view_width()), gap="medium")
+    side.title(TITLE, anchor=False)  # (an anchor's link icon would wrap onto a line of its own)
+    row1, row2 = side.columns(2), side.columns(2)
+    buttons = [row1[0], row1[1], row2[0], row2[1]]
+    status = side.container()
+    menus = side.columns(2)
+    with menus[0].popover("Settings", width="stretch", help="Data, model, training and redraw settings."):
+        cfg = settings()
+    export_box = menus[1]
+    runs_box = side.container()
+    st.caption(INTRO)
+else:
+    st.title(TITLE)
+    st.caption(INTRO)
+    # Sidebar: the problem and the training loop, shared by every run.
+    with st.sidebar:
+        cfg = settings()
+    # The live view comes first so the boundaries are on screen when a class watches; the run
+    # settings it depends on are declared below it and drawn under it.
+    live_area = st.container()
+    *buttons, status, export_box = live_area.columns([1, 1, 1, 1, 3, 1])
+    runs_box = st.container()
+dataset, noise, n_points, seed = cfg["dataset"], cfg["noise"], cfg["n_points"], cfg["seed"]
+layers, width, activation, batch = cfg["layers"], cfg["width"], cfg["activation"], cfg["batch"]
+spr, redraw, stop_epochs = cfg["spr"], cfg["redraw"], cfg["stop_epochs"]
+
 names = list(registry.optimizers())
-n_runs = int(st.segmented_control("Runs", list(range(1, MAX_RUNS + 1)), key=KEPT.seed("lt_n_runs", 2)) or 1)
+n_runs = int(runs_box.segmented_control("Runs", list(range(1, MAX_RUNS + 1)),
+                                        key=KEPT.seed("lt_n_runs", FIRST["lt_n_runs"]),
+                                        help="How many optimizers race (each run's controls are under the view).")
+             or 1)
 configs = []
 for i, col in enumerate(st.columns(n_runs)):
     with col, st.container(border=True):
         configs.append(run_controls(i, names))
 
-b1, b2, b3, b4, status, export_box = live_area.columns([1, 1, 1, 1, 3, 1])
-b1.button("▶ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
-b2.button("❚❚ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
-b3.button("Step", key="lt_step", on_click=_on_step, width="stretch")
-b4.button("Reset", key="lt_reset", on_click=_on_reset, width="stretch")
+buttons[0].button("▶ Start", key="lt_start", on_click=_on_start, type="primary", width="stretch")
+buttons[1].button("❚❚ Pause", key="lt_pause", on_click=_on_pause, width="stretch")
+buttons[2].button("Step", key="lt_step", on_click=_on_step, width="stretch")
+buttons[3].button("Reset", key="lt_reset", on_click=_on_reset, width="stretch")
 
 KEPT.save()
 
@@ -348,20 +402,29 @@ def _train_and_draw(race: T.Race) -> None:
         ss["_lt_step_slow"] = bool(pending)
         st.rerun(scope="app")  # a Step's steps are done (stop the timer) or need more redraws (start it)
 
-    cols = st.columns(len(race.runs))
+    # Each run's numbers above the view; in presenter mode under it (each map's title shows its run's step
+    # and test accuracy, and the first screen is kept for the maps and the curves).
+    view = st.container()
+    numbers = st.container()
+    if not PRESENTER:
+        view, numbers = numbers, view
+    cols = numbers.columns(len(race.runs))
     for i, (col, run) in enumerate(zip(cols, race.runs)):
         col.markdown(
             f"{swatch(run_color(i))} step **{run.step:,}** · epoch "
             f"{run.step * run.accumulate / race.batches_per_epoch:,.1f} · test accuracy "
-            f"**{run.last('test_acc'):.0%}** · test loss {run.last('test_loss'):.3g}",
+            f"**{run.last('test_acc'):.0%}**{UNTRAINED if run.step == 0 else ''} · "
+            f"test loss {run.last('test_loss'):.3g}",
             unsafe_allow_html=True,
         )
         if run.diverged:
             col.warning(f"{run.config.title()} {run.diverged}")
     if race.step >= stop_at:
-        st.info(f"Paused at step {race.step:,} (the limit set in the sidebar). Reset to start again.")
+        where = "settings" if PRESENTER else "sidebar"
+        numbers.info(f"Paused at step {race.step:,} (the limit set in the {where}). Reset to start again.")
     draw0 = time.thread_time()
-    live_view.show(race)
+    with view:
+        live_view.show(race)
     ss["_lt_draw_s"] = time.thread_time() - draw0  # the pictures' share of the next redraw's budget
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.memory import model as M
 from app.memory.figures import memory_figure
+from app.ui import presenter, screen
 from app.ui.widgets import Remembered, fit_choice
 from optim_core import registry
 
@@ -46,11 +47,18 @@ def _table(rows: list[dict]) -> dict[str, list]:
     }
 
 
-st.title("How much memory does the optimizer need?")
-st.caption(
-    "Training keeps the parameters, one gradient per parameter, and the optimizer's state. "
-    f"GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = {M.GIB / M.GB:.3f} GB)."
-)
+TITLE = "How much memory does the optimizer need?"
+INTRO = ("Training keeps the parameters, one gradient per parameter, and the optimizer's state. "
+         f"GB here are decimal: 1 GB = 10⁹ bytes (1 GiB = {M.GIB / M.GB:.3f} GB).")
+# Presenter mode (?presenter=1): the chart with the model's size and the answer beside it on one 1280x720
+# screen; the choice of optimizers, the assumptions and the table follow.
+PRESENTER = presenter.on()
+# A chosen projector theme mounts its switch above the page, moving the page down a little.
+SHIFT = screen.THEME_SWITCH if st.session_state.get(presenter.THEME) else 0
+
+st.title(TITLE)
+if not PRESENTER:
+    st.caption(INTRO)
 
 # The widgets are not bound to the URL: their values are kept while another page runs.
 KEPT = Remembered("_mem_saved")
@@ -67,7 +75,16 @@ for _k, _v in (("mem_preset", M.DEFAULT_PRESET), ("mem_count", _count), ("mem_un
     KEPT.seed(_k, _v)
 fit_choice("mem_optimizers", all_names)
 
-c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+if PRESENTER:
+    chart_box, side = st.columns(screen.split(screen.CHART_WIDTH), gap="medium")
+    c1 = side.container()
+    c2, c3 = side.columns([3, 2])
+    c4, answer = side.container(), side.container()
+    o1 = o2 = st.container()
+    st.caption(INTRO)
+else:
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    o1, o2 = st.columns([5, 2])
 c1.selectbox("Model", [*M.PRESETS, CUSTOM], key="mem_preset", on_change=_apply_preset,
              help="Familiar model sizes; editing the number switches to Custom.")
 c2.number_input("Parameters", min_value=0.0, step=1.0, format="%g", key="mem_count", on_change=_to_custom)
@@ -75,7 +92,6 @@ c3.selectbox("×", list(UNITS), key="mem_unit", on_change=_to_custom)
 c4.selectbox("dtype", list(M.DTYPES), key="mem_dtype",
              help=f"Parameters, gradients and state all in this type ({M.dtype_sizes_text()}).")
 
-o1, o2 = st.columns([5, 2])
 chosen = o1.multiselect("Optimizers", all_names, key="mem_optimizers")
 with o2:
     show_variants = st.toggle("Memory-changing settings too", key="mem_variants",
@@ -96,20 +112,29 @@ KEPT.save()
 
 n_params = float(st.session_state["mem_count"]) * UNITS[st.session_state["mem_unit"]]
 dtype = st.session_state["mem_dtype"]
-side = int(st.session_state["mem_side"])
+matrix_side = int(st.session_state["mem_side"])
 preset = M.PRESETS.get(st.session_state["mem_preset"])
+if PRESENTER:
+    notes = answer
+    chart_area = chart_box
+else:
+    notes = chart_area = st.container()
 if preset is not None and preset.note:
-    st.caption(preset.note)
+    notes.caption(preset.note)
 
 if n_params <= 0:
-    st.warning("Enter a number of parameters above zero.")
+    notes.warning("Enter a number of parameters above zero.")
 elif not chosen:
-    st.info("Pick at least one optimizer to compare.")
+    notes.info("Pick at least one optimizer to compare.")
 else:
     headline = "Adam" if "Adam" in all_names else chosen[0]
-    st.success("**" + M.course_sentence(n_params, dtype, headline, side) + "**")
-    rows = M.memory_table(n_params, dtype, chosen, side, show_variants)
-    st.plotly_chart(memory_figure(rows, stacked), key="mem_chart", width="stretch")
+    notes.success("**" + M.course_sentence(n_params, dtype, headline, matrix_side) + "**")
+    rows = M.memory_table(n_params, dtype, chosen, matrix_side, show_variants)
+    fig = memory_figure(rows, stacked)
+    if PRESENTER:  # every bar on the first screen, however many (the chart's own height grows with them),
+        fig.update_layout(height=screen.room(screen.MEMORY_TOP, SHIFT))  # and every optimizer named, however close
+        fig.update_yaxes(dtick=1)
+    chart_area.plotly_chart(fig, key="mem_chart", width="stretch")
     st.dataframe(
         _table(rows),
         hide_index=True,
