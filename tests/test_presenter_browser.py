@@ -56,8 +56,17 @@ CASES = [
         "race map": "canvas[data-role=map]",
         "Play": "[data-role=play]",
         "step counter": "[data-role=step]",
-        "scoreboard": f"{MAIN} [data-testid=stDataFrame] >> nth=0",
+        # The key numbers: each run's loss at the step shown, in its legend entry (the scoreboard follows).
+        "first run's loss": "[data-role=legend] [data-role=value] >> nth=0",
+        "last run's loss": "[data-role=legend] [data-role=value] >> nth=-1",
     }, ready=RACE_DRAWN),
+    Case("guided lesson", "", {
+        "race map": "canvas[data-role=map]",
+        "Play": "[data-role=play]",
+        "step counter": "[data-role=step]",
+        "the question": f"{MAIN} [data-testid=stRadio] >> nth=0",
+        "Next": ".st-key-pg_guide_next",
+    }, query="&pg_guide=momentum&pg_gstep=2", ready=RACE_DRAWN),
     Case("schedules", "schedules", {
         "lr chart": f"{MAIN} .js-plotly-plot >> nth=0",
         "read-off step slider": f"{MAIN} [data-testid=stSlider] >> nth=0",

@@ -157,5 +157,5 @@ def controls() -> None:
         st.html(STYLE)
     chosen = ss.get(THEME)
     if chosen in theme.THEMES:
-        _mount(key="_presenter_theme_switch", height=0,
-               data={"want": chosen, "paths": list(PAGE_PATHS)})
+        with st.sidebar:  # out of the page's flow: an element there, even empty, moves the page down
+            _mount(key="_presenter_theme_switch", height=0, data={"want": chosen, "paths": list(PAGE_PATHS)})

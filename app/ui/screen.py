@@ -39,9 +39,9 @@ TOP = 202  # a Schedules tab's picture (under the title and the row of tabs)
 MEMORY_TOP = 146  # Memory's chart (a title, no tabs)
 LIVE_TOP = 60  # Live Training's view (its title stands beside it)
 MARGIN = 10  # left free at the bottom of the screen
-# A projector theme chosen (&theme=dark) mounts app/ui/presenter.py's theme switch in the page's flow: an
-# empty element whose gap moves everything under it down by this much.
-THEME_SWITCH = 16
+# A projector theme chosen (&theme=dark) mounts app/ui/presenter.py's theme switch, in the sidebar: it moves
+# nothing on the page.
+THEME_SWITCH = 0
 
 
 def room(top: float, shift: float = 0) -> int:
