@@ -29,6 +29,7 @@ from app.training.datasets import (
     make_dataset,
     train_test_split,
 )
+from app.training.share import SHARE
 from app.ui import presenter, screen
 from app.ui.controls import FULL_BATCH, HIDDEN_HYPERS, NO_SCHEDULE, batch_size_of, fmt, schedule_choices
 from app.ui.exports import Export, export_menu, still_exports
@@ -369,6 +370,13 @@ if "_lt_race" in st.session_state:  # outside the live fragment: drawn by whole-
         export_menu("lt_export", live_exports(st.session_state["_lt_race"]))
 
 
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "session_id", "") or "local"
+
+
 def live_panel() -> None:
     race: T.Race = st.session_state.get("_lt_race")
     if race is None:
@@ -384,6 +392,10 @@ def _train_and_draw(race: T.Race) -> None:
     pending = int(ss.get("_lt_pending", 0))
     todo = max(0, min(spr if running else pending, stop_at - race.step))
     budget = train_budget(redraw, ss.get("_lt_draw_s", 0.0))
+    if todo:  # the server's training share, split between the sessions training now (app/training/share.py)
+        budget = SHARE.budget(_session_id(), budget, redraw)
+    else:
+        SHARE.leave(_session_id())
     gen = ss.get("_lt_gen")
 
     def keep_going() -> bool:  # a click (Pause, Reset, any widget) since this run began stops it
