@@ -113,3 +113,21 @@ def test_the_page_reduces_a_heavy_map_and_says_so():
     notes = [i.value for i in at.info]
     assert any("so the grid was reduced to" in v for v in notes), notes
     assert not at.error, [e.value for e in at.error]
+
+
+def test_the_apps_bounds_are_read_from_one_place():
+    """The modules that enforce a bound read it from app/budget.py (changing it there changes it everywhere)."""
+    from app import budget
+    from app.exports import animation, jobs
+    from app.playground import analyses, theory
+    from app.training import share
+
+    assert budget.ENGINE is LIMITS
+    assert (jobs.RUNNER.time_limit, jobs.RUNNER.per_session, jobs.RUNNER.workers, jobs.RUNNER.max_queued) == (
+        budget.EXPORT_SECONDS, budget.EXPORT_JOBS_PER_SESSION, budget.EXPORT_WORKERS, budget.EXPORT_QUEUE)
+    assert (animation.MAX_SECONDS, animation.MAX_PIXELS) == (budget.ANIMATION_MAX_SECONDS, budget.ANIMATION_MAX_PIXELS)
+    assert analyses.CONVERGENCE_MAX_STEPS == budget.CONVERGENCE_MAX_STEPS
+    assert theory.STABILITY_MAX_STEPS == budget.STABILITY_MAX_STEPS
+    assert share.SHARE.fraction == budget.TRAINING_SHARE
+    table = budget.rows()
+    assert len(table) >= 8 and all(isinstance(c, str) and c for row in table for c in row)

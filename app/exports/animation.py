@@ -39,6 +39,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from app.playground.figures import nice_ticks
 from app.ui.theme import FONT_SIZE, TITLE_SIZE
+from app import budget
 
 __all__ = ["DEFAULT_SIZE", "GIF_FPS", "MP4_FPS", "DEFAULT_SECONDS", "MAX_SECONDS", "ExportTooSlow", "Layout",
            "prepare", "frame_layout", "timeline", "render_frames", "render_frame", "write_gif", "write_mp4", "mp4_size"]
@@ -49,8 +50,8 @@ MP4_FPS = 30
 DEFAULT_SECONDS = 7.0  # the whole clip, holds included
 START_HOLD = 0.5  # seconds on step 0 before the race starts
 END_HOLD = 1.0  # seconds on the last step (a looping GIF pauses there)
-MAX_SECONDS = 60.0  # the longest clip written
-MAX_PIXELS = 3840 * 2160
+MAX_SECONDS = budget.ANIMATION_MAX_SECONDS  # the longest clip written
+MAX_PIXELS = budget.ANIMATION_MAX_PIXELS
 SS = 2  # supersampling factor
 MP4_CRF = 20
 

@@ -40,6 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from app import budget
 
 __all__ = ["Job", "JobStopped", "JobRunner", "RUNNER", "submit", "get", "jobs_of", "cancel", "forget"]
 
@@ -293,7 +294,8 @@ class JobRunner:
             del self._jobs[old.id]
 
 
-RUNNER = JobRunner()
+RUNNER = JobRunner(workers=budget.EXPORT_WORKERS, per_session=budget.EXPORT_JOBS_PER_SESSION,
+                   max_queued=budget.EXPORT_QUEUE, time_limit=budget.EXPORT_SECONDS)
 
 
 def submit(session_id: str, kind: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:

@@ -23,6 +23,7 @@ from app.playground.scene import Scene, scene_start, shown_hypers
 from app.ui.controls import hyper_options, snap
 from optim_core.budget import surface_nodes
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
+from app import budget
 
 __all__ = [
     "CONVERGENCE_GRIDS",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 CONVERGENCE_GRIDS = (20, 40, 60, 80, 100)  # starts per side
-CONVERGENCE_MAX_STEPS = 1000
+CONVERGENCE_MAX_STEPS = budget.CONVERGENCE_MAX_STEPS
 SENSITIVITY_GRIDS = (9, 15, 21, 31)  # values per hyperparameter (about)
 
 

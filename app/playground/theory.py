@@ -18,6 +18,7 @@ from app.playground.scene import Scene, scene_start
 from app.ui.controls import fmt
 from optim_core import registry
 from optim_core.analysis import quadratic_stability
+from app import budget
 
 __all__ = [
     "has_theory",
@@ -110,7 +111,7 @@ def divergence_notes(scene: Scene, surface, traj, labels: list[str], stab: Mappi
 
 STABILITY_LATEX = (r"\text{GD: } e_{t+1} = (1-\eta\lambda)\,e_t \;\Rightarrow\; |1-\eta L|<1 \iff \eta<\tfrac{2}{L}"
                    r"\qquad \text{heavy ball: } \eta < \tfrac{2(1+\beta)}{L}")
-STABILITY_MAX_STEPS = 500  # the sweep's runs are at most this long
+STABILITY_MAX_STEPS = budget.STABILITY_MAX_STEPS  # the sweep's runs are at most this long
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from app.budget import TRAINING_SHARE
+
 __all__ = ["TrainingShare", "SHARE"]
 
 
 @dataclass
 class TrainingShare:
-    fraction: float = 0.5  # of one core, for every session's training together
+    fraction: float = TRAINING_SHARE  # of one core, for every session's training together
     window_s: float = 2.0  # a session that asked within this many seconds is training
     floor_s: float = 0.01  # the least a redraw trains for, however many sessions train
     clock: callable = time.monotonic

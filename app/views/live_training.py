@@ -18,6 +18,7 @@ import time
 
 import streamlit as st
 
+from app import budget
 from app.exports import live_figures as LF
 from app.training import backend as T
 from app.training import live_view
@@ -43,9 +44,9 @@ REDRAW_OPTIONS = [0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0]
 DEFAULT_REDRAW = 0.15
 # CPU seconds per redraw for training and pictures together: half the redraw interval, at most
 # MAX_REDRAW_S; the pictures (a grid per run) take their share first (train_budget).
-MAX_REDRAW_S = 0.12
+MAX_REDRAW_S = budget.REDRAW_TRAIN_S
 CLIP_NORMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
-MAX_STEPS = 200_000  # a safety stop for a demo left running
+MAX_STEPS = budget.LIVE_MAX_STEPS  # a safety stop for a demo left running
 EVAL_EVERY = 5
 BATCH_OPTIONS = [FULL_BATCH, 256, 128, 64, 32, 16, 8, 4, 2, 1]
 FULL_BATCH_LABEL = "full batch"
