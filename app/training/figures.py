@@ -74,7 +74,8 @@ TITLES = {
 }
 START_NOTE = (
     "Step 0: nothing trained yet. Each map shows its network's guess before training (the same for every "
-    "run: same initial weights), under the training points (filled) and test points (rings). Press ▶ Start "
+    "run: same initial weights), under the training points (filled) and test points (rings); its test "
+    "accuracy is that of a random guess, often under 50%. Press ▶ Start "
     "or Step: the loss, accuracy, gradient norm, learning rate and weight norm are drawn here as the runs train."
 )
 
