@@ -193,6 +193,9 @@ def test_changing_a_lessons_scene_offers_the_way_back():
 def test_a_lesson_link_shows_fixes_and_hides_what_it_says():
     at = fresh()
     at.sidebar.button(key="pg_preset_ravine").click().run()
+    assert "_pg_ll_show" not in widgets(at)  # the builder computes nothing while it is closed
+    at.session_state["pg_ll_box"] = True  # open it
+    at.run()
     at.sidebar.multiselect(key="_pg_ll_show").set_value(["steps", "lr", "momentum"]).run()
     at.sidebar.multiselect(key="_pg_ll_fix").set_value(["steps"]).run()
     link = [c.value for c in at.sidebar.code]

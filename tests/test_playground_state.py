@@ -321,3 +321,22 @@ def test_the_maps_step_is_read_only_from_a_number(sent, step):
                                          ({"x": 1}, None), ([1, 2], None), (None, None)])
 def test_a_click_is_read_only_from_two_numbers_within_reach(sent, point):
     assert handoff.map_point(sent) == point
+
+
+@pytest.mark.parametrize("preset", list(presets.PRESETS))
+def test_all_defaults_in_one_pass_are_each_widgets_default(preset):
+    """The page computes every default in one pass (all_defaults); each equals the widget's own default."""
+    state = U.state_from_scene(presets.PRESETS[preset].scene)
+    every = U.all_defaults(state)
+    assert isinstance(every, dict) and len(every) > 10
+    for key in every:
+        assert every[key] == U.default(key, state), key
+
+
+def test_the_defaults_signature_follows_what_defaults_depend_on():
+    state = dict(U.state_from_scene(presets.PRESETS["ravine"].scene))
+    sig = U.defaults_signature(state)
+    assert U.defaults_signature({**state, "pg_r0_lr": 0.5}) == sig  # a hyperparameter decides no default
+    assert U.defaults_signature({**state, "pg_r0_opt": "Adam"}) != sig
+    assert U.defaults_signature({**state, "pg_surface": "Beale"}) != sig
+    assert U.defaults_signature({**state, "pg_sp_kappa": 50.0}) != sig

@@ -29,6 +29,7 @@ __all__ = ["INIT", "EARLY_VIEW_KEYS", "own_url", "copy_link", "lesson_link"]
 
 INIT = "_pg_init"  # set once the Playground has run in this session
 EARLY_VIEW_KEYS = ("pg_step", "pg_log")
+_CHECKED = "_pg_url_checked"  # the values and URL last found to agree (no need to walk them again)
 
 
 def own_url(ss: MutableMapping[str, Any]) -> None:
@@ -45,12 +46,18 @@ def own_url(ss: MutableMapping[str, Any]) -> None:
                 ss.pop(key, None)
         ss[INIT] = True
     if handoff.apply_queued(ss) or not url_is_scene:
+        # The same values and the same URL as when last checked: the URL still opens this scene.
+        seen = (U.url_params_signature(ss), repr(sorted(url.items())))
+        if ss.get(_CHECKED) == seen:
+            return
         try:
             target = handoff.url_update(ss, url)
         except (ValueError, TypeError, KeyError):  # settings the page itself refuses (it says so below)
             target = None
         if target is not None:
             replace_query_params(target)
+        else:
+            ss[_CHECKED] = seen
 
 
 def copy_link(key: str = "pg_copy_link") -> None:

@@ -426,6 +426,46 @@ def default(key: str, state: Mapping[str, Any]) -> Any:
     return defaults[key]
 
 
+_SCENE_WIDGET_KEYS: tuple = ()  # filled below, once SCENE_ROWS exists
+
+
+def all_defaults(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Every widget's default for ``state`` in one pass: :func:`default` for each key of the scene and of
+    each of its runs (a key not listed, e.g. a run past the run count: ask :func:`default`)."""
+    defaults: dict[str, Any] = {}
+    scene = _read(SCENE_ROWS, state, K, _default_scene_view(), None, lenient=True, defaults=defaults)
+    for i in range(scene["runs"]):
+        _read(RUN_ROWS, state, run_key(i, ""), _default_run_view(i, scene), scene, lenient=True, defaults=defaults)
+    return defaults
+
+
+def url_params_signature(state: Mapping[str, Any]) -> tuple:
+    """Everything :func:`url_params` reads (every ``pg_`` value, the lesson, the guided lesson, the lesson
+    link's tailoring): equal signatures, equal URLs. One walk over the session (about half a millisecond)."""
+    values = sorted((k, repr(v)) for k, v in state.items() if isinstance(k, str) and k.startswith(K))
+    return (tuple(values), repr(state.get(LESSON)), repr(state.get(GUIDE)), repr(state.get(TAILOR)))
+
+
+_RUN_PARENTS = ("opt", "sched", "clip", "la", "own")  # a run's widgets whose values decide other defaults
+
+
+def defaults_signature(state: Mapping[str, Any]) -> tuple:
+    """The values every widget default depends on: the scene's own widgets, the surface's parameters
+    and each run's optimizer, schedule, clipping, Lookahead and own-start switches (a hyperparameter's
+    value decides no other default). Equal signatures, equal :func:`all_defaults`; a few dozen lookups,
+    not a walk over the whole session."""
+    values = [state.get(k) for k in _SCENE_WIDGET_KEYS]
+    info = registry.surfaces().get(state.get(K + "surface"))
+    if info is not None:
+        values += [state.get(surface_param_key(h.name)) for h in info.params]
+    for i in range(MAX_RUNS):
+        values += [state.get(run_key(i, name)) for name in _RUN_PARENTS]
+    return tuple(repr(v) for v in values)
+
+
+_SCENE_WIDGET_KEYS = tuple(k for r in SCENE_ROWS if isinstance(r, Row) for k in r.keys(K))
+
+
 def value(key: str, state: Mapping[str, Any]) -> Any:
     """What the scene-level widget ``key`` holds, read as the scene reads it (unreadable: its default)."""
     row = next(r for r in SCENE_ROWS if isinstance(r, Row) and r.keys(K) == (key,))

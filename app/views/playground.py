@@ -39,9 +39,20 @@ SEEN = "_pg_seen"  # selections already applied, so one click is applied once
 PLOT = {"displaylogo": False}
 
 
+_DEFAULTS: dict = {}  # this run's widget defaults, for the state they were computed from
+
+
 def default(key: str):
-    """Widget ``key``'s default, given the widgets drawn before it (:func:`app.playground.state.default`)."""
-    return U.default(key, ss)
+    """Widget ``key``'s default, given the widgets drawn before it (:func:`app.playground.state.default`).
+    Every default of the scene is computed in one pass and kept while the Playground's values stay as
+    they were (a run draws about a hundred widgets; each alone re-read the whole table)."""
+    sig = U.defaults_signature(ss)
+    if _DEFAULTS.get("sig") != sig:
+        _DEFAULTS.clear()
+        _DEFAULTS["sig"] = sig
+        _DEFAULTS["all"] = U.all_defaults(ss)
+    found = _DEFAULTS["all"].get(key, _DEFAULTS)
+    return found if found is not _DEFAULTS else U.default(key, ss)
 
 
 def _load_preset(key: str) -> None:
@@ -208,7 +219,10 @@ def _tailor(show, fix) -> None:
 
 def lesson_link_builder(scene_now) -> None:
     """The teacher's "lesson link": the controls students see, those fixed, and the link itself."""
-    with st.expander("Lesson link: choose what students see"):
+    box = st.expander("Lesson link: choose what students see", key="pg_ll_box", on_change="rerun")
+    if box.open is False:  # closed: nothing to compute (the link walks the whole scene)
+        return
+    with box:
         st.caption("Students opening the link get this scene with only the controls chosen here; the others "
                    "keep this scene's values.")
         options = TL.choices(scene_now)
