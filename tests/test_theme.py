@@ -538,3 +538,21 @@ def test_the_playground_exports_keep_the_theme(land):
     html = in_thread(page.make).decode("utf-8")
     assert f"background:{theme.DARK.paper}" in html and land.png_dark in html and land.png not in html
     assert theme.DARK.runs[0] in html
+
+
+def test_every_page_draws_its_plotly_charts_in_the_apps_theme():
+    """No page lets Streamlit restyle a figure (theme="streamlit" is Streamlit's default): every
+    st.plotly_chart call passes theme=None, so the app's one chart theme holds on every page."""
+    import ast
+    import pathlib
+
+    views = pathlib.Path(__file__).resolve().parent.parent / "app" / "views"
+    calls = 0
+    for path in sorted(views.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "plotly_chart":
+                calls += 1
+                kw = {k.arg: k.value for k in node.keywords}
+                assert "theme" in kw and isinstance(kw["theme"], ast.Constant) and kw["theme"].value is None, \
+                    f"{path.name}:{node.lineno}"
+    assert calls >= 5

@@ -134,7 +134,7 @@ else:
     if PRESENTER:  # every bar on the first screen, however many (the chart's own height grows with them),
         fig.update_layout(height=screen.room(screen.MEMORY_TOP, SHIFT))  # and every optimizer named, however close
         fig.update_yaxes(dtick=1)
-    chart_area.plotly_chart(fig, key="mem_chart", width="stretch")
+    chart_area.plotly_chart(fig, key="mem_chart", width="stretch", theme=None)
     st.dataframe(
         _table(rows),
         hide_index=True,
