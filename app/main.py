@@ -11,6 +11,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from app.ui import presenter  # noqa: E402
+from app import housekeeping; housekeeping.start()  # noqa: E402,E702 - frees ended sessions' memory (once per process)
 
 # No page or navigation icons: an emoji icon is drawn as an empty box by a browser without a
 # colour-emoji font (and a favicon emoji is fetched from a CDN), a Material icon is a web font

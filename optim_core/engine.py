@@ -342,6 +342,9 @@ def _checked(specs, starts, steps, oracle, record, limits: Limits, dtype, nodes:
         raise ValueError(f"{starts.shape[0]} sets of starts for {len(specs)} runs")
     if not np.all(np.isfinite(starts)):
         raise ValueError("start points must be finite numbers")
+    if dtype == np.float32 and np.abs(starts).max(initial=0.0) > np.finfo(np.float32).max:
+        # float32 would hold them as inf: the run would start "at" infinity with a finite loss on some surfaces
+        raise ValueError(f"start points must lie within ±{np.finfo(np.float32).max:.3g} for a float32 run")
     n_starts = starts.shape[1]
     if len(specs) > limits.max_runs:
         raise ValueError(f"at most {limits.max_runs} runs per request, got {len(specs)}")

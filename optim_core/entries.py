@@ -28,6 +28,8 @@ beyond its value, declared here once instead of being guessed from its name. The
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -197,6 +199,10 @@ class ScheduleInfo(_Declared):
     cycles_momentum: bool = False
     needs_metric: bool = False
 
+    def __post_init__(self):
+        # Every caller (the engine, the app) gets a curve that is finite or a ValueError.
+        object.__setattr__(self, "curve", _finite_curve(self.name, self.curve))
+
     @property
     def _declared(self) -> Sequence[Hyper]:
         return self.params
@@ -224,4 +230,90 @@ class SurfaceInfo(_Declared):
         return self.params
 
     def make(self, **params):
-        return self.factory(**{**self.defaults(), **params})
+        """The surface with ``params`` over the defaults, each checked against its declaration.
+
+        A parameter the entry does not declare, or a value outside its declared ``valid``
+        interval (NaN, inf, text that is not a number, a list...), raises a ValueError that
+        names it; so does a surface whose window would not be finite. Numeric text ("2.5", as
+        a URL holds it) is read as the number.
+        """
+        unknown = sorted(set(params) - {h.name for h in self.params})
+        if unknown:
+            takes = ", ".join(h.name for h in self.params) or "no parameters"
+            raise ValueError(f"no parameter {', '.join(map(repr, unknown))} (this surface takes {takes})")
+        values = {**self.defaults(), **params}
+        values = {h.name: _checked_number(h, values[h.name]) for h in self.params}
+        surface = self.factory(**values)
+        window = getattr(surface, "window", ((0.0, 0.0), (0.0, 0.0)))
+        if not all(math.isfinite(float(v)) for pair in window for v in pair) or not math.isfinite(surface.bound):
+            raise ValueError("these parameters put the surface out of range "
+                             f"({', '.join(f'{k} = {v:g}' for k, v in values.items())})")
+        return surface
+
+
+def _checked_number(h: Hyper, value: Any) -> Any:
+    """A surface parameter as a number inside ``h.valid`` (an int for an int), or a ValueError naming it
+    (by its label: the caller says which surface, as the app's "Rosenbrock: b must lie in (0, inf)")."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+        raise ValueError(f"{h.display} must be a number, got {value!r}")
+    number = float(number)
+    if not math.isfinite(number):
+        raise ValueError(f"{h.display} must be a finite number, got {value!r}")
+    if h.kind == "int":
+        if not number.is_integer():
+            raise ValueError(f"{h.display} must be an integer, got {value!r}")
+        number = int(number)
+    if h.valid:
+        lo, hi, lo_closed, hi_closed = valid_interval(h.valid)
+        if not ((number >= lo if lo_closed else number > lo) and (number <= hi if hi_closed else number < hi)):
+            raise ValueError(f"{h.display} must lie in {h.valid}, got {value!r}")
+    return number
+
+
+# Longer curves are refused: no request of the app comes near, and n floats are allocated at once.
+MAX_CURVE_STEPS = 1_000_000
+
+
+def _finite_curve(name: str, curve: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
+    """``curve`` with its base lr and length checked, and a ValueError instead of a curve that is not
+    finite (a factor that overflows over the run, a division by a subnormal, ...)."""
+    if getattr(curve, "_checks_finite", False):
+        return curve
+
+    @functools.wraps(curve)
+    def checked(n_steps, base_lr, *args, **params):
+        if isinstance(base_lr, bool) or not isinstance(base_lr, numbers.Real) or not (
+                math.isfinite(base_lr) and base_lr >= 0):
+            raise ValueError(f"{name}: the base learning rate must be a finite number >= 0, got {base_lr!r}")
+        if isinstance(n_steps, numbers.Real) and not isinstance(n_steps, bool) and n_steps > MAX_CURVE_STEPS:
+            raise ValueError(f"{name}: at most {MAX_CURVE_STEPS:,} steps, got {n_steps:g}")
+        import numpy as np  # the entry types import only the standard library at module level
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below instead
+            out = curve(n_steps, base_lr, *args, **params)
+        for key, what in (("lr", "learning rate"), ("momentum", "momentum")):
+            values = out.get(key) if isinstance(out, Mapping) else None
+            if values is None:
+                continue
+            values = np.asarray(values, dtype=np.float64).reshape(-1)
+            finite = np.isfinite(values)
+            if not finite.all():
+                raise ValueError(f"{name}: with these parameters the {what} is not a finite number at step "
+                                 f"{int(np.argmin(finite))} (it overflows or is undefined); use smaller factors "
+                                 "or a smaller base learning rate")
+            # A negative lr steps uphill. torch's recursive forms may round a decay to 0 (or to eta_min
+            # from below) a rounding error below it: that is kept, anything more is refused.
+            if key == "lr" and values.size and values.min() < -1e-9 * max(float(base_lr), np.abs(values).max()):
+                t = int(np.argmax(values < 0))
+                raise ValueError(f"{name}: with these parameters the learning rate goes negative at step {t} "
+                                 f"({values[t]:.3g}); check the factors and which bound is the larger")
+        return out
+
+    checked._checks_finite = True
+    return checked

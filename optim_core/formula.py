@@ -496,6 +496,9 @@ class _Graph:
         key = (op, value, *(a.id for a in args))
         node = self.table.get(key)
         if node is None:
+            if len(self.table) >= MAX_DERIVED_NODES:
+                # Stop as soon as the derivatives grow past the cap, not after building them all.
+                raise _FoldError(f"the formula is too complex (more than {MAX_DERIVED_NODES:,} intermediate results)")
             node = self.table[key] = _Node(op, args, value, len(self.table))
         return node
 

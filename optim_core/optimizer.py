@@ -116,9 +116,13 @@ def check_hyper(h: Hyper, value: Any) -> None:
                 raise HyperparameterError(message.format(v=value))
         return
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise HyperparameterError(message.format(v=value)) from None
+        arr = np.asarray(value)
+        # Numbers only: NumPy would read the text "1" as 1.0, and a kernel then fails on the string.
+        if arr.dtype.kind not in "biuf":
+            raise TypeError
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise HyperparameterError(message.format(v=value) + " (expected a number)") from None
     if h.kind == "int" and not np.all(arr == np.round(arr)):
         raise HyperparameterError(message.format(v=value) + " (expected an integer)")
     if not np.all(np.isfinite(arr)):

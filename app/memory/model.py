@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from app.training.backend import ModelSpec
 from app.ui.controls import fmt
+from app import budget
 
 __all__ = [
     "GB",
@@ -39,12 +40,22 @@ __all__ = [
     "course_sentence",
     "format_count",
     "format_gb",
+    "MAX_PARAMS",
+    "MAX_SIDE",
+    "count_problem",
+    "side_problem",
 ]
 
 GB = 1e9  # decimal gigabyte: the unit every number on the page uses
 GIB = 2**30
 DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 DEFAULT_SIDE = 4096
+# The largest model the page answers for: 10¹⁵ parameters (4 PB in float32), 5,000 times GPT-3 and
+# hundreds of times the largest models trained. Past it the answer is no longer a model's, and a
+# float soon overflows to inf ("1e300 billion parameters" printed "inf GB").
+MAX_PARAMS = budget.MEMORY_MAX_PARAMS
+MAX_PARAMS_TEXT = "10¹⁵ (a million billion)"
+MAX_SIDE = 1_000_000  # a matrix side (hidden size) past any model's
 
 
 def dtype_sizes_text() -> str:
@@ -103,6 +114,31 @@ def _state_per_param(info, itemsize: int, side: int, hypers: Mapping[str, Any]) 
     return info.state_bytes(shape, itemsize, **{**info.defaults(), **hypers}) / math.prod(shape)
 
 
+def count_problem(n_params: Any) -> str | None:
+    """Why ``n_params`` cannot be answered, as the page shows it (None: it can). ``memory_row`` raises a
+    ValueError with the same message."""
+    if isinstance(n_params, bool) or not isinstance(n_params, (int, float)):
+        return f"The number of parameters must be a number, got {n_params!r}."
+    n = float(n_params)
+    if math.isnan(n) or n < 0:
+        return "The number of parameters must be a number ≥ 0."
+    if n > MAX_PARAMS:
+        got = f"{format_count(n)} is" if math.isfinite(n) else "that is"
+        return (f"At most {MAX_PARAMS_TEXT} parameters, please: {got} more than any model has "
+                f"(GPT-3 has 175B; 10¹⁵ float32 parameters would already take "
+                f"{format_gb(MAX_PARAMS * DTYPES['float32'])}).")
+    return None
+
+
+def side_problem(side: Any) -> str | None:
+    """Why ``side`` (the typical matrix side) cannot be used (None: it can)."""
+    if isinstance(side, bool) or not isinstance(side, (int, float)) or not math.isfinite(side):
+        return f"The matrix side must be a whole number from 1 to {MAX_SIDE:,}."
+    if not 1 <= side <= MAX_SIDE or side != int(side):
+        return f"The matrix side must be a whole number from 1 to {MAX_SIDE:,}, got {side:g}."
+    return None
+
+
 def optimizer_variants(names: Iterable[str] | None = None, variants: bool = True) -> list[OptimizerVariant]:
     """Every registry optimizer (or those in ``names``) at its defaults, each followed by the
     settings that change its memory: a bool flipped (AMSGrad, centered) or a float that
@@ -151,10 +187,9 @@ def memory_row(n_params: float, dtype: str = "float32", optimizer: str | Optimiz
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
-    if not n_params >= 0:
-        raise ValueError(f"the number of parameters must be >= 0, got {n_params}")
-    if int(side) < 1:
-        raise ValueError(f"the matrix side must be >= 1, got {side}")
+    problem = count_problem(n_params) or side_problem(side)
+    if problem:
+        raise ValueError(problem)
     variant = optimizer if isinstance(optimizer, OptimizerVariant) else OptimizerVariant(optimizer, optimizer, {})
     hp = {**variant.hypers, **(hypers or {})}
     info = _info(variant.name)
@@ -186,7 +221,13 @@ def memory_table(n_params: float, dtype: str = "float32", names: Iterable[str] |
 
 
 def format_count(n: float) -> str:
-    """``10e9`` → ``"10B"``, ``25.6e6`` → ``"25.6M"``, ``1250`` → ``"1,250"``."""
+    """``10e9`` → ``"10B"``, ``25.6e6`` → ``"25.6M"``, ``1250`` → ``"1,250"``; past 10¹⁵ as a power of ten."""
+    if not math.isfinite(n):
+        return "too many to count"
+    if n >= 1e18:
+        return fmt(n, power=True)  # "2.5·10¹⁸"
+    if n >= 1e15:
+        return f"{n:,.0f}"
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
         if n >= scale:
             return f"{fmt(n / scale, 3)}{suffix}"
@@ -195,6 +236,8 @@ def format_count(n: float) -> str:
 
 def format_gb(n_bytes: float) -> str:
     """Bytes as decimal GB with sensible digits: ``40 GB``, ``0.44 GB``, ``1,400 GB``; tiny sizes in kB/MB."""
+    if not math.isfinite(n_bytes):
+        return "more than any machine holds"
     gb = n_bytes / GB
     if gb >= 100:
         return f"{gb:,.0f} GB"

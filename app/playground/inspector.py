@@ -47,9 +47,10 @@ def num(v: float, digits: int = 4) -> str:
     if 1e-3 <= a < 1e5:
         s = f"{v:.{digits}g}"
         return s
-    e = int(math.floor(math.log10(a)))
-    m = v / 10.0**e
-    return rf"{m:.{max(digits - 1, 1)}g}\times10^{{{e}}}"
+    # Python's own exponent notation: exact for subnormal numbers too (10.0**-324 is 0).
+    mant, exp = f"{v:.{max(digits - 1, 1) - 1}e}".split("e")
+    m = float(mant)
+    return rf"{m:g}\times10^{{{int(exp)}}}"
 
 
 def vec(v) -> str:

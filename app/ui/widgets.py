@@ -18,7 +18,7 @@ import streamlit as st
 
 from app.ui.controls import fmt, hyper_options, snap
 
-__all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "fit_choice", "fit_stored", "hyper_widget",
+__all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "drop_bad_numbers", "fit_choice", "fit_stored", "hyper_widget",
            "replace_query_params", "history_navigation"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
@@ -61,6 +61,41 @@ def adopt_legacy(key: str, renamed: Mapping[str, str]) -> None:
         params = {k: st.query_params.get_all(k) for k in st.query_params}
         params[key] = [renamed[st.query_params[key]]]
         replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
+
+
+def drop_bad_numbers(spec: Mapping[str, tuple[type, float | None, float | None]]) -> list[str]:
+    """Drop from the URL, before any widget is drawn, a number input's value that the widget cannot
+    take (Streamlit reads it when the widget is created and raises on ``inf`` for an int, or on a value
+    outside ``[min, max]``): ``spec`` maps a key to ``(int or float, min, max)``. The widget then
+    starts from its default. Returns the keys dropped."""
+    import math
+
+    bad = []
+    for key, (kind, lo, hi) in spec.items():
+        if key not in st.query_params:
+            continue
+        try:
+            v = float(st.query_params[key])
+            ok = math.isfinite(v) and (kind is not int or v == int(v))
+            ok = ok and (lo is None or v >= lo) and (hi is None or v <= hi)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(key)
+    if bad:
+        params = {k: st.query_params.get_all(k) for k in st.query_params if k not in bad}
+        replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
+        for key in bad:
+            st.session_state.pop(key, None)
+    return bad
+
+
+def _drop_url_choice(key: str, labels) -> None:
+    """Drop a URL value that is none of a select widget's ``labels`` (Streamlit would raise on it)."""
+    if key in st.query_params and st.query_params[key] not in set(labels):
+        params = {k: st.query_params.get_all(k) for k in st.query_params if k != key}
+        replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
+        st.session_state.pop(key, None)
 
 
 def replace_query_params(params: Mapping[str, str | Sequence[str]]) -> None:
@@ -110,8 +145,12 @@ def history_navigation() -> bool:
 def fit_stored(key: str, options, log: bool = False) -> None:
     """Move a stored widget value (from a URL, a preset or an older range) onto the widget's
     options (:func:`app.ui.controls.snap`: a select slider's values, or a ``range`` for an int
-    slider), or drop it so the widget starts from its default."""
+    slider), or drop it so the widget starts from its default. An int slider's value in the URL outside
+    its range is dropped from the URL too (a widget drawn again takes the URL's value over the session's,
+    and Streamlit raises on one past its bounds)."""
     ss = st.session_state
+    if isinstance(options, range) and len(options) and key in st.query_params:
+        drop_bad_numbers({key: (int, options[0], options[-1])})
     if key not in ss:
         return
     current = ss[key]
@@ -207,8 +246,18 @@ def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = Non
     label, help_ = h.display, h.help or None
 
     def draw(widget, label, *args, key=key, value=None, index=None, **kw):
-        """Bound: the default through ``value=`` (``index=`` for a select box); else seeded by ``remember``."""
+        """Bound: the default through ``value=`` (``index=`` for a select box); else seeded by ``remember``.
+        A bound widget's URL value it could not take (a forged or mistyped link) is dropped first."""
         kw.setdefault("disabled", disabled)
+        if remember is None and key in st.query_params:
+            if widget in (c.slider, c.number_input):
+                drop_bad_numbers({key: (int, kw.get("min_value", args[0] if args else None),
+                                        kw.get("max_value", args[1] if len(args) > 1 else None))})
+            elif widget is c.select_slider:
+                fmt_ = kw.get("format_func", str)
+                _drop_url_choice(key, [fmt_(o) for o in kw.get("options", ())])
+            elif widget is c.selectbox and args:
+                _drop_url_choice(key, [str(o) for o in args[0]])
         if remember is not None:
             return widget(label, *args, key=remember.seed(key, value), help=help_, **kw)
         if index is not None:

@@ -122,8 +122,11 @@ else:
 if preset is not None and preset.note:
     notes.caption(preset.note)
 
+too_many = M.count_problem(n_params)  # (the model's bound: app.budget.MEMORY_MAX_PARAMS)
 if n_params <= 0:
     notes.warning("Enter a number of parameters above zero.")
+elif too_many:
+    c2.error(too_many)
 elif not chosen:
     notes.info("Pick at least one optimizer to compare.")
 else:

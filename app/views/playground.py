@@ -31,7 +31,7 @@ from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui import presenter
 from app.ui.exports import export_menu, slug, still_exports
 from app.ui.theme import swatch
-from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_legacy, adopt_url, drop_bad_numbers, fit_choice, fit_stored, hyper_widget
 from optim_core import formula, registry
 
 ss = st.session_state
@@ -191,6 +191,11 @@ LEGACY_TABS = {f"{icon}{vs} {name}": name
                                   ("\U0001f4d0", TAB_STAB))
                for vs in ("\ufe0f", "")}
 adopt_legacy("pg_tab", LEGACY_TABS)
+# A link's number that a number input cannot hold (?pg_seed=inf, a start of 1e400) is dropped before the
+# widgets read the URL: that widget starts from its default.
+drop_bad_numbers({"pg_seed": (int, 0, 2**31 - 1), "pg_nruns": (int, 1, S.MAX_RUNS),
+                  **{k: (float, None, None) for k in ("pg_x0", "pg_y0", "pg_xmin", "pg_xmax", "pg_ymin", "pg_ymax")},
+                  **{U.run_key(i, c): (float, None, None) for i in range(S.MAX_RUNS) for c in ("x0", "y0")}})
 links.own_url(ss)
 
 SURFACES = list(registry.surfaces())
@@ -210,6 +215,9 @@ def _open_guide(key: str, i: int = 0, fresh: bool = True) -> None:
 
 
 def _leave_lesson() -> None:
+    # The step inspector comes back: from step 1 (Streamlit would restore the value it held before the
+    # lesson hid it, possibly past this race's end).
+    ss.pop("pg_step", None)
     handoff.queue_values(ss, {U.GUIDE: None, U.TAILOR: TL.EVERYTHING})
 
 
@@ -428,6 +436,7 @@ tr = res.traj
 labels = res.labels
 T = int(tr.steps)
 INSPECT_DEFAULT = 1
+drop_bad_numbers({"pg_step": (int, 1, T)})  # a step past this race's end (a link, an older, longer race)
 adopt_url("pg_step", int)  # the map and the loss chart's cursor are drawn above the step slider
 fit_stored("pg_step", range(1, T + 1))
 run_names = [f"{k + 1}: {lab}" for k, lab in enumerate(labels)]

@@ -33,7 +33,7 @@ import numpy as np
 
 from optim_core.entries import valid_interval
 
-__all__ = ["LRScheduler", "DividesByZeroError"]
+__all__ = ["LRScheduler", "DividesByZeroError", "ArgumentTypeError"]
 
 EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` is deprecated (as in torch): it sets last_epoch and uses the "
@@ -51,6 +51,11 @@ class DividesByZeroError(ValueError, ZeroDivisionError):
     ``except ZeroDivisionError`` catches it here too) and a ``ValueError`` that names the
     argument (what every other refused argument raises).
     """
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type where torch raises a TypeError: a TypeError as torch's, and a
+    ValueError, the one error a page or the engine catches for a refused argument."""
 
 
 def _refuse(message: str, zero: str | None):
@@ -123,6 +128,14 @@ def check_gamma(owner: str, gamma: Any, why: str = "the decay factor") -> float:
     """A decay factor, as ``owner``'s entry declares it: any finite number >= 0 (torch takes any;
     a negative one flips the lr's sign)."""
     return check_declared(owner, "gamma", gamma, why=f" ({why}; a negative one would make the lr negative)")
+
+
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """A switch of a pure curve: True or False (torch's classes read any value's truth; the curves,
+    which take what a page or a URL sends, refuse anything else)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ from optim_core.schedules._base import (
     LRScheduler,
     check_declared,
     check_choice,
+    check_flag,
     check_gamma,
     check_optimizer,
     check_real,
@@ -116,6 +117,9 @@ def cyclic_lr(n, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="
     """
     n = check_steps(n)
     _check_max_lr(max_lr)
+    check_flag("CyclicLR", "cycle_momentum", cycle_momentum)
+    base_momentum = check_real("CyclicLR", "base_momentum", base_momentum)
+    max_momentum = check_real("CyclicLR", "max_momentum", max_momentum)
     p = _cyclic_params(step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
     t = np.arange(n)
     cycle, sf = _cyclic_position(t, p["total_size"], p["step_ratio"])
@@ -328,6 +332,10 @@ def one_cycle_lr(n, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
     ``three_phase`` returns to the initial lr symmetrically before the final annihilation.
     """
     n = check_steps(n)
+    check_flag("OneCycleLR", "three_phase", three_phase)
+    check_flag("OneCycleLR", "cycle_momentum", cycle_momentum)
+    base_momentum = check_real("OneCycleLR", "base_momentum", base_momentum)
+    max_momentum = check_real("OneCycleLR", "max_momentum", max_momentum)
     p = _one_cycle_params(total_steps, epochs, steps_per_epoch, pct_start, anneal_strategy, div_factor,
                           final_div_factor, three_phase)
     if n - 1 > p["total_steps"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -57,6 +58,8 @@ def _step_params(step_size, gamma=0.1):
 
 def _multistep_params(milestones, gamma=0.1):
     owner = "MultiStepLR"
+    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+        raise ValueError(f"{owner}: milestones must be a list of step numbers, got {milestones!r}")
     ms = [check_int(owner, "milestones[i]", m, low=0,
                     why=" (a step index: step() never reaches a negative one, which torch's closed form still counts)")
           for m in milestones]

@@ -22,6 +22,7 @@ import numpy as np
 from optim_core.entries import Hyper, ScheduleInfo
 from optim_core.schedules._base import (
     EPOCH_DEPRECATION_WARNING,
+    ArgumentTypeError,
     LRScheduler,
     check_int,
     check_optimizer,
@@ -39,14 +40,14 @@ _OWNER = "ReduceLROnPlateau"
 def _check_mode(mode):
     # torch builds its message as 'mode ' + mode: one that is not a string is a TypeError there.
     if not isinstance(mode, str):
-        raise TypeError(f"{_OWNER}: mode must be a string, got {type(mode).__name__}")
+        raise ArgumentTypeError(f"{_OWNER}: mode must be a string, got {type(mode).__name__}")
     if mode not in ("min", "max"):
         raise ValueError(f"mode {mode!r} is unknown! ({_OWNER}: mode must be 'min' or 'max')")
 
 
 def _check_threshold_mode(threshold_mode):
     if not isinstance(threshold_mode, str):
-        raise TypeError(f"{_OWNER}: threshold_mode must be a string, got {type(threshold_mode).__name__}")
+        raise ArgumentTypeError(f"{_OWNER}: threshold_mode must be a string, got {type(threshold_mode).__name__}")
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"threshold mode {threshold_mode!r} is unknown! ({_OWNER}: threshold_mode must be 'rel' or 'abs')")
 

@@ -205,7 +205,7 @@ class GoldsteinPrice(Surface):
 INFOS = [
     SurfaceInfo(
         "Rosenbrock", Rosenbrock,
-        (Hyper("a", 1.0, low=-1.5, high=2.0, label="a", help="The minimum sits at (a, a²)."),
+        (Hyper("a", 1.0, low=-1.5, high=2.0, label="a", help="The minimum sits at (a, a²).", valid="[-1000, 1000]"),
          Hyper("b", 100.0, low=1.0, high=1000.0, log=True, label="b",
                help="Steepness of the valley walls; the valley gets narrower as b grows.", valid="(0, inf)")),
         Rosenbrock.note, Rosenbrock.tags,

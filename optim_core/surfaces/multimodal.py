@@ -240,11 +240,15 @@ class Ackley(Surface):
     def _h(self, x, y):
         inv, e1, sx, sy, cx, cy, E = self._parts(x, y)
         k = 2.0 * e1 * inv                       # cone gradient factor
-        m = 0.5 * k * (0.2 + inv) * inv          # -k'(r) / (2r)
+        # The cone's curvature -k'(r)/(2r) · x² written as c · (x/r)²: x/r stays below √2, so near
+        # the tip (r ~ 1e-105) nothing overflows although 1/r³ would.
+        c = e1 * (0.2 + inv)
+        ux = x * inv
+        uy = y * inv
         p2E = _PI * _PI * E
-        hxx = k - m * x * x + p2E * (2.0 * cx - sx * sx)
-        hyy = k - m * y * y + p2E * (2.0 * cy - sy * sy)
-        hxy = -m * x * y - p2E * sx * sy
+        hxx = k - c * ux * ux + p2E * (2.0 * cx - sx * sx)
+        hyy = k - c * uy * uy + p2E * (2.0 * cy - sy * sy)
+        hxy = -c * ux * uy - p2E * sx * sy
         return hxx, hxy, hyy
 
 

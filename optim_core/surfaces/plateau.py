@@ -27,6 +27,7 @@ gradient clipping and warm-up).
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -54,8 +55,38 @@ class PlateauCliff(Surface):
         if not (self.height > 0 and self.sharpness > 0):
             raise ValueError("height and sharpness must be positive")
         self.title = f"Plateau cliff (H = {self.height:g}, k = {self.sharpness:g})"
-        self.minima = self._polish([[self.bowl_x, 0.0]], check=1.0)  # a soft cliff shifts it right
+        self.minima = np.array([[self._minimum_x(), 0.0]])  # a soft cliff shifts it right of x0
         self.global_min_value = float(self.value(self.minima[0]))
+
+    def _minimum_x(self) -> float:
+        """x of the one minimum, on the line y = 0, found by bisection (never fails).
+
+        On y = 0, minimizing f is maximizing log s + log G = log σ(k(x - c)) - α (x - x0)² / 2, a
+        strictly concave function (a sum of two), so the minimum is the one root of its
+        derivative g(x) = k (1 - s) - α (x - x0): g(x0) > 0 and g(x0 + k/α) = -k s < 0. (Newton
+        from x0 could wander off to infinity for a soft cliff under a high plateau.) Bisection
+        runs until the bracket is two adjacent floats; f_x = -H G s g, so f_x vanishes there to
+        rounding.
+        """
+        k, alpha = self.sharpness, self.curvature / self.height
+
+        def g(x: float) -> float:
+            z = k * (self.center - x)
+            one_minus_s = 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0  # 1 - σ(-z) = σ(z)
+            return k * one_minus_s - alpha * (x - self.bowl_x)
+
+        lo, hi = self.bowl_x, self.bowl_x + k / alpha
+        if not math.isfinite(hi):
+            hi = np.finfo(float).max
+        for _ in range(2200):  # enough to walk from 1e308 down to adjacent floats
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break
+            if g(mid) > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        return lo if abs(g(lo)) <= abs(g(hi)) else hi
 
     def _parts(self, x, y):
         k, H = self.sharpness, self.height
@@ -91,7 +122,7 @@ INFOS = [
     SurfaceInfo(
         "Plateau cliff", PlateauCliff,
         (Hyper("height", 4.0, low=0.5, high=20.0, label="plateau height H",
-               help="How far the loss drops at the cliff.", valid="(0, inf)"),
+               help="How far the loss drops at the cliff.", valid="[0.001, 1e6]"),
          Hyper("sharpness", 6.0, low=2.0, high=30.0, log=True, label="cliff sharpness k",
                help="The cliff is about 4/k wide; its slope is about H·k/4.", valid="(0, inf)")),
         PlateauCliff.note, PlateauCliff.tags,

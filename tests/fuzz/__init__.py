@@ -1,0 +1,1 @@
+"""Fuzzing in the suite: hypothesis property tests and AppTest random walks (see conftest.py)."""
