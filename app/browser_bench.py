@@ -123,10 +123,9 @@ def percentile(values, q: float) -> float:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q={q} is outside [0, 100]")
-    pos = (len(xs) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    import numpy as np
+
+    return float(np.percentile(xs, q))  # linear between order statistics
 
 
 def median(values) -> float:

@@ -46,7 +46,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -297,25 +296,9 @@ def format_table(results: list[StepResult], meta: dict | None = None) -> str:
 
 def _start(log_path: str, extra_args, env: dict) -> tuple[subprocess.Popen, str]:
     """The app on a free loopback port with :mod:`app.devserver`'s flags and ``env`` added."""
-    from loadtest.run import _healthy, stop_server
+    from loadtest.run import start_server
 
-    if ROOT not in sys.path:
-        sys.path.insert(0, ROOT)
-    from app.devserver import SERVER_ARGS, free_port
-
-    port = free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", os.path.join(ROOT, "app", "main.py"),
-                             *SERVER_ARGS, "--server.port", str(port), *extra_args],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while not _healthy(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(proc)
-            raise RuntimeError(f"the app server did not start (see {log_path})")
-        time.sleep(0.3)
-    return proc, url
+    return start_server(log_path, extra_args, env=env)
 
 
 def main(argv=None) -> int:

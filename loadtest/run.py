@@ -77,8 +77,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(log_path: str, extra_args=(), timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app/main.py`` on a free port (:mod:`app.devserver`'s flags); (process, base URL)."""
+def start_server(log_path: str, extra_args=(), timeout: float = 90.0,
+                 env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app/main.py`` on a free port (:mod:`app.devserver`'s flags, ``env`` added to the
+    environment); (process, base URL)."""
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     from app.devserver import SERVER_ARGS, free_port
@@ -87,7 +89,7 @@ def start_server(log_path: str, extra_args=(), timeout: float = 90.0) -> tuple[s
     log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", os.path.join(ROOT, "app", "main.py"),
                              *SERVER_ARGS, "--server.port", str(port), *extra_args],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     while not _healthy(url):

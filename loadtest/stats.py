@@ -24,10 +24,9 @@ def percentile(values: Iterable[float], q: float) -> float | None:
         return None
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q={q} is outside [0, 100]")
-    pos = (len(xs) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    import numpy as np
+
+    return float(np.percentile(xs, q))  # linear between order statistics
 
 
 def summarize(ms: Sequence[float], failures: int = 0) -> dict:
