@@ -171,13 +171,9 @@ class RuntimeSessions:
         self._known: dict[str, weakref.ref] = {}
 
     def __call__(self) -> Look | None:
-        try:
-            from streamlit import runtime
-        except ImportError:  # pragma: no cover
+        rt = _server_runtime()
+        if rt is None:
             return None
-        if not runtime.exists():
-            return None
-        rt = runtime.get_instance()
         try:
             loop = rt._get_async_objs().eventloop
         except (AttributeError, RuntimeError) as exc:  # not started, or another Streamlit
@@ -233,6 +229,18 @@ class RuntimeSessions:
             if sid not in self._known:
                 self._known[sid] = weakref.ref(session)
         return Look(active=active, ended=ended, reaped=reaped)
+
+
+def _server_runtime() -> Any | None:
+    """The Streamlit server's runtime in this process, or None (none, or ``AppTest``'s stand-in: a mock)."""
+    try:
+        from streamlit.runtime import Runtime
+    except ImportError:  # pragma: no cover
+        return None
+    if not Runtime.exists():
+        return None
+    rt = Runtime.instance()
+    return rt if issubclass(type(rt), Runtime) else None
 
 
 def _shut_down(session: Any) -> bool:
@@ -349,14 +357,8 @@ def start(**kwargs: Any) -> Housekeeper | None:
     t = running()
     if t is not None:
         return getattr(t, "housekeeper", None)
-    if kwargs.get("look") is None:
-        try:
-            from streamlit import runtime
-
-            if not runtime.exists():
-                return None
-        except ImportError:  # pragma: no cover
-            return None
+    if kwargs.get("look") is None and _server_runtime() is None:  # AppTest, a plain import: nothing to watch
+        return None
     with _start_lock:
         t = running()
         if t is not None:

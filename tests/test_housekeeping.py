@@ -80,6 +80,15 @@ def test_start_does_nothing_when_turned_off_or_outside_a_streamlit_server(monkey
     # No runtime in this process (plain pytest): nothing to watch, no thread.
     assert H.start() is None
     assert H.running() is None
+    # AppTest's stand-in runtime (a MagicMock with the Runtime spec) is no server either.
+    from unittest import mock
+
+    from streamlit.runtime import Runtime
+
+    monkeypatch.setattr(Runtime, "_instance", mock.MagicMock(spec=Runtime))
+    assert Runtime.exists()
+    assert H.start() is None and H.running() is None
+    assert H.RuntimeSessions()() is None
 
 
 def test_trims_once_sessions_end_and_not_more_often_than_min_gap():
