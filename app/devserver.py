@@ -18,7 +18,7 @@ import time
 import urllib.request
 from typing import Iterator, Sequence
 
-__all__ = ["CHROMIUM", "LAUNCH_ARGS", "ROOT", "free_port", "serve", "launch", "chromium_path"]
+__all__ = ["CHROMIUM", "LAUNCH_ARGS", "ROOT", "free_port", "serve", "stop", "launch", "chromium_path"]
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +46,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 @contextlib.contextmanager
 def serve(extra_args: Sequence[str] = (), log_path: str | None = None, timeout: float = 60.0) -> Iterator[str]:
     """Run the app on a free port; yields its base URL (``http://127.0.0.1:PORT/``)."""
@@ -68,12 +79,7 @@ def serve(extra_args: Sequence[str] = (), log_path: str | None = None, timeout: 
             time.sleep(0.3)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         if log_path:
             log.close()
 

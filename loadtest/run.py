@@ -101,13 +101,12 @@ def start_server(log_path: str, extra_args=(), timeout: float = 90.0,
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    """:func:`app.devserver.stop`: SIGTERM, then SIGKILL after 15 s."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from app.devserver import stop
+
+    stop(proc)
 
 
 class Sampler(threading.Thread):
