@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
         "--global.disableWidgetStateDuplicationWarning", "true",
+        "--runner.postScriptGC", "false",
         "--theme.light.primaryColor", LIGHT.accent,
         "--theme.dark.primaryColor", DARK.accent,
     ]

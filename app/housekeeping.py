@@ -364,6 +364,10 @@ def start(**kwargs: Any) -> Housekeeper | None:
         if t is not None:
             return getattr(t, "housekeeper", None)
         arenas = limit_arenas() if kwargs.get("look") is None else False  # a real server, not a test
+        if kwargs.get("look") is None:
+            # What is alive now (Streamlit, NumPy, the app's modules) lives as long as the process: leave it
+            # out of every later collection, so a collection costs what the sessions hold, not the libraries.
+            gc.freeze()
         keeper = Housekeeper(**kwargs)
         t = threading.Thread(target=keeper.run, name=THREAD_NAME, daemon=True)
         t.housekeeper = keeper  # type: ignore[attr-defined] - found again by running()
