@@ -449,18 +449,27 @@ def url_params_signature(state: Mapping[str, Any]) -> tuple:
 _RUN_PARENTS = ("opt", "sched", "clip", "la", "own")  # a run's widgets whose values decide other defaults
 
 
-def defaults_signature(state: Mapping[str, Any]) -> tuple:
-    """The values every widget default depends on: the scene's own widgets, the surface's parameters
-    and each run's optimizer, schedule, clipping, Lookahead and own-start switches (a hyperparameter's
-    value decides no other default). Equal signatures, equal :func:`all_defaults`; a few dozen lookups,
-    not a walk over the whole session."""
-    values = [state.get(k) for k in _SCENE_WIDGET_KEYS]
+def defaults_inputs(state: Mapping[str, Any]) -> list[str]:
+    """The keys every widget default depends on: the scene's own widgets, the surface's parameters and
+    each shown run's optimizer, schedule, clipping, Lookahead and own-start switches (a hyperparameter's
+    value decides no other default; a run past the run count has no default in :func:`all_defaults`)."""
+    keys = list(_SCENE_WIDGET_KEYS)
     info = registry.surfaces().get(state.get(K + "surface"))
     if info is not None:
-        values += [state.get(surface_param_key(h.name)) for h in info.params]
-    for i in range(MAX_RUNS):
-        values += [state.get(run_key(i, name)) for name in _RUN_PARENTS]
-    return tuple(repr(v) for v in values)
+        keys += [surface_param_key(h.name) for h in info.params]
+    try:
+        n = int(state.get(K + "nruns"))
+    except (TypeError, ValueError, OverflowError):
+        n = MAX_RUNS
+    for i in range(min(n, MAX_RUNS) if n >= 1 else MAX_RUNS):
+        keys += [run_key(i, name) for name in _RUN_PARENTS]
+    return keys
+
+
+def defaults_signature(state: Mapping[str, Any], keys: Sequence[str] | None = None) -> tuple:
+    """The values of :func:`defaults_inputs`: equal signatures, equal :func:`all_defaults`; a few dozen
+    lookups, not a walk over the whole session."""
+    return tuple(repr(state.get(k)) for k in (defaults_inputs(state) if keys is None else keys))
 
 
 _SCENE_WIDGET_KEYS = tuple(k for r in SCENE_ROWS if isinstance(r, Row) for k in r.keys(K))

@@ -22,6 +22,17 @@ __all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "drop_bad_numbers", "
            "replace_query_params", "history_navigation"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
+_writes = [0]
+
+
+def writes() -> int:
+    """How many times the helpers below have changed a stored widget value (in any session): a page that
+    memoises something computed from widget values within one run checks it."""
+    return _writes[0]
+
+
+def _wrote() -> None:
+    _writes[0] += 1
 
 
 def adopt_url(key: str, parse=str) -> None:
@@ -38,6 +49,7 @@ def adopt_url(key: str, parse=str) -> None:
         return
     try:
         ss[key] = parse(st.query_params[key])
+        _wrote()
     except (TypeError, ValueError):
         pass
 
@@ -56,6 +68,7 @@ def adopt_legacy(key: str, renamed: Mapping[str, str]) -> None:
         old = ss[key]
         if isinstance(old, str) and old in renamed:
             ss[key] = renamed[old]
+            _wrote()
         return
     if key in st.query_params and st.query_params[key] in renamed:
         params = {k: st.query_params.get_all(k) for k in st.query_params}
@@ -87,6 +100,7 @@ def drop_bad_numbers(spec: Mapping[str, tuple[type, float | None, float | None]]
         replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
         for key in bad:
             st.session_state.pop(key, None)
+        _wrote()
     return bad
 
 
@@ -96,6 +110,7 @@ def _drop_url_choice(key: str, labels) -> None:
         params = {k: st.query_params.get_all(k) for k in st.query_params if k != key}
         replace_query_params({k: v[0] if len(v) == 1 else v for k, v in params.items()})
         st.session_state.pop(key, None)
+        _wrote()
 
 
 def replace_query_params(params: Mapping[str, str | Sequence[str]]) -> None:
@@ -164,6 +179,7 @@ def fit_stored(key: str, options, log: bool = False) -> None:
         del ss[key]
     else:
         ss[key] = value
+    _wrote()
 
 
 def fit_choice(key: str, options: Sequence, relabel: bool = False) -> None:
@@ -176,6 +192,7 @@ def fit_choice(key: str, options: Sequence, relabel: bool = False) -> None:
     current = ss[key]
     if current in options:
         return
+    _wrote()
     if isinstance(current, list):  # a multiselect's
         kept = [v for v in current if v in options]
         if kept != current:

@@ -31,7 +31,7 @@ from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui import presenter
 from app.ui.exports import export_menu, slug, still_exports
 from app.ui.theme import swatch
-from app.ui.widgets import Q, adopt_legacy, adopt_url, drop_bad_numbers, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_legacy, adopt_url, drop_bad_numbers, fit_choice, fit_stored, hyper_widget, writes
 from optim_core import formula, registry
 
 ss = st.session_state
@@ -44,15 +44,20 @@ _DEFAULTS: dict = {}  # this run's widget defaults, for the state they were comp
 
 def default(key: str):
     """Widget ``key``'s default, given the widgets drawn before it (:func:`app.playground.state.default`).
-    Every default of the scene is computed in one pass and kept while the Playground's values stay as
-    they were (a run draws about a hundred widgets; each alone re-read the whole table)."""
-    sig = U.defaults_signature(ss)
-    if _DEFAULTS.get("sig") != sig:
-        _DEFAULTS.clear()
-        _DEFAULTS["sig"] = sig
-        _DEFAULTS["all"] = U.all_defaults(ss)
-    found = _DEFAULTS["all"].get(key, _DEFAULTS)
-    return found if found is not _DEFAULTS else U.default(key, ss)
+    Every default of the scene is computed in one pass and kept while the values they depend on stay as they
+    were (a run draws about a hundred widgets; each alone re-read the whole table). Within a run those values
+    change only when a widget is drawn for the first time (a key that was absent) or when a widget helper
+    fits a stored value (:func:`app.ui.widgets.writes`): only then are they read again."""
+    memo = _DEFAULTS
+    if not (memo and memo["writes"] == writes() and not any(k in ss for k in memo["absent"])):
+        inputs = U.defaults_inputs(ss)
+        sig = U.defaults_signature(ss, inputs)
+        if memo.get("sig") != sig:
+            memo["sig"], memo["all"] = sig, U.all_defaults(ss)
+        memo["absent"] = [k for k in inputs if k not in ss]
+        memo["writes"] = writes()
+    found = memo["all"].get(key, memo)
+    return found if found is not memo else U.default(key, ss)
 
 
 def _load_preset(key: str) -> None:
