@@ -20,6 +20,9 @@ of NumPy calls compiled from the tree. Limits, checked before anything is comput
   error, not NaN. Division by an expression that vanishes somewhere (``1/x``) is allowed:
   its value there is inf or NaN.
 
+:func:`parse_expression` parses the same language with other variables (a schedule's step ``t``
+and run length ``T``) into an :class:`Expression` that gives values only.
+
 Grammar (Python's precedence; ``^`` means ``**``, which is right-associative and binds
 tighter than a unary minus on its left: ``-x**2 = -(x**2)``, ``2**-1 = 0.5``)::
 
@@ -43,6 +46,7 @@ import keyword
 import math
 import unicodedata
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -52,6 +56,8 @@ __all__ = [
     "Formula",
     "FormulaError",
     "parse_formula",
+    "Expression",
+    "parse_expression",
     "FUNCTIONS",
     "CONSTANTS",
     "MAX_LENGTH",
@@ -252,8 +258,9 @@ class _Ast:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, variables: tuple[str, ...] = VARIABLES):
         self.text = text
+        self.variables = variables
         self.toks = _tokenize(text)
         self.i = 0
         self.depth = 0
@@ -292,7 +299,7 @@ class _Parser:
     # -- grammar ---------------------------------------------------------------------
     def parse(self) -> _Ast:
         if self.tok.kind == "end":
-            self.fail("empty formula: type an expression in x and y", 1)
+            self.fail(f"empty formula: type an expression in {' and '.join(self.variables)}", 1)
         tree = self.expr()
         t = self.tok
         if t.kind != "end":
@@ -384,7 +391,7 @@ class _Parser:
         if nxt.kind == "error" and nxt.col == t.col + len(name) and ord(self.text[nxt.col - 1]) > 127:
             self.fail(nxt.text, nxt.col)  # ...unless a look-alike letter cut the name short ("sіn")
         calls = nxt.kind == "op" and nxt.text == "("
-        if name in VARIABLES:
+        if name in self.variables:
             if calls:
                 self.fail(f"missing operator between '{name}' and '(' (write {name}*(...) for a product)", nxt.col)
             return self.node("var", t.col, name=name)
@@ -407,13 +414,13 @@ class _Parser:
             return msg + " (names starting with '_' are not allowed)"
         if name.lower() in ("nan", "inf", "infinity"):
             return msg + " (only finite numbers are allowed)"
-        pool = list(FUNCTIONS) if calls else [*VARIABLES, *CONSTANTS, *FUNCTIONS]
+        pool = list(FUNCTIONS) if calls else [*self.variables, *CONSTANTS, *FUNCTIONS]
         close = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
         if close:
             return msg + f" (did you mean '{close[0]}'?)"
         if calls:
             return msg + f" (allowed: {', '.join(sorted(FUNCTIONS))})"
-        return msg + " (the variables are x and y; constants pi and e)"
+        return msg + f" (the variables are {' and '.join(self.variables)}; constants pi and e)"
 
     def call(self, t: _Tok) -> _Ast:
         name = t.text
@@ -956,17 +963,16 @@ _NP = {
 class _Program:
     """Evaluates several roots of one graph together, each shared node once."""
 
-    def __init__(self, roots):
+    def __init__(self, roots, variables: tuple[str, ...] = VARIABLES):
         order = _postorder(roots)
         slot: dict[int, int] = {}
         self.consts: list[tuple[int, float]] = []
         self.code: list[tuple] = []
-        self.n_slots = 2  # 0: x, 1: y
+        inputs = {v: i for i, v in enumerate(variables)}
+        self.n_slots = len(variables)  # the inputs first (0: x, 1: y)
         for n in order:
-            if n.op == "x":
-                slot[n.id] = 0
-            elif n.op == "y":
-                slot[n.id] = 1
+            if n.op in inputs:
+                slot[n.id] = inputs[n.op]
             else:
                 slot[n.id] = self.n_slots
                 self.n_slots += 1
@@ -982,16 +988,16 @@ class _Program:
         for i, (_, _, ins, _) in enumerate(self.code):
             for j in ins:
                 last[j] = i
-        keep = set(self.out) | {0, 1}
+        keep = set(self.out) | set(inputs.values())
         frees: list[list[int]] = [[] for _ in self.code]
         for j, i in last.items():
             if j not in keep:
                 frees[i].append(j)
         self.code = [(fn, o, ins, c, tuple(frees[i])) for i, (fn, o, ins, c) in enumerate(self.code)]
 
-    def run(self, x, y):
+    def run(self, *inputs):
         regs: list = [None] * self.n_slots
-        regs[0], regs[1] = x, y
+        regs[:len(inputs)] = inputs
         for j, v in self.consts:
             regs[j] = v
         with np.errstate(all="ignore"):
@@ -1082,11 +1088,67 @@ def parse_formula(text: str) -> Formula:
     >>> float(f.value([1.0, 0.0]))
     1.0
     """
+    tree, graph, root = _parse(text, VARIABLES)
+    return Formula(text, tree, graph, root)
+
+
+def _parse(text: str, variables: tuple[str, ...]):
+    """``(syntax tree, graph, root)`` of ``text``, a formula of ``variables``; raises :class:`FormulaError`."""
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be a string, not {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"formula too long: {len(text)} characters (at most {MAX_LENGTH})", MAX_LENGTH + 1)
-    tree = _Parser(text).parse()
+    tree = _Parser(text, variables).parse()
     graph = _Graph()
-    root = _build(tree, graph, text)
-    return Formula(text, tree, graph, root)
+    return tree, graph, _build(tree, graph, text)
+
+
+# The graph's own operation names, which a variable cannot take.
+_OPS = frozenset({"const", "add", "sub", "mul", "div", "neg", "pow", "powc", "sel", *FUNCTIONS, *_ALIASES.values()})
+
+
+class Expression:
+    """A parsed formula of named variables, for its values only (no derivatives): build it with
+    :func:`parse_expression`.
+
+    ``expr(*values)`` takes one float or array per variable, in the order of ``variables``
+    (broadcast together, float64) and returns the values, inf or NaN where undefined (never an
+    exception). ``text`` and ``latex`` are as :class:`Formula`'s.
+    """
+
+    def __init__(self, tree: _Ast, root: _Node, variables: tuple[str, ...]):
+        self.variables = variables
+        self.text = _to_text(tree)
+        self.latex = _to_latex(tree)
+        self._program = _Program([root], variables)
+
+    def __call__(self, *values):
+        if len(values) != len(self.variables):
+            raise TypeError(f"expected {len(self.variables)} values ({', '.join(self.variables)}), got {len(values)}")
+        arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
+        out = np.asarray(self._program.run(*arrays)[0], dtype=np.float64)
+        out = np.broadcast_to(out, arrays[0].shape).copy() if arrays else out
+        return out if out.ndim else out[()]
+
+    def __repr__(self):
+        return f"Expression({self.text!r}, variables={self.variables!r})"
+
+
+def parse_expression(text: str, variables: Sequence[str] = VARIABLES) -> Expression:
+    """Parse ``text`` as a formula of ``variables`` into an :class:`Expression`; raises :class:`FormulaError`.
+
+    The tokenizer, grammar, names, limits and messages are :func:`parse_formula`'s, with
+    ``variables`` in place of x and y (a schedule's ``("t", "T")``). A variable is an ASCII
+    identifier that is none of the constants, functions or operations.
+
+    >>> f = parse_expression("0.5*(1 + cos(pi*t/T))", ("t", "T"))
+    >>> f.text, float(f(0, 100))
+    ('0.5*(1 + cos(pi*t/T))', 1.0)
+    """
+    variables = tuple(variables)
+    for v in variables:
+        if not (isinstance(v, str) and v.isascii() and v.isidentifier() and not v.startswith("_")) \
+                or v in CONSTANTS or v in _OPS or keyword.iskeyword(v) or variables.count(v) > 1:
+            raise ValueError(f"{v!r} cannot be a variable")
+    tree, _, root = _parse(text, variables)
+    return Expression(tree, root, variables)

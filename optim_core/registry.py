@@ -53,7 +53,7 @@ _OPTIMIZER_MODULES = (
     "sophia",
     "adam8bit",
 )
-_SCHEDULE_MODULES = ("decay", "lambdas", "cosine", "cyclic", "warmup", "plateau", "compose")
+_SCHEDULE_MODULES = ("decay", "lambdas", "cosine", "cyclic", "warmup", "plateau", "compose", "formula")
 _SURFACE_MODULES = ("quadratic", "saddles", "plateau", "benchmarks", "multimodal")
 
 _cache: dict[str, dict[str, Any]] = {}

@@ -174,6 +174,7 @@ SCHEDULES = {
                               min_lr=0.0, eps=1e-8),
     "SequentialLR": dict(warmup_iters=5, start_factor=0.01, T_max=35, eta_min=0.0),
     "ChainedScheduler": dict(warmup_iters=5, start_factor=0.01, gamma=0.99),
+    "FormulaLR": dict(formula="min(1, t/10) * 0.95**t", T=40),
 }
 
 

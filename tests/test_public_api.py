@@ -10,10 +10,10 @@ SHELL = ["Parameter", "Optimizer", "HyperparameterError", "apply_update", "regis
 SCHEDULERS = ["LRScheduler", "DividesByZeroError", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR",
               "LambdaLR", "MultiplicativeLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
               "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler", "WarmupCosine",
-              "WarmupPolynomial"]
+              "WarmupPolynomial", "FormulaLR"]
 CURVES = ["step_lr", "multistep_lr", "exponential_lr", "constant_lr", "linear_lr", "polynomial_lr", "lambda_lr",
           "multiplicative_lr", "cosine_annealing_lr", "cosine_annealing_warm_restarts", "one_cycle_lr", "cyclic_lr",
-          "warmup_cosine", "warmup_polynomial", "plateau_lr", "sequential_lr", "chained_lr", "lr_range_test",
+          "warmup_cosine", "warmup_polynomial", "formula_lr", "plateau_lr", "sequential_lr", "chained_lr", "lr_range_test",
           "LRRangeTestResult"]
 SURFACES = ["Surface", "Quadratic", "QuadraticBowl", "Ravine", "RotatedRavine", "Booth", "Matyas", "Saddle",
             "MonkeySaddle", "PlateauCliff", "Rosenbrock", "Beale", "McCormick", "GoldsteinPrice", "Himmelblau",

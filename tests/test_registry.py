@@ -161,6 +161,7 @@ RUN_LENGTH = {
     "WarmupCosine": "total_steps",
     "WarmupPolynomial": "total_steps",
     "SequentialLR": "T_max",
+    "FormulaLR": "T",
 }
 # A phase's length: the warm-up's (or, as a decay, the decay's) in a composition.
 PHASE_LENGTH = {"ConstantLR": "total_iters", "LinearLR": "total_iters"}
@@ -218,7 +219,7 @@ def test_the_app_reads_the_roles():
     assert {name: L.length_values(name, 500) for name in registry.schedules() if L.length_values(name, 500)} == {
         "CosineAnnealingLR": {"T_max": 500}, "PolynomialLR": {"total_iters": 500},
         "WarmupCosine": {"total_steps": 500}, "WarmupPolynomial": {"total_steps": 500},
-        "SequentialLR": {"T_max": 400}}
+        "SequentialLR": {"T_max": 400}, "FormulaLR": {"T": 500}}
     assert L.length_values("WarmupCosine", 50) == {"total_steps": 101}
     # The Playground: every length, run or phase, defaults to the race's length.
     defaults = {}

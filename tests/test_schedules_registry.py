@@ -24,8 +24,8 @@ TORCH_NAMES = {"StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR
                "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"}
 
 
-def test_every_torch_scheduler_and_the_two_warmups_are_registered():
-    assert TORCH_NAMES | {"WarmupCosine", "WarmupPolynomial"} == set(SCHEDULES)
+def test_every_torch_scheduler_the_two_warmups_and_the_typed_formula_are_registered():
+    assert TORCH_NAMES | {"WarmupCosine", "WarmupPolynomial", "FormulaLR"} == set(SCHEDULES)
     assert all(n in dir(torch.optim.lr_scheduler) for n in TORCH_NAMES)
 
 
@@ -35,7 +35,10 @@ def test_entry_is_complete(name):
     assert info.name == name == info.cls.__name__
     assert info.summary and "\n" not in info.summary and info.latex
     for h in info.params:
-        assert h.kind in ("float", "int", "bool", "choice")
+        assert h.kind in ("float", "int", "bool", "choice", "text")
+        if h.kind == "text":  # a formula: checked by its schedule (tests/test_formula_schedule.py)
+            assert isinstance(h.default, str) and h.default
+            continue
         check_hyper(h, h.default)  # defaults lie in their valid intervals
         if h.kind in ("float", "int"):
             assert h.low is not None and h.high is not None and h.low <= h.default <= h.high, h.name

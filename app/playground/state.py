@@ -601,6 +601,8 @@ class _Page:
         """:func:`app.ui.widgets.hyper_widget` bound to the URL."""
         if h.kind == "bool":
             return self.widget(key, _toggle_text, drawn=bool)
+        if h.kind == "text":
+            return self.widget(key, str)
         if h.kind == "choice":
             options = list(h.choices)
             if not options:

@@ -38,6 +38,8 @@ __all__ = [
     "schedule_params",
     "Curve",
     "schedule_curve",
+    "schedule_problem",
+    "schedule_latex",
     "momentum_key",
     "run_labels",
     "effective_params",
@@ -116,6 +118,11 @@ def schedule_params(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for h in info.params:
         v = values.get(h.name, h.default)
+        if h.kind == "text":  # checked by the schedule itself (a formula: by its parser)
+            if not isinstance(v, str):
+                raise ScheduleError(f"{name}: {h.display} must be text, got {v!r}")
+            out[h.name] = v
+            continue
         try:
             if h.kind == "choice":
                 v = choice_value(h, v)
@@ -161,6 +168,30 @@ def schedule_curve(name: str, n_steps: int, base_lr: float, params: Mapping[str,
     red = out.get("reductions")
     return Curve(name, lr, None if mom is None else np.asarray(mom, dtype=np.float64),
                  np.zeros(0, dtype=np.int64) if red is None else np.asarray(red, dtype=np.int64), dict(params))
+
+
+def schedule_problem(name: str, values: Mapping[str, Any], n_steps: int) -> str:
+    """Why ``name`` with these widget values cannot set the lr of an ``n_steps``-step run, or ``""``:
+    what a page shows beside the schedule's controls (a formula refused, a NaN at some step...).
+    The base lr does not change whether a curve is refused, so it is not asked for."""
+    try:
+        schedule_curve(name, n_steps, 1.0, schedule_params(name, values))
+    except ScheduleError as exc:
+        return str(exc)
+    return ""
+
+
+def schedule_latex(name: str, params: Mapping[str, Any]) -> str:
+    """The schedule's formula in LaTeX, written out for these parameters where its class can
+    (FormulaLR's typed formula: ``latex_for``), else the registry's."""
+    info = registry.get_schedule(name)
+    written = getattr(info.cls, "latex_for", None)
+    if written is not None:
+        try:
+            return written(**dict(params))
+        except (ValueError, TypeError):
+            pass
+    return info.latex
 
 
 def momentum_key(optimizer: str) -> str | None:

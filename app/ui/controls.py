@@ -149,11 +149,11 @@ def snap(value: Any, options: Any, *, log: bool = False, exact_default: bool = F
       - a sequence of values (a select slider's): an option equal to ``value`` is itself;
       - a ``range(lo, hi + 1)`` (an int slider's): ``value`` rounded and clamped into it;
       - a registry ``Hyper``: its slider's values (:func:`hyper_options`, by ratio if it is
-        log-scaled); an int's value rounded into ``[low, high]``, a bool's or a choice's kept.
+        log-scaled); an int's value rounded into ``[low, high]``, a bool's, a choice's or a text's kept.
     """
     if hasattr(options, "kind"):  # a registry Hyper
         h = options
-        if h.kind in ("bool", "choice") or value is None:
+        if h.kind in ("bool", "choice", "text") or value is None:
             return value
         if h.kind == "int":
             lo = int(h.low) if h.low is not None else -math.inf

@@ -19,7 +19,7 @@ import streamlit as st
 from app.ui.controls import fmt, hyper_options, snap
 
 __all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "drop_bad_numbers", "fit_choice", "fit_stored", "hyper_widget",
-           "replace_query_params", "history_navigation"]
+           "replace_query_params", "history_navigation", "set_values", "writes"]
 
 Q = "query-params"  # bind=Q: the widget's key is its URL parameter
 _writes = [0]
@@ -239,13 +239,22 @@ class Remembered:
         ss[self.store] = {k: ss[k] for k in self.keys if k in ss}
 
 
+def set_values(values: Mapping[str, Any]) -> None:
+    """Give widgets values from code (a preset's button, in its ``on_click`` callback: before the widgets are
+    drawn): each key's value in the session, which a URL-bound widget then writes to the URL. A value the
+    widget cannot show is moved onto its options when it is drawn (:func:`fit_stored`)."""
+    for key, value in values.items():
+        st.session_state[key] = value
+
+
 def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = None, container=None,
                  labels: bool = False, number_above: int | None = None, exact_default: bool = False,
-                 set_toggle: bool = False, disabled: bool = False) -> Any:
+                 set_toggle: bool = False, disabled: bool = False, label: str | None = None) -> Any:
     """The widget for a registry ``Hyper`` (label, help and bounds from the registry); returns its value.
 
     bool → toggle; choice → select box; int → slider over ``[low, high]``; float → select slider over
-    :func:`app.ui.controls.hyper_options`, written by :func:`app.ui.controls.fmt`. A stored value the
+    :func:`app.ui.controls.hyper_options`, written by :func:`app.ui.controls.fmt`; text → text input (its
+    value is checked by whoever reads it, e.g. a schedule's formula by the schedule). A stored value the
     widget cannot show is moved onto its options first (:func:`fit_stored`, :func:`fit_choice`).
 
     What differs between pages:
@@ -258,9 +267,10 @@ def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = Non
       set_toggle: a float whose default is None gets a "set …" toggle (off: None) instead of an
         "auto" option on its slider.
       disabled: shown, not changeable (a control a lesson link fixes).
+      label: in place of the registry's (a control shown away from what it belongs to names it).
     """
     c = container or st
-    label, help_ = h.display, h.help or None
+    label, help_ = label or h.display, h.help or None
 
     def draw(widget, label, *args, key=key, value=None, index=None, **kw):
         """Bound: the default through ``value=`` (``index=`` for a select box); else seeded by ``remember``.
@@ -285,6 +295,8 @@ def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = Non
 
     if h.kind == "bool":
         return draw(c.toggle, label, value=bool(default))
+    if h.kind == "text":
+        return draw(c.text_input, label, value=str(default))
     if h.kind == "choice":
         if not h.choices:
             return default

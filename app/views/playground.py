@@ -27,6 +27,7 @@ from app.playground import scene as S
 from app.playground import state as U
 from app.playground import tailor as TL
 from app.playground.lessons import LESSON_BY_KEY, LESSONS
+from app.schedules.logic import schedule_problem
 from app.ui.controls import FULL_BATCH, fmt, schedule_choices
 from app.ui import presenter
 from app.ui.exports import export_menu, slug, still_exports
@@ -148,6 +149,11 @@ def runs_editor() -> None:
                     for h in SCHEDULES[sched].params:
                         hyper_widget(h, U.schedule_key(i, h.name), default(U.schedule_key(i, h.name)),
                                      disabled=fixed)
+                    problem = schedule_problem(sched, {h.name: ss[U.schedule_key(i, h.name)] for h in
+                                                       SCHEDULES[sched].params if U.schedule_key(i, h.name) in ss},
+                                               U.value("pg_steps", ss))
+                    if problem:  # beside the controls (a typed formula's mistake); the run is not raced
+                        st.error(problem)
                     st.caption(SCHEDULES[sched].summary)
             with control("clip") as fixed:
                 clip = st.segmented_control("gradient clipping", list(S.CLIP_MODES), default=default(key("clip")),

@@ -23,7 +23,7 @@ from app.ui.controls import STEP_OPTIONS, fmt, snap
 from app.ui.copy_link import keep_history
 from app.ui.theme import RUN_COLORS, run_color
 from app.ui.exports import export_menu, slug, still_exports
-from app.ui.widgets import Q, adopt_legacy, fit_choice, fit_stored, hyper_widget
+from app.ui.widgets import Q, adopt_legacy, adopt_url, fit_choice, fit_stored, hyper_widget
 from optim_core import registry
 
 ss = st.session_state
@@ -120,16 +120,33 @@ def pkey(name: str, param: str) -> str:
 
 
 def schedule_controls(name: str, n_steps: int, columns: int = 3) -> dict:
-    """Draw ``name``'s parameters in a grid of columns; return their values (choices as labels)."""
+    """Draw ``name``'s parameters in a grid of columns, but its typed ones (:func:`typed_controls`);
+    return their values (choices as labels)."""
     info = registry.get_schedule(name)
     cols = st.columns(columns)
     values = {}
-    for i, h in enumerate(info.params):
+    for i, h in enumerate(h for h in info.params if h.kind != "text"):
         key = pkey(name, h.name)
         with cols[i % columns]:
             hyper_widget(h, key, L.param_default(name, h, n_steps), **CONTROLS)
         values[h.name] = ss.get(key)
     return values
+
+
+def typed_controls(name: str, n_steps: int) -> bool:
+    """Draw ``name``'s typed parameters (FormulaLR's formula) full width, and under them what is wrong
+    with the schedule, if anything; return whether ``name`` has any."""
+    typed = [h for h in registry.get_schedule(name).params if h.kind == "text"]
+    for h in typed:
+        hyper_widget(h, pkey(name, h.name), L.param_default(name, h, n_steps), label=f"{name}: {h.display}",
+                     **CONTROLS)
+    if typed:
+        info = registry.get_schedule(name)
+        values = {h.name: ss.get(pkey(name, h.name), L.param_default(name, h, n_steps)) for h in info.params}
+        problem = L.schedule_problem(name, values, n_steps)
+        if problem:
+            st.error(problem)
+    return bool(typed)
 
 
 def _follow_steps() -> None:
@@ -149,6 +166,9 @@ def _follow_steps() -> None:
 def _curve_for(name: str, n: int, lr: float, optimizer: str):
     """The schedule's parameters from its widgets and its curve, or an error message."""
     info = registry.get_schedule(name)
+    for h in info.params:
+        if h.kind == "text":  # a link opened on another tab: its widget (on Compare) is not drawn
+            adopt_url(pkey(name, h.name))
     values = {h.name: ss.get(pkey(name, h.name), L.param_default(name, h, n)) for h in info.params}
     try:
         params = L.schedule_params(name, values)
@@ -171,6 +191,13 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
         st.info(f"Pick one or more schedules in the {SETTINGS_WHERE}.")
         return
     pic, side, after = stage()
+    # A typed parameter is the one changed most: above the chart (beside it in presenter mode), with
+    # what is wrong with it under it (the chart then leaves that schedule out and says nothing more).
+    typed_box = mark_box = side
+    if not PRESENTER and any(h.kind == "text" for name in picked for h in registry.get_schedule(name).params):
+        typed_box, mark_box = side.columns([3, 2], gap="medium")
+    with typed_box:
+        typed = {name for name in picked if typed_controls(name, n_steps)}
     # The parameters are drawn first (under the chart, which reads their values).
     with after:
         st.markdown("**Each schedule's parameters**")
@@ -182,7 +209,8 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
     for name in picked:
         params, curve, note, err = _curve_for(name, n_steps, base_lr, optimizer)
         if err:
-            pic.error(str(err))
+            if name not in typed:
+                pic.error(str(err))
             continue
         results.append((name, params, curve, note))
         # Colours by place in the comparison, not in the registry: 17 schedules share 8
@@ -191,7 +219,7 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
         curves.append(SF.LRCurve(name, curve.lr, curve.momentum, tuple(curve.reductions), color=run_color(k),
                                  dash="solid" if k < len(RUN_COLORS) else "dash"))
     fit_stored("sc_mark", range(n_steps))
-    mark = side.slider("read off step", 0, n_steps - 1, n_steps // 2, key="sc_mark", bind=Q,
+    mark = mark_box.slider("read off step", 0, n_steps - 1, n_steps // 2, key="sc_mark", bind=Q,
                        help="Marks this step on every curve; the table lists the lr there.")
     if curves:
         cycling = [c.label for c in curves if c.momentum is not None]
@@ -214,7 +242,7 @@ def compare_tab(picked: list[str], n_steps: int, base_lr: float, log_y: bool, op
         for name, params, curve, note in results:
             info = registry.get_schedule(name)
             st.markdown(f"### {name}")
-            st.latex(display_latex(info.latex))
+            st.latex(display_latex(L.schedule_latex(name, params)))
             st.markdown(f"**When practitioners use it.** {info.summary}")
             if note:
                 st.info(note)
@@ -495,7 +523,8 @@ def settings() -> Settings:
     st.header("Schedules")
     fit_choice("sc_pick", NAMES)
     picked = st.multiselect("schedules to compare", NAMES, default=DEFAULT_PICK, key="sc_pick", bind=Q,
-                            help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups.")
+                            help="Every schedule of torch.optim.lr_scheduler, plus the transformer warm-ups "
+                                 "and FormulaLR, your own formula of the step.")
     fit_stored("sc_steps", STEP_OPTIONS, log=True)
     n_steps = int(st.select_slider("steps", options=STEP_OPTIONS, value=L.DEFAULT_STEPS, key="sc_steps", bind=Q,
                                    on_change=_follow_steps,

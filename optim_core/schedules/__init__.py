@@ -9,7 +9,8 @@ is the lr in force for step ``i`` (after ``i`` calls of ``step()``).
 Modules: ``decay`` (StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR,
 PolynomialLR), ``lambdas`` (LambdaLR, MultiplicativeLR), ``cosine`` (CosineAnnealingLR,
 CosineAnnealingWarmRestarts), ``cyclic`` (OneCycleLR, CyclicLR), ``warmup``
-(WarmupCosine, WarmupPolynomial: transformers' warm-up schedules), ``plateau`` (ReduceLROnPlateau and its batched
+(WarmupCosine, WarmupPolynomial: transformers' warm-up schedules), ``formula`` (FormulaLR: a LambdaLR
+whose lambda is typed as a formula of the step), ``plateau`` (ReduceLROnPlateau and its batched
 stepper), ``compose`` (SequentialLR, ChainedScheduler and their pure forms),
 ``lr_finder`` (the LR range test) and ``bench``.
 """
@@ -44,6 +45,7 @@ from optim_core.schedules.decay import (
     polynomial_lr,
     step_lr,
 )
+from optim_core.schedules.formula import FormulaLR, formula_lr
 from optim_core.schedules.lambdas import LambdaLR, MultiplicativeLR, lambda_lr, multiplicative_lr
 from optim_core.schedules.lr_finder import LRRangeTestResult, lr_range_test
 from optim_core.schedules.plateau import ReduceLROnPlateau, plateau_init, plateau_lr, plateau_step
@@ -73,6 +75,7 @@ __all__: list[str] = [
     "ChainedScheduler",
     "WarmupCosine",
     "WarmupPolynomial",
+    "FormulaLR",
     # pure curves
     "step_lr",
     "multistep_lr",
@@ -88,6 +91,7 @@ __all__: list[str] = [
     "cyclic_lr",
     "warmup_cosine",
     "warmup_polynomial",
+    "formula_lr",
     "plateau_lr",
     "sequential_lr",
     "chained_lr",
