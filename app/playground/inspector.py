@@ -179,14 +179,19 @@ def inspect_step(traj, k: int, step: int, m: int = 0, label: str | None = None) 
     return view
 
 
-def step_summary(traj, labels, step: int) -> list[dict[str, Any]]:
-    """Every run at ``step``: where it is, the gradient's size, the lr in force and the effective step."""
+def step_summary(traj, labels, step: int, surface=None) -> list[dict[str, Any]]:
+    """Every run at ``step``: where it is, the gradient's size, the lr in force and the effective step;
+    given the ``surface``, η·λ_max too (:mod:`app.playground.sharpness_view`)."""
     rows = []
     for k, lab in enumerate(labels):
         v = inspect_step(traj, k, step, label=lab)
         rows.append({"run": lab, "θ₁": float(v.position_after[0]), "θ₂": float(v.position_after[1]),
                      "‖g‖": float(np.hypot(*v.grad)), "η in force": v.lr,
                      "effective step θ₁": float(v.effective_lr[0]), "effective step θ₂": float(v.effective_lr[1])})
+        if surface is not None:
+            from app.playground.sharpness_view import at_step
+
+            rows[-1]["η·λₘₐₓ"] = at_step(traj, surface, k, step).value
     return rows
 
 

@@ -23,6 +23,7 @@ from app.playground import handoff, presets, theory
 from app.playground import inspector as I
 from app.playground import panels as P
 from app.playground import race_component as RC
+from app.playground import sharpness_view as SV
 from app.playground import scene as S
 from app.playground import state as U
 from app.playground import tailor as TL
@@ -519,6 +520,7 @@ def race_area() -> None:
     view_k = I.inspect_step(tr, int(k_insp), int(step), label=labels[int(k_insp)])
     if view_k.diverged:
         st.warning(view_k.notes[0])
+        SV.inspector_panel(tr, surface, int(k_insp), int(step))  # why, when the step it diverged at was finite
     else:
         for note in view_k.notes:
             st.caption(note)
@@ -526,10 +528,11 @@ def race_area() -> None:
             st.caption(f"{view_k.optimizer}'s update rule (the numbers are in the table):")
         for line in view_k.latex:
             st.latex(theory.display_latex(line))
+        SV.inspector_panel(tr, surface, int(k_insp), int(step))  # η·λ_max at this step
         st.dataframe(view_k.rows(), hide_index=True, width="stretch",
                      column_config={"θ₁": st.column_config.NumberColumn(format="%.5g"),
                                     "θ₂": st.column_config.NumberColumn(format="%.5g")})
-    summary = I.step_summary(tr, labels, int(step))
+    summary = I.step_summary(tr, labels, int(step), surface)
     with st.expander(f"All runs at step {step}"):
         st.dataframe(summary, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.4g") for c in summary[0] if c != "run"})
@@ -559,7 +562,7 @@ draw_controls()
 if not tailoring().shows("analyses"):
     st.stop()
 has_stability = theory.has_theory(surface)
-tab_names = [TAB_THEORY, TAB_CONV, TAB_SENS] + ([TAB_STAB] if has_stability else [])
+tab_names = [TAB_THEORY, TAB_CONV, TAB_SENS, TAB_STAB]  # off quadratics: η·λ_max along the path only
 tabs = st.tabs(tab_names, on_change="rerun", key="pg_tab", bind=Q)
 
 
@@ -677,3 +680,6 @@ if has_stability:
             stab_fig = P.stability_chart(stab, final_losses, diverged)
             st.plotly_chart(stab_fig, key="pg_stab", theme=None)
             export_menu("pg_stab_export", still_exports(lambda: stab_fig, slug(f"stability-{scene.surface}")))
+with tabs[3]:
+    if tabs[3].open:
+        SV.stability_panel(tr, surface, labels, P.run_colors(scene), _analysis_run(), ss.get("pg_step"), has_stability)
