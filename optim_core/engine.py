@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from optim_core import _engine_floats, registry
+from optim_core import precision as _precision
 from optim_core.budget import LIMITS, Limits, surface_nodes
 from optim_core.clip import clip_by_norm, clip_by_value
 from optim_core.optimizer import apply_update, bound_kernel, check_hyper
@@ -123,6 +124,9 @@ class Trajectories:
     # (possibly infinite), or the point whose loss was not finite; NaN for a run that did not
     # diverge. The path is cut before it, so this is the only record of the escape's direction.
     escapes: np.ndarray | None = None
+    # Runs stored in low precision (``precision=``): optim_core.precision's report of the updates each
+    # step rounded away; None when every run is float64.
+    precision: dict | None = None
 
     @property
     def diverged(self) -> np.ndarray:
@@ -182,6 +186,7 @@ def run_trajectories(
     bound: float | None = None,
     limits: Limits = LIMITS,
     dtype=np.float64,
+    precision=None,
 ) -> Trajectories:
     """Run every spec from every start for ``steps`` steps on ``surface``.
 
@@ -199,14 +204,20 @@ def run_trajectories(
     surface's minimum value + 1e-3); ``bound`` the distance from the origin past which a
     run has diverged. ``dtype`` is float64 (the default: equal to torch in float64) or
     float32, which halves the memory traffic of large batches such as convergence maps;
-    records are float64.
+    records are float64. ``precision`` (an :class:`optim_core.precision.Precision`, a dtype name, or
+    one per spec) stores parameters and optimizer state in float32, bfloat16 or float16, with a
+    remedy for lost updates; the default (float64) changes nothing.
     """
     race = _setup(surface, specs, starts, steps, oracle, record, threshold, bound, limits, dtype)
+    race.precision = _precision.attach(race, precision, limits) if precision is not None else None
     records = _Records.allocate(race)
     with np.errstate(all="ignore"):
         for stepper, lanes in _steppers(race):
             stepper(race, lanes, records.rows(_span(lanes)))
-    return records.trajectories(race)
+    traj = records.trajectories(race)
+    if race.precision is not None:
+        traj.precision = race.precision.report()
+    return traj
 
 
 # -- phase 1: setup --------------------------------------------------------------------------
@@ -272,6 +283,7 @@ class _Race:
     inverse: np.ndarray | None
     la_k: np.ndarray  # (n_rows,) Lookahead's k per row, 0 without Lookahead
     la_alpha: np.ndarray  # (n_rows, 1)
+    precision: Any = None  # optim_core.precision's hook when some run is stored in low precision
 
     @property
     def n_rows(self) -> int:
@@ -568,7 +580,7 @@ def _steppers(race: _Race) -> list[tuple[Callable, list[_Lane]]]:
     together, in one loop.
     """
     last = race.lanes[-1]
-    if _engine_floats.fits_floats(race, last):
+    if race.precision is None and _engine_floats.fits_floats(race, last):
         rest = race.lanes[:-1]
         return ([(_step_on_arrays, rest)] if rest else []) + [(_engine_floats.step_on_floats, [last])]
     return [(_step_on_arrays, race.lanes)]
@@ -661,10 +673,14 @@ def _step_on_arrays(race: _Race, lanes: list[_Lane], rec: _Records) -> None:
                     hp = dict(hp, lr=g.lr_curve[t])
                     if g.momentum_curve is not None:
                         hp[g.momentum_key] = g.momentum_curve[t]
+                if race.precision is not None:
+                    race.precision.before(g)
                 if g.kernel is not None:
                     g.kernel(g.positions, grad[g.lane_rows], g.state, t + 1)
                 else:
                     apply_update(g.info, g.positions, grad[g.lane_rows], g.state, t + 1, hp, batch_ndim=1)
+                if race.precision is not None:
+                    race.precision.after(g, t)  # rounds the parameters and the state as stored
                 if g.info.needs_hessian:
                     # The exact diagonal at the new point, folded in on Sophia's cadence.
                     refresh_hessian(g.state, lambda g=g: _hessian_diag(surface, g.positions), t + 1,

@@ -232,6 +232,7 @@ DEFAULT_RUNS = [
 ]
 
 BASE_STATE = {
+    'pg_prec': 'float64', 'pg_r0_rem': 'none', 'pg_r1_rem': 'none', 'pg_r2_rem': 'none', 'pg_r3_rem': 'none', 'pg_r4_rem': 'none', 'pg_r5_rem': 'none',
     'pg_surface': 'Rosenbrock',
     'pg_steps': 500,
     'pg_noise': 0.0,

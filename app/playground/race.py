@@ -29,6 +29,7 @@ from app.ui.controls import batch_size_of, fmt
 from optim_core import registry
 from optim_core.engine import LIMITS, RunSpec, Trajectories, run_trajectories
 from optim_core.optimizer import check_hyper
+from optim_core.precision import Precision
 
 __all__ = ["Result", "validate", "refusals", "compute"]
 
@@ -170,8 +171,10 @@ def compute(scene: Scene) -> Result:
     batches = [r.batch or scene.batch_size for r in scene.runs]
     try:
         by_batch = {b: _oracle(surface, scene, b) for b in sorted(set(batches))}
+        precision = None if scene.precision == "float64" else [
+            Precision(scene.precision, r.remedy, seed=int(scene.seed)) for r in scene.runs]
         traj = run_trajectories(surface, specs, starts if own else starts[0], scene.steps,
-                                oracle=[by_batch[b] for b in batches], record="full")
+                                oracle=[by_batch[b] for b in batches], record="full", precision=precision)
     except ImportError as exc:
         res.errors.append(f"Gradient noise is not available yet ({exc}); set the noise to 0.")
         return res

@@ -51,6 +51,10 @@ BATCH_OPTIONS = (FULL_BATCH, 1, 2, 4, 8, 16, 32, 64)  # FULL_BATCH (0): the exac
 CLIP_MODES = ("off", "norm", "value")
 CLIP_AT_OPTIONS = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)  # the "clip at" slider's values
 DEFAULT_CUSTOM_WINDOW = ((-3.0, 3.0), (-3.0, 3.0))
+# The precisions and remedies offered (optim_core.precision), with the words the page uses.
+PRECISIONS = ("float64", "float32", "bfloat16", "float16")
+REMEDY_LABELS = {"none": "no remedy", "master": "fp32 master", "stochastic": "stochastic rounding",
+                 "kahan": "Kahan"}
 
 
 def shown_hypers(optimizer: str) -> list:
@@ -85,6 +89,7 @@ class RunConfig:
     start: tuple[float, float] | None = None  # None: the scene's start
     batch: int = FULL_BATCH  # FULL_BATCH (0): the scene's batch size
     color: str = ""
+    remedy: str = "none"  # for lost low-precision updates (optim_core.precision.REMEDIES); none in float64
 
     @staticmethod
     def make(optimizer: str, hypers: Mapping[str, Any] | None = None, **kw) -> "RunConfig":
@@ -103,7 +108,7 @@ class RunConfig:
         """:meth:`make` with hyperparameters and run settings as keywords alike (how presets and
         lessons write runs): ``RunConfig.of("SGD", lr=0.07, momentum=0.7, schedule=...)``."""
         extra = {k: settings.pop(k) for k in ("schedule", "schedule_params", "clip_norm", "clip_value", "lookahead",
-                                              "start", "batch") if k in settings}
+                                              "start", "batch", "remedy") if k in settings}
         return RunConfig.make(optimizer, settings, **extra)
 
     def hyper_dict(self) -> dict[str, Any]:
@@ -127,10 +132,13 @@ class Scene:
     noise: float = 0.0
     batch_size: int = FULL_BATCH  # FULL_BATCH (0): the exact gradient
     seed: int = 0
+    precision: str = "float64"  # how parameters and optimizer state are stored (optim_core.precision.DTYPES)
 
     @staticmethod
     def make(surface: str, runs: Sequence[RunConfig], surface_params=None, **kw) -> "Scene":
         runs = tuple(r if r.color else replace(r, color=run_color(i)) for i, r in enumerate(runs))
+        if kw.get("precision", "float64") == "float64":  # nothing is rounded: no remedy to apply
+            runs = tuple(r if r.remedy == "none" else replace(r, remedy="none") for r in runs)
         if kw.get("start") is not None:
             kw["start"] = (float(kw["start"][0]), float(kw["start"][1]))
         info = registry.surfaces().get(surface)
@@ -241,6 +249,8 @@ def run_label(run: RunConfig) -> str:
         parts.append(f"Lookahead k = {run.lookahead[0]}")
     if run.batch:
         parts.append(f"batch {run.batch}")
+    if run.remedy != "none":
+        parts.append(REMEDY_LABELS.get(run.remedy, run.remedy))
     return f"{run.optimizer} ({', '.join(parts)})" if parts else run.optimizer
 
 

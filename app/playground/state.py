@@ -48,6 +48,8 @@ from app.playground.scene import (
     DEFAULT_CUSTOM_WINDOW,
     MAX_RUNS,
     NOISE_OPTIONS,
+    PRECISIONS,
+    REMEDY_LABELS,
     STEP_OPTIONS,
     RunConfig,
     Scene,
@@ -173,6 +175,18 @@ def _point(v) -> tuple[float, float]:
     return float(v[0]), float(v[1])
 
 
+def _precision(v) -> str:
+    if v not in PRECISIONS:
+        raise ValueError(f"unknown precision {v!r}")
+    return str(v)
+
+
+def _remedy(v) -> str:
+    if v not in REMEDY_LABELS:
+        raise ValueError(f"unknown remedy {v!r}")
+    return str(v)
+
+
 def _run_count(v) -> int:
     return max(1, min(MAX_RUNS, int(v)))
 
@@ -197,6 +211,7 @@ SCENE_ROWS: tuple[Row | Group, ...] = (
     Row("noise", "noise", read=float, write=_snapped(NOISE_OPTIONS)),
     Row("batch", "batch_size", read=int, write=_snapped(BATCH_OPTIONS)),
     Row("seed", "seed", read=int, write=int),
+    Row("prec", "precision", read=_precision, lenient=True),
     Row("nruns", "runs", read=_run_count, write=int),
 )
 
@@ -245,6 +260,7 @@ RUN_ROWS: tuple[Row | Group, ...] = (
     Row("x0", "x0", read=float, write=float, when=lambda view: view["own_start"]),
     Row("y0", "y0", read=float, write=float, when=lambda view: view["own_start"]),
     Row("color", "color", read=_color, lenient=True),
+    Row("rem", "remedy", read=_remedy, lenient=True),
 )
 
 _SURFACE_PARAMS, _HYPERS, _SCHEDULE_PARAMS = (
@@ -279,7 +295,7 @@ def _scene_view(scene: Scene) -> dict[str, Any]:
     start = scene.start if scene.start is not None else (default_start(surface) if surface is not None else (0.0, 0.0))
     view = {"surface": scene.surface, "surface_params": dict(scene.surface_params), "start": start,
             "steps": scene.steps, "noise": scene.noise, "batch_size": scene.batch_size, "seed": scene.seed,
-            "runs": len(scene.runs)}
+            "runs": len(scene.runs), "precision": scene.precision}
     if scene.is_custom:
         (x0, x1), (y0, y1) = scene.window or DEFAULT_CUSTOM_WINDOW
         view.update(formula=scene.formula, xmin=x0, xmax=x1, ymin=y0, ymax=y1)
@@ -299,14 +315,15 @@ def _run_view(run: RunConfig, i: int, start: tuple[float, float]) -> dict[str, A
     return {"optimizer": run.optimizer, "hypers": dict(run.hypers), "schedule": run.schedule,
             "schedule_params": dict(run.schedule_params), "clip": clip, "clip_at": at,
             "lookahead": run.lookahead is not None, "lookahead_k": k, "lookahead_alpha": alpha, "batch": run.batch,
-            "own_start": run.start is not None, "x0": x0, "y0": y0, "color": run.color or run_color(i)}
+            "own_start": run.start is not None, "x0": x0, "y0": y0, "color": run.color or run_color(i),
+            "remedy": run.remedy}
 
 
 def _scene_of(view: dict[str, Any], runs: Sequence[RunConfig]) -> Scene:
     window = ((view["xmin"], view["xmax"]), (view["ymin"], view["ymax"])) if _custom(view) else None
     return Scene.make(view["surface"], runs, view["surface_params"], formula=view.get("formula", ""), window=window,
                       start=view["start"], steps=view["steps"], noise=view["noise"], batch_size=view["batch_size"],
-                      seed=view["seed"])
+                      seed=view["seed"], precision=view["precision"])
 
 
 def _run_of(view: dict[str, Any]) -> RunConfig:
@@ -315,7 +332,8 @@ def _run_of(view: dict[str, Any]) -> RunConfig:
         opt, _non_default(opt, view["hypers"]), schedule=view["schedule"], schedule_params=view["schedule_params"],
         clip_norm=at if clip == "norm" else None, clip_value=at if clip == "value" else None,
         lookahead=(view["lookahead_k"], view["lookahead_alpha"]) if view["lookahead"] else None,
-        start=(view["x0"], view["y0"]) if view["own_start"] else None, batch=view["batch"], color=view["color"])
+        start=(view["x0"], view["y0"]) if view["own_start"] else None, batch=view["batch"], color=view["color"],
+        remedy=view["remedy"])
 
 
 def default_run(i: int) -> RunConfig:
@@ -636,6 +654,7 @@ def _walk(state: Mapping[str, Any]) -> _Page:
     w(K + "noise", fmt, _onto(NOISE_OPTIONS))
     w(K + "batch", lambda b: "full" if b == FULL_BATCH else str(b), _onto(BATCH_OPTIONS))
     w(K + "seed", lambda v: str(int(v)))
+    precision = w(K + "prec", str, _in(PRECISIONS))
     runs = _run_count(w(K + "nruns", lambda v: str(int(v))))
     optimizers = list(registry.optimizers())
     schedules = available_schedules()
@@ -645,6 +664,8 @@ def _walk(state: Mapping[str, Any]) -> _Page:
             return run_key(i, name)
 
         w(key("color"), str)
+        if precision != "float64":
+            w(key("rem"), str, _in(tuple(REMEDY_LABELS)))
         opt = w(key("opt"), str, _in(optimizers))
         for h in shown_hypers(opt):
             page.hyper(h, key(h.name))

@@ -36,6 +36,7 @@ SCENE_CONTROLS = {
     "noise": "gradient noise σ",
     "batch": "mini-batch size",
     "seed": "seed",
+    "precision": "precision (float64 … bfloat16)",
     "runs": "number of runs",
     "view": "2D / 3D view",
 }
@@ -45,6 +46,7 @@ RUN_CONTROLS = {
     "clip": "gradient clipping",
     "lookahead": "Lookahead",
     "color": "run colors",
+    "remedy": "low-precision remedy",
 }
 PARTS = {
     "gallery": "gallery and guided lessons",

@@ -22,6 +22,7 @@ from app.playground import exports as PX
 from app.playground import handoff, presets, theory
 from app.playground import inspector as I
 from app.playground import panels as P
+from app.playground import precision as PR
 from app.playground import race_component as RC
 from app.playground import sharpness_view as SV
 from app.playground import scene as S
@@ -177,6 +178,9 @@ def runs_editor() -> None:
                 st.select_slider("own mini-batch size", options=S.BATCH_OPTIONS, value=default(key("batch")),
                                  format_func=lambda b: "as above" if b == FULL_BATCH else str(b), key=key("batch"),
                                  bind=Q, disabled=fixed)
+            if ss.get("pg_prec", "float64") in S.PRECISIONS[1:]:  # drawn by the sidebar, before the runs
+                with control("remedy") as fixed:
+                    PR.draw_remedy(st, key("rem"), default(key("rem")), fixed, fit_choice, Q)
             with control("start") as fixed:
                 if st.toggle("own start point", value=default(key("own")), key=key("own"), bind=Q, disabled=fixed):
                     c1, c2 = st.columns(2)
@@ -338,6 +342,8 @@ def sidebar(scene_now=None) -> None:
             st.number_input("seed", min_value=0, max_value=2**31 - 1, value=default("pg_seed"), step=1,
                             key="pg_seed", bind=Q, disabled=fixed,
                             help="Every run meets the same noise at the same step: a fair race.")
+        with control("precision") as fixed:
+            PR.draw_control(st, default, fixed, fit_choice, Q)
 
 
 # ---- the race: lesson, map and runs side by side -------------------------------------------
@@ -506,6 +512,7 @@ def race_area() -> None:
     st.markdown("**Scoreboard**")
     st.dataframe(P.scoreboard(tr), hide_index=True, width="stretch",
                  column_config={c: st.column_config.Column(help=h) for c, h in P.SCOREBOARD_HELP.items()})
+    PR.draw_panel(st, scene, res, lambda s: handoff.queue_scene(ss, s))  # low precision: lost updates, remedies
 
     # ---- step inspector -----------------------------------------------------------------
     if not tailoring().shows("inspector"):
