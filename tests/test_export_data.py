@@ -130,7 +130,7 @@ def test_json_round_trips_with_settings(res):
     assert sc["start"] == [-2.5, 0.8] and sc["steps"] == STEPS
     for run_doc, run in zip(sc["runs"], SCENE.runs):
         assert set(run_doc) == {"optimizer", "hypers", "schedule", "schedule_params", "clip_norm", "clip_value",
-                                "lookahead", "start", "batch", "color"}
+                                "lookahead", "start", "batch", "color", "remedy"}
         assert run_doc["hypers"] == dict(run.hypers)
     assert sc["runs"][2]["clip_norm"] == 1.0
     assert sc["runs"][3]["schedule"] == "StepLR" and sc["runs"][3]["schedule_params"]["gamma"] == 0.5

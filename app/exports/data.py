@@ -13,6 +13,11 @@ its runs, the surface's name, title and parameters (defaults included), the star
 version. Both take the scene and :func:`app.playground.race.compute`'s result for it; the
 Playground's runs have one start each (``M = 1``; with more, a ``start`` column is added).
 Nothing here imports streamlit.
+
+Both say how the numbers were stored: the ``precision`` (float64, float32, bfloat16, float16) and
+each run's ``remedy`` (none, master, stochastic, kahan), and, for a low-precision race, whether
+each step's update of θ₁, θ₂ was rounded away (``lost1``, ``lost2``: it was not zero in float64
+and the stored value did not change), from the engine's record (:mod:`optim_core.precision`).
 """
 
 from __future__ import annotations
@@ -100,11 +105,40 @@ def columns(res) -> list[str]:
     """The CSV's header for this race."""
     traj = _check(res)
     cols = list(BASE_COLUMNS)
+    cols[2:2] = ["precision", "remedy"]
     if traj.positions.shape[1] > 1:
-        cols.insert(1, "start")
+        cols.insert(4, "start")  # before the step, where the rows put it
     for key in _state_keys(traj):
         cols += [f"{key}_1", f"{key}_2"]
+    if _lost_steps(traj) is not None:
+        cols += ["lost1", "lost2"]
     return cols + ["diverged"]
+
+
+def _storage(traj, k: int) -> tuple[str, str]:
+    """Run k's ``(precision, remedy)`` as the engine stored it (float64 and none: nothing rounded)."""
+    rec = getattr(traj, "precision", None)
+    if rec is None:
+        return "float64", "none"
+    return str(rec["dtype"][k]), str(rec["remedy"][k])
+
+
+def _lost_steps(traj):
+    """``(K, M, T, 2)`` bools: step t's update of each coordinate was rounded away (None in float64,
+    or when the race kept no path)."""
+    rec = getattr(traj, "precision", None)
+    return None if rec is None else rec.get("lost")
+
+
+def _lost(traj, k: int, m: int, ds: int) -> np.ndarray | None:
+    """Run k's per-step lost flags as float64 0/1, NaN from the step a divergence cuts (as the state)."""
+    lost = _lost_steps(traj)
+    if lost is None:
+        return None
+    out = np.asarray(lost[k, m], dtype=np.float64).copy()
+    if ds >= 0:
+        out[max(ds - 1, 0):] = np.nan
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,10 +176,14 @@ def race_csv(scene, res) -> bytes:
                 else:
                     per_step += [st[:, 0], st[:, 1]]
             per_step = [[_cell(x) for x in col.tolist()] for col in per_step]
+            lost = _lost(traj, k, m, ds)
+            if lost is not None:  # 0 or 1, empty after a divergence
+                per_step += [["" if math.isnan(x) else str(int(x)) for x in col.tolist()] for col in lost.T]
             blank = [""] * len(per_step)
+            stored = list(_storage(traj, k))
             for t in range(T1):
-                row = [k, labels[k]] + ([m] if M > 1 else []) + [t, _cell(theta[t][0]), _cell(theta[t][1]),
-                                                                  _cell(loss[t])]
+                row = [k, labels[k], *stored] + ([m] if M > 1 else []) + [t, _cell(theta[t][0]),
+                                                                           _cell(theta[t][1]), _cell(loss[t])]
                 row += [col[t] for col in per_step] if t < T else blank
                 row.append(1 if 0 <= ds <= t else 0)
                 w.writerow(row)
@@ -217,6 +255,23 @@ def _surface_info(scene, surface) -> dict[str, Any]:
     return _plain(info)
 
 
+def _lost_json(traj, k: int, m: int, ds: int) -> dict[str, Any]:
+    """Run k's rounded-away updates for the JSON: per step (cut at a divergence) and totals (nothing in
+    float64)."""
+    rec = getattr(traj, "precision", None)
+    if rec is None:
+        return {}
+    lost = _lost(traj, k, m, ds)
+    if lost is None:  # no path kept: the engine's totals only
+        return {"lost_total": _plain(rec["lost_total"][k, m]), "moved_total": _plain(rec["moved_total"][k, m])}
+    moved = np.asarray(rec["moved"][k, m], dtype=np.float64).copy()
+    moved[np.isnan(lost)] = np.nan
+    steps = np.where(np.isnan(lost), None, lost.astype(object)).tolist()
+    return {"lost": [[None if x is None else int(x) for x in row] for row in steps],
+            "lost_total": np.nansum(lost, axis=0).astype(int).tolist(),
+            "moved_total": np.nansum(moved, axis=0).astype(int).tolist()}
+
+
 def race_json(scene, res) -> bytes:
     """The settings (scene, runs, surface, app version) and every run's per-step arrays.
 
@@ -249,6 +304,8 @@ def race_json(scene, res) -> bytes:
                 "lr": _nulls(a["lr"]),
                 "state": {key: _nulls(v) for key, v in a["states"].items()},
             }
+            run["precision"], run["remedy"] = _storage(traj, k)
+            run.update(_lost_json(traj, k, m, a["diverged_step"]))
             if M > 1:
                 run["start_index"] = m
             runs.append(run)
@@ -257,7 +314,12 @@ def race_json(scene, res) -> bytes:
         "app": {"name": APP_NAME, "version": app_version()},
         "about": ("theta, loss: T+1 rows (step 0 is the start). grad (what the optimizer saw), raw_grad "
                   "(before clipping), update, lr, state: T rows, row t is the step from theta[t] to "
-                  "theta[t+1] (state after it). null: not a number (after a divergence)."),
+                  "theta[t+1] (state after it). null: not a number (after a divergence). precision: how "
+                  "parameters and optimizer state were stored; in low precision, lost: T rows, 1 where that "
+                  "step's update of the coordinate was rounded away (not zero in float64, the stored value "
+                  "unchanged), and lost_total, moved_total: per coordinate, the steps rounded away and the "
+                  "steps with a nonzero float64 update, over the steps of the path."),
+        "precision": raced.precision,
         "scene": scene_settings(raced),
         "refused": {str(i): msg for i, msg in (getattr(res, "refused", None) or {}).items()},
         "surface": _surface_info(raced, getattr(res, "surface", None)),

@@ -19,7 +19,15 @@ line). It never imports ``optim_core`` or ``app``. The script
   loss is not finite, or after a step that leaves the box ``|x|, |y| <= bound``; its path is
   NaN from that step on;
 - prints each run's final position and loss, saves the paths to ``paths.npz`` (``--out``) and
-  draws them with ``--plot`` (matplotlib, imported only then).
+  draws them with ``--plot`` (matplotlib, imported only then);
+- in a low-precision scene (``Scene.precision``), stores every parameter and state buffer as the
+  engine does (:mod:`optim_core.precision`): the optimizer's float64 step, then one rounding to the
+  dtype (correctly: torch's float64 -> bfloat16 cast rounds twice), the gradient taken at the stored
+  point (fp32 master weights: at a low-precision copy) and rounded; each run's remedy written out
+  (Kahan's buffer, stochastic rounding from the app's own NumPy stream, so the same roundings), and
+  the updates rounded away counted and printed. Every torch.optim optimizer and the references are
+  reproduced so; Adam8bit only approximately (:func:`precision_notes`: the header says so). A run
+  with Lookahead is refused in low precision, as the engine refuses it.
 
 What it refuses (:class:`ValueError` naming the run): a scene the app refuses; Adafactor with a
 schedule (transformers' Adafactor keeps ``beta1``, not ``betas``, so torch's schedulers cannot
@@ -59,6 +67,14 @@ REFERENCE_OPTIMIZERS = {
 _LOOKAHEAD_PIP = "pytorch-optimizer"
 _SOPHIA_EPS = 1e-15  # SophiaG's floor: ρ·bs·h + 1e-15
 _BNB_BLOCK = 256
+# Low precision (Scene.precision): the torch dtype of each storage type, and the runs whose step the
+# script cannot round exactly as the app does, with the reason the script's header and the menu give.
+_TORCH_DTYPES = {"float32": "torch.float32", "bfloat16": "torch.bfloat16", "float16": "torch.float16"}
+_APPROXIMATE = {
+    "Adam8bit": "bitsandbytes computes in float32, so now and then a value is stored one ulp away from the "
+                "app's, and the paths drift apart from there",
+}
+_REMEDY_WORDS = {"master": "fp32 master weights", "kahan": "Kahan summation", "stochastic": "stochastic rounding"}
 
 
 def _lit(v: Any) -> str:
@@ -369,8 +385,8 @@ _HEADER = '''#!/usr/bin/env python3
 """{title}
 
 An Optimizer Explorer scene reproduced with PyTorch: the same surface, start, optimizers,
-hyperparameters, schedules, clipping{noise_words}, in float64. Every run is raced on its own.
-
+hyperparameters, schedules, clipping{noise_words}, {stored}. Every run is raced on its own.
+{precision_note}
     python {filename} [--out paths.npz] [--plot]
 
 Needs: {needs}
@@ -501,6 +517,123 @@ def noisy(theta, loss, grad, step, batch):
         grad += torch.from_numpy(gaussian_noise(step))
     return value
 '''
+
+_PRECISION_CODE = '''
+
+# ---------------------------------------------------------------------------------------
+# Storage in @DTYPE@: the app's model of a low-precision step
+# ---------------------------------------------------------------------------------------
+# Each step is computed in float64 by the optimizer; then the parameter and every state
+# buffer are rounded once to the type they are stored in, as torch's fused CPU kernels
+# (torch.optim.SGD/Adam(fused=True) on bfloat16 or float16 tensors) store each tensor once
+# per step. The numbers are kept in float64 tensors, each one a @DTYPE@ value. The gradient
+# is taken at the stored parameter (fp32 master weights: at a @DTYPE@ copy of it) and rounded
+# to @DTYPE@, as a low-precision param.grad holds it.
+DTYPE = @TORCH_DTYPE@  # parameters and optimizer state (with fp32 master weights: float32)
+ROUNDING_SEED = @SEED@  # stochastic rounding: run k draws from default_rng([ROUNDING_SEED, k]), as the app
+
+
+def round_to(x, dtype):
+    """x (float64) rounded once to the nearest value of dtype (ties to even), back in float64.
+
+    torch casts float64 to bfloat16 or float16 through float32, which can round twice (1 + 2**-8
+    + 2**-30 becomes 1.0 in bfloat16, not 1 + 2**-7). Rounding to float32 "to odd" first (towards
+    zero, its last bit set when anything was dropped) makes the second rounding the right one.
+    """
+    if dtype in (torch.float64, torch.float32):
+        return x.to(dtype).to(torch.float64)
+    y = x.to(torch.float32)
+    dropped = y.to(torch.float64) != x
+    y = torch.where(dropped & (y.to(torch.float64).abs() > x.abs()), torch.nextafter(y, torch.zeros_like(y)), y)
+    y = torch.where(dropped & torch.isfinite(y), (y.view(torch.int32) | 1).view(torch.float32), y)
+    return y.to(dtype).to(torch.float64)
+
+
+def stochastic_round(x, dtype, rng):
+    """x rounded to one of its two neighbouring dtype values at random: up with probability equal
+    to its distance from the lower one, in ulps, so right on average. One uniform number per value
+    from the NumPy generator rng, drawn as the app draws them: the same roundings as the app's."""
+    r = round_to(x, dtype)
+    near = r.to(dtype)
+    lower = torch.nextafter(near, torch.full_like(near, -math.inf)).to(torch.float64)
+    upper = torch.nextafter(near, torch.full_like(near, math.inf)).to(torch.float64)
+    down, up = torch.where(r > x, lower, r), torch.where(r < x, upper, r)
+    u = torch.from_numpy(rng.random(tuple(x.shape)))
+    gap = up - down
+    p_up = torch.where(gap > 0, (x - down) / torch.where(gap > 0, gap, 1.0), 0.0)
+    return torch.where(torch.isfinite(gap), torch.where(u < p_up, up, down), r)
+
+
+class Storage:
+    """How one run stores its numbers: its remedy, its Kahan buffer and random stream, and how
+    many updates of each coordinate were rounded away (moved in float64, stored unchanged)."""
+
+    def __init__(self, run):
+        self.remedy = run["remedy"]
+        self.store = torch.float32 if self.remedy == "master" and DTYPE.itemsize < 4 else DTYPE
+        self.rng = np.random.default_rng([ROUNDING_SEED, run["index"]])
+        self.comp = torch.zeros(2)  # Kahan: what the last roundings dropped, itself stored in DTYPE
+        self.lost = np.zeros(2, dtype=np.int64)
+
+    def start(self, xy):
+        return round_to(torch.tensor(xy), self.store).requires_grad_(True)
+
+    def point(self, theta):
+        """Where the gradient is taken: the stored parameter, or (master weights) its DTYPE copy."""
+        if self.store == DTYPE:
+            return theta
+        return round_to(theta.detach(), DTYPE).requires_grad_(True)
+
+    def round(self, optimizer, theta, before):
+        """After optimizer.step(): the new parameter stored by the remedy, every state buffer to nearest."""
+        with torch.no_grad():
+            exact = theta.detach().clone()
+            if self.remedy == "stochastic":
+                new = stochastic_round(exact, self.store, self.rng)
+            elif self.remedy == "kahan":  # add the update to the buffer, the buffer to theta; keep what did not arrive
+                c = round_to(self.comp + (exact - before), self.store)
+                new = round_to(before + c, self.store)
+                self.comp = round_to(c - (new - before), self.store)
+            else:
+                new = round_to(exact, self.store)
+            self.lost += ((exact != before) & (new == before)).numpy()
+            theta.copy_(new)
+            for value in optimizer.state[theta].values():
+                if torch.is_tensor(value) and value.shape == theta.shape and value.is_floating_point():
+                    value.copy_(round_to(value, self.store))
+'''
+
+# The race loop's lines that change in low precision (each must be in _RACE_CODE exactly once).
+_PRECISION_RACE = (
+    ('    theta = torch.tensor(run["start"], dtype=torch.float64, requires_grad=True)\n',
+     '    storage = Storage(run)\n    theta = storage.start(run["start"])\n'),
+    ('        loss = f(theta)\n        loss.backward()\n        value = loss.item()\n        if run["stochastic"]:\n'
+     '            value = noisy(theta, value, theta.grad, t, run["batch"])\n',
+     '        point = storage.point(theta)  # the parameter, or its DTYPE copy (master weights)\n'
+     '        loss = f(point)\n        loss.backward()\n        value = loss.item()\n        if run["stochastic"]:\n'
+     '            value = noisy(point, value, point.grad, t, run["batch"])\n'
+     '        theta.grad = round_to(point.grad, DTYPE)  # the gradient as a DTYPE param.grad holds it\n'),
+    ('        run["step"](optimizer, base, theta, t + 1)\n',
+     '        run["step"](optimizer, base, theta, t + 1, storage)\n'),
+    ('    return path, losses, diverged_at, why\n',
+     '    run["lost"] = storage.lost\n    return path, losses, diverged_at, why\n'),
+    ('labels=np.array([run["label"] for run in RUNS]))\n',
+     'labels=np.array([run["label"] for run in RUNS]),\n'
+     '             lost=np.stack([run["lost"] for run in RUNS]))\n'
+     '    for run in RUNS:\n'
+     '        x, y = run["lost"]\n'
+     '        held = "held back in the Kahan buffer" if run["remedy"] == "kahan" else "rounded away"\n'
+     '        print(f"{run[\'label\']}: {x} x and {y} y updates {held} (not zero, stored unchanged)")\n'),
+)
+
+
+def _low_precision_race(code: str) -> str:
+    for old, new in _PRECISION_RACE:
+        if code.count(old) != 1:  # pragma: no cover - _RACE_CODE was edited without this table
+            raise RuntimeError(f"the race code has no single line {old.strip()!r} to store in low precision")
+        code = code.replace(old, new)
+    return code
+
 
 _TIMM_CODE = '''
 
@@ -661,6 +794,7 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
         helpers = ""
 
     labels = unique_labels(scene.runs)
+    low = scene.precision != "float64"
     pip: set[str] = {"numpy", "torch"}
     run_blocks: list[str] = []
     needs_timm = False
@@ -684,6 +818,9 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
         else:
             build.append("    scheduler = None")
         if run.lookahead is not None:
+            if low:  # the engine's refusal (optim_core.precision.attach)
+                raise _refuse(i, run, f"Lookahead's slow weights are not modelled in {scene.precision}; race it "
+                                      "in float64.")
             k, alpha = run.lookahead
             pip.add(_LOOKAHEAD_PIP)
             build += _indent([f"from pytorch_optimizer import Lookahead  # pip install {_LOOKAHEAD_PIP}",
@@ -693,8 +830,10 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
         step_fn = "plain_step"
         if run.optimizer == "Sophia":
             step_fn = f"sophia_step_{i + 1}"
-            build += ["", "", f"def {step_fn}(optimizer, base, theta, step):",
-                      "    optimizer.step(bs=1)",
+            build += ["", "", f"def {step_fn}(optimizer, base, theta, step{', storage' if low else ''}):",
+                      *(["    before = theta.detach().clone()", "    optimizer.step(bs=1)",
+                         "    storage.round(base, theta, before)  # stored, then the Hessian at the stored point"]
+                        if low else ["    optimizer.step(bs=1)"]),
                       f"    if step % {int(hp['hessian_interval'])} == 0:",
                       "        # The app's Hessian estimate: the exact diagonal at the new point, folded into the EMA.",
                       "        h = torch.diagonal(torch.autograd.functional.hessian(f, theta.detach()))",
@@ -717,6 +856,8 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
             "stochastic": stochastic,
             "batch": batch,
         }
+        if low:
+            entry.update(index=i, remedy=run.remedy)
         run_blocks.append("RUNS.append({\n" + "".join(
             f"    {k!r}: {v if k in ('build', 'step') else _lit(v)},\n" for k, v in entry.items()) + "})")
 
@@ -727,10 +868,13 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
     if stochastic:
         noise_words = f", the gradient noise (σ = {scene.noise:g}, seed {scene.seed})"
     title = f"{surface_doc}: {len(scene.runs)} run{'s' if len(scene.runs) > 1 else ''}, {steps} steps"
+    if low:
+        title += f", in {scene.precision}"
     window = getattr(surface, "window", ((-2.0, 2.0), (-2.0, 2.0)))
     parts = [
         _HEADER.format(title=title.replace('"""', "'''"), noise_words=noise_words, filename=filename, needs=needs,
-                       steps=steps, bound=_lit(bound)),
+                       steps=steps, bound=_lit(bound), stored=f"stored in {scene.precision}" if low else "in float64",
+                       precision_note=_precision_header(scene)),
         f"TITLE = {_lit(title)}",
         f"WINDOW = {_lit(tuple(tuple(float(v) for v in w) for w in window))}",
         f"START = {_lit(tuple(float(v) for v in start))}  # the scene's start (a run may have its own)",
@@ -746,8 +890,58 @@ def torch_script(scene: Scene, filename: str = "scene.py") -> str:
         parts.append(_NOISE_CODE.format(seed=int(scene.seed), noise=_lit(float(scene.noise))).rstrip("\n"))
     if needs_timm:
         parts.append(_TIMM_CODE.rstrip("\n"))
-    parts += ["", "", "def plain_step(optimizer, base, theta, step):", "    optimizer.step()"]
-    return _script_text(parts, run_blocks, _RACE_CODE)
+    if not low:
+        parts += ["", "", "def plain_step(optimizer, base, theta, step):", "    optimizer.step()"]
+        return _script_text(parts, run_blocks, _RACE_CODE)
+    parts.append(_PRECISION_CODE.replace("@DTYPE@", scene.precision).replace(
+        "@TORCH_DTYPE@", _TORCH_DTYPES[scene.precision]).replace("@SEED@", str(int(scene.seed))).rstrip("\n"))
+    parts += ["", "", "def plain_step(optimizer, base, theta, step, storage):",
+              "    before = theta.detach().clone()", "    optimizer.step()", "    storage.round(base, theta, before)"]
+    return _script_text(parts, run_blocks, _low_precision_race(_RACE_CODE))
+
+
+def precision_notes(scene: Scene) -> dict[int, str]:
+    """The runs (by index) whose low-precision step the script reproduces only approximately, and why
+    (empty in float64, and when every run is reproduced as the app computes it)."""
+    if scene.precision == "float64":
+        return {}
+    return {i: _APPROXIMATE[r.optimizer] for i, r in enumerate(scene.runs) if r.optimizer in _APPROXIMATE}
+
+
+def _precision_header(scene: Scene) -> str:
+    """The header's paragraph on precision (empty in float64)."""
+    if scene.precision == "float64":
+        return ""
+    from optim_core.precision import DTYPES
+
+    bits = {"float32": 24, "bfloat16": 8, "float16": 11}[scene.precision]
+    lines = [f"Precision: {scene.precision} ({bits} significant bits). Every run's parameter and optimizer state are "
+             f"stored in {scene.precision}, so an update smaller than half an ulp is rounded away (the script "
+             "prints how many were). The section \"Storage\" below computes each step and rounds it as the app "
+             "does."]
+    remedies = [f"run {i + 1} {_REMEDY_WORDS[r.remedy]}" for i, r in enumerate(scene.runs) if r.remedy != "none"]
+    if remedies:
+        lines.append("Remedies: " + ", ".join(remedies) + ".")
+        if any(r.remedy == "master" for r in scene.runs) and DTYPES[scene.precision].itemsize >= 4:
+            lines.append("(fp32 master weights change nothing in float32.)")
+        if any(r.remedy == "stochastic" for r in scene.runs):
+            lines.append(f"Stochastic rounding draws from NumPy's default_rng([{int(scene.seed)}, run index]), "
+                         "the app's own random stream: the same roundings.")
+    notes = precision_notes(scene)
+    if notes:
+        lines.append("NOT REPRODUCED EXACTLY: " + "; ".join(
+            f"run {i + 1} ({scene.runs[i].optimizer}): {why}" for i, why in notes.items()) + ".")
+    else:
+        lines.append("Every path is the app's, except where a step lands exactly halfway between two "
+                     f"{scene.precision} numbers and torch's float64 arithmetic breaks the tie the other way: the "
+                     "paths are then one ulp apart for a few steps.")
+    return "\n" + _wrap(" ".join(lines)) + "\n"
+
+
+def _wrap(text: str, width: int = 96) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False))
 
 
 def _script_text(head: list[str], run_blocks: list[str], tail: str) -> str:

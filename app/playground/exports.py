@@ -37,14 +37,15 @@ def race_exports(scene: Scene, res: Result, surface, land: Landscape, log: bool)
     """The race's exports; the animations and the offline page play the whole race."""
     T = int(res.traj.steps)
     kind = theme.current()
-    name = slug(f"{scene.surface}-{len(scene.runs)}-runs-{T}-steps")
-    title = f"{getattr(surface, 'title', '') or scene.surface} · {T} steps"
+    low = scene.precision != "float64"  # every file of a low-precision race says so: name, title, header
+    name = slug(f"{scene.surface}-{len(scene.runs)}-runs-{T}-steps" + (f"-{scene.precision}" if low else ""))
+    title = f"{getattr(surface, 'title', '') or scene.surface} · {T} steps" + (f" · {scene.precision}" if low else "")
 
     def payload() -> dict:
-        return P.race_view(scene, res, surface, land, T, T, log=log)
+        return {**P.race_view(scene, res, surface, land, T, T, log=log), "title": title}
 
-    out = still_exports(lambda: stills.race_still_figure(scene, res, surface, landscape=land), f"{name}-race",
-                        what="Race map")
+    out = still_exports(lambda: stills.race_still_figure(scene, res, surface, title=title, landscape=land),
+                        f"{name}-race", what="Race map")
     out += still_exports(lambda: P.loss_chart(scene, res, surface, log, T), f"{name}-loss", what="Loss chart")
     for w, h in ANIMATION_SIZES:
         out.append(Export(f"GIF {w}x{h}", f"{name}-{w}x{h}.gif", "image/gif",
@@ -64,8 +65,15 @@ def race_exports(scene: Scene, res: Result, surface, land: Landscape, log: bool)
     out.append(Export("Data and settings (JSON)", f"{name}.json", "application/json",
                       lambda: data.race_json(scene, res)))
     refused = _script(scene)
-    out.append(Export("PyTorch script", f"{name}.py", "text/x-python",
-                      lambda: TS.torch_script(scene).encode("utf-8"),
-                      help="Reproduces these paths with torch.optim (or the named reference package).",
+    label, words = "PyTorch script", "Reproduces these paths with torch.optim (or the named reference package)."
+    if low:
+        approximate = TS.precision_notes(scene)  # said next to the item, as in the script's header
+        runs = ", ".join(str(i + 1) for i in approximate)
+        label += f" ({scene.precision}" + (f"; only approximately: run{'s' * (len(approximate) > 1)} {runs})"
+                                           if approximate else ")")
+        words += f" Parameters and optimizer state stored in {scene.precision}, rounded as the app rounds them."
+        words += "".join(f" Run {i + 1} ({scene.runs[i].optimizer}): {why}." for i, why in approximate.items())
+    out.append(Export(label, f"{name}.py", "text/x-python",
+                      lambda: TS.torch_script(scene).encode("utf-8"), help=words,
                       unavailable=f"not for this scene: {refused}" if refused else None))
     return out

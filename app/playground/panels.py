@@ -63,7 +63,7 @@ def race_view(scene: Scene, res: Result, surface, land: F.Landscape | None, step
     fmin = getattr(surface, "global_min_value", None)
     return V.race_payload(
         tr.positions[:, 0], res.labels, run_colors(scene), window=surface.window, landscape=land,
-        starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{_title(surface)} · {T} steps",
+        starts=tr.starts[:, 0], minima=getattr(surface, "minima", None), title=f"{_title(surface)} · {T} steps" + ("" if scene.precision == "float64" else f" · {scene.precision}"),
         step=step, show_step=V.view_step(step, T, default_step), mark=step != default_step, diverged_step=tr.diverged_step[:, 0],
         reasons=tr.diverged_reason[:, 0], escapes=None if tr.escapes is None else tr.escapes[:, 0],
         losses=tr.losses[:, 0], log=log, fmin=None if fmin is None or not math.isfinite(fmin) else float(fmin),
