@@ -16,8 +16,11 @@ from optim_core import formula as _formula
 from optim_core.budget import LIMITS as ENGINE
 
 __all__ = ["ENGINE", "CONVERGENCE_MAX_STEPS", "STABILITY_MAX_STEPS", "REDRAW_TRAIN_S", "TRAINING_SHARE",
-           "LIVE_MAX_STEPS", "EXPORT_SECONDS", "EXPORT_WORKERS", "EXPORT_JOBS_PER_SESSION", "EXPORT_QUEUE",
-           "ANIMATION_MAX_SECONDS", "ANIMATION_MAX_PIXELS", "MEMORY_MAX_PARAMS", "rows"]
+           "LIVE_MAX_STEPS", "DEBUG_PANEL_REDRAW_S", "DEBUG_PANEL_POINTS", "CHECKPOINT_MAX_BYTES", "EXPORT_SECONDS", "EXPORT_WORKERS", "EXPORT_JOBS_PER_SESSION", "EXPORT_QUEUE",
+           "ANIMATION_MAX_SECONDS", "ANIMATION_MAX_PIXELS", "MEMORY_MAX_PARAMS", "rows",
+           "SHARPNESS_EVERY", "SHARPNESS_MIN_EVERY", "SHARPNESS_MAX_ITERS", "SHARPNESS_MAX_ROWS",
+           "SHARPNESS_PANEL_REDRAW_S", "NET_LANDSCAPE_GRID", "NET_LANDSCAPE_MAX_WORK", "NET_TRAIL_SNAPSHOTS",
+           "NET_TRAIL_MAX_FLOATS"]
 
 # ---- Playground --------------------------------------------------------------------------------
 # A race, a convergence map, a sensitivity map, a stability sweep: each one engine request, refused
@@ -29,6 +32,27 @@ STABILITY_MAX_STEPS = 500  # the stability sweep's runs are at most this long
 REDRAW_TRAIN_S = 0.12  # CPU seconds of training (and drawing) per redraw, at most: half the interval below it
 TRAINING_SHARE = 0.5  # of one core: every session's training together (app/training/share.py)
 LIVE_MAX_STEPS = 200_000  # a safety stop for a demo left running
+# The debugging panel (app/training/diagnostics.py): its per-layer norms are a few µs per step, inside the
+# training time above; its figure is redrawn at most this often while training, with at most this many
+# points per curve (bytes per redraw bounded, whatever the step).
+DEBUG_PANEL_REDRAW_S = 1.0
+DEBUG_PANEL_POINTS = 300
+# A saved race (app/training/checkpoint.py) read back from an upload: at most this many bytes, checked before
+# parsing (a 4-run race keeps ~50 bytes a step and run: about 60,000 steps fit).
+CHECKPOINT_MAX_BYTES = 16_000_000
+# Sharpness (app/training/sharpness.py), only while its panel is open. A measurement (~3 ms a run for the
+# default network: Lanczos, ~1 backward pass a product) runs inside the training time above, so a redraw costs
+# no more; training slows instead (~35% at every 20 steps).
+SHARPNESS_EVERY = 20  # measure each run every k optimizer steps (the panel offers SHARPNESS_MIN_EVERY-200)
+SHARPNESS_MIN_EVERY = 5
+SHARPNESS_MAX_ITERS = 20  # Hessian-vector products per eigenvalue at most (warm-started Lanczos: ~3-8)
+SHARPNESS_MAX_ROWS = 2000  # measurements kept per run; past it every other is dropped and k doubles
+SHARPNESS_PANEL_REDRAW_S = 1.0  # its chart (a fragment of its own) is redrawn at most this often
+# The network's own landscape (app/training/net_landscape.py), computed on request in the page's thread:
+NET_LANDSCAPE_GRID = 41  # loss evaluations per side of the plane, at most
+NET_LANDSCAPE_MAX_WORK = 4e9  # grid points x training points x parameters: the grid shrinks to fit (~1 s)
+NET_TRAIL_SNAPSHOTS = 128  # weight snapshots kept per run for the paths (every other dropped when full)
+NET_TRAIL_MAX_FLOATS = 1_000_000  # all runs' snapshots together (4 MB of float32): fewer per run if larger
 
 # ---- Exports (app/exports/jobs.py: background threads, never the page's) ---------------------------
 EXPORT_SECONDS = 120.0  # wall seconds one export may run before it is stopped
@@ -67,6 +91,13 @@ def rows() -> list[tuple[str, str, str]]:
          f"{e.seconds(e.builtin_nodes, 120, STABILITY_MAX_STEPS):.2f} s"),
         ("Live Training redraw", f"{REDRAW_TRAIN_S:g} s of training per redraw; all sessions' training "
                                  f"<= {TRAINING_SHARE:g} core", f"{REDRAW_TRAIN_S:g} s"),
+        ("sharpness", f"while its panel is open: every >= {SHARPNESS_MIN_EVERY} steps, <= {SHARPNESS_MAX_ITERS} "
+                      f"Hessian-vector products, {SHARPNESS_MAX_ROWS:,} rows a run", "inside the redraw's training time"),
+        ("network landscape", f"<= {NET_LANDSCAPE_GRID}² grid, grid x points x parameters <= "
+                              f"{NET_LANDSCAPE_MAX_WORK:.0e} (grid shrunk to fit); paths: {NET_TRAIL_SNAPSHOTS} "
+                              f"snapshots a run, {NET_TRAIL_MAX_FLOATS:,} floats a race", "about 1 s"),
+        ("checkpoint upload", f"<= {CHECKPOINT_MAX_BYTES / 1e6:g} MB, checked before parsing; resuming rebuilds "
+                              "the race (no training)", "milliseconds"),
         ("export", f"{EXPORT_SECONDS:g} s each, {EXPORT_JOBS_PER_SESSION} per session, {EXPORT_WORKERS} threads, "
                    f"{EXPORT_QUEUE} queued; animations <= {ANIMATION_MAX_SECONDS:g} s of "
                    f"<= {ANIMATION_MAX_PIXELS:,} pixels", f"{EXPORT_SECONDS:g} s wall, off the page's thread"),

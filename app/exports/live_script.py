@@ -14,13 +14,19 @@ of each optimizer torch.optim lacks (named in the script with its pip line, as i
   at step ``t``. The permutations of the epochs the exported number of steps reads (up to
   :data:`MAX_EMBEDDED_PERM_BYTES`) are embedded; for more steps the script draws the next epochs
   with NumPy's generator after checking that it reproduces the embedded ones (and stops if not);
-- with each run's optimizer (``torch.optim.<Name>`` for the torch twins, whichever backend stepped
+- with each run's parameter groups (:mod:`app.training.groups`: the same tensors, lrs and weight decays,
+  each group following the schedule from its own lr, as torch's schedulers do) and optimizer
+  (``torch.optim.<Name>`` for the torch twins, whichever backend stepped
   them in the app, since optim_core's equal torch.optim's step by step; the reference package
   otherwise), its lr schedule (a ``torch.optim.lr_scheduler`` built by the Schedules page's "copy as
   PyTorch" code, stepped for ``schedule_steps`` steps, after which its last lr holds as in the app;
   a schedule given as a Python function is embedded as its lr curve), gradient accumulation (each
   micro-batch's loss divided by ``k``), norm clipping (``torch.nn.utils.clip_grad_norm_``) and the
   app's divergence stop (a non-finite loss or gradient norm ends the run before its step);
+- in the race's precision (:mod:`app.training.amp`): the forward pass under ``torch.autocast("cpu", ...)``
+  and, for float16 with loss scaling, ``torch.amp.GradScaler("cpu")`` (unscaled before clipping, a step
+  whose gradients overflowed skipped), with the fraction of zero gradient entries and the scale saved;
+  a float32 race's script has none of it;
 - evaluating every run on the whole training and test sets at step 0 and every ``eval_every``
   steps, as the app does; printing each run's losses and accuracies every few steps; saving the
   per-step training losses (and lr, gradient norms, evaluations) to an ``.npz`` (``--out``).
@@ -32,7 +38,7 @@ orders (an optim_core run's kernels, the app's NumPy clipping), so the bits can 
 What it refuses (:class:`ValueError` naming the run): Sophia (the app refreshes its curvature with a
 Gauss-Newton-Bartlett estimate on labels it samples; SophiaG's own update and floor differ);
 Adam8bit in a float64 race (bitsandbytes computes in float32); ``maximize``; a schedule that needs
-a metric (ReduceLROnPlateau; the page never offers one); and whatever
+a metric (ReduceLROnPlateau; the page never offers one); a schedule function with parameter groups; and whatever
 :mod:`app.exports.torch_script` refuses for an optimizer or schedule (Adafactor with a schedule,
 an optimizer with no PyTorch version, a schedule torch cannot express).
 """
@@ -47,6 +53,7 @@ import numpy as np
 
 from app.exports.torch_script import _TIMM_CODE, _lit, _optimizer_lines, _schedule_lines, _script_text
 from app.training import backend as T
+from app.training.groups import group_literals
 from app.ui.controls import NO_SCHEDULE
 from optim_core import registry
 
@@ -87,6 +94,24 @@ def _refuse(i: int, cfg: T.TrainingRunConfig, why: str) -> ValueError:
     return ValueError(f"Run {i + 1} ({cfg.title()}): {why}")
 
 
+def _per_group_schedule(i: int, cfg: T.TrainingRunConfig, lines: list[str], lr) -> list[str]:
+    """A schedule's lines for an optimizer with parameter groups, each group scheduled from its own lr as the
+    app does: OneCycleLR's ``max_lr`` and CyclicLR's ``base_lr`` (written as the run's lr) become one per group."""
+    if cfg.schedule == "WarmupPolynomial" and float(cfg.schedule_params.get("end_lr", 0.0)) != 0.0:
+        raise _refuse(i, cfg, "transformers' polynomial schedule scales every parameter group by the factor of the "
+                              "run's lr toward end_lr, the app decays each group's own lr to end_lr: with parameter "
+                              "groups, only end_lr = 0 is exported.")
+    own = "[g['lr'] for g in optimizer.param_groups]"
+    out = []
+    for ln in lines:
+        if "OneCycleLR(" in ln:
+            ln = ln.replace(f"max_lr={_lit(lr)}", f"max_lr={own}")
+        elif "CyclicLR(" in ln:
+            ln = ln.replace(f"base_lr={_lit(lr)}", f"base_lr={own}")
+        out.append(ln)
+    return out
+
+
 def _run_block(i: int, run: T.Run, dtype: str, label: str) -> tuple[str, set[str], bool]:
     """``(the lines of build_run_<i+1>(params) and its RUNS entry, pip packages, needs timm)``."""
     cfg = run.config
@@ -120,6 +145,12 @@ def _run_block(i: int, run: T.Run, dtype: str, label: str) -> tuple[str, set[str
     except ValueError as exc:
         raise _refuse(i, cfg, str(exc).split(": ", 1)[-1]) from None
     opt_lines = [ln.replace("([theta], ", "(params, ") for ln in opt_lines]
+    groups = group_literals(run.adapter.names, getattr(cfg, "groups", None), T._class_kwargs(info, cfg.hypers))
+    if groups:
+        if callable(schedule):
+            raise _refuse(i, cfg, "a schedule function with parameter groups cannot be exported.")
+        opt_lines = ["# The app's parameter groups (app.training.groups): the same tensors, lrs and weight decays.",
+                     "params = [", *("    " + g for g in groups), "]"] + opt_lines
     backend = "optim_core's" if cfg.backend == "optim_core" else "torch.optim's"
     twin = name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam", "Adamax")
     note = (f"# In the app: {backend} {name}" + (" (the two are equal step by step)." if twin and
@@ -134,6 +165,8 @@ def _run_block(i: int, run: T.Run, dtype: str, label: str) -> tuple[str, set[str
             sched_lines, _ = _schedule_lines(i, duck, hp.get("lr"), steps)
         except ValueError as exc:
             raise _refuse(i, cfg, str(exc).split(": ", 1)[-1]) from None
+        if groups:
+            sched_lines = _per_group_schedule(i, cfg, sched_lines, hp.get("lr"))
         build += [f"    # The app's curve spans {steps} steps, then its last lr holds: stepped {steps - 1} times."]
         build += ["    " + ln if ln.strip() else "" for ln in sched_lines]
     else:
@@ -154,6 +187,8 @@ def _run_block(i: int, run: T.Run, dtype: str, label: str) -> tuple[str, set[str
         "clip_norm": None if cfg.clip_norm is None else float(cfg.clip_norm),
         "schedule_steps": steps,
     }
+    if run.amp.name != "float32":  # app.training.amp: the script's loop gets autocast and GradScaler
+        entry["precision"] = run.amp.name
     text = "\n".join(build) + "\n\n\nRUNS.append({\n" + "".join(
         f"    {k!r}: {v if k == 'build' else _lit(v)},\n" for k, v in entry.items())
     if curve is not None:
@@ -298,7 +333,7 @@ class Trainer:
         if curve is not None:
             for g in self.optimizer.param_groups:
                 g["lr"] = float(curve[min(self.step, len(curve) - 1)])
-        lr = self.optimizer.param_groups[0].get("lr")
+        lr = self.optimizer.param_groups[-1].get("lr")  # the last group's: the head's, the run's own lr
         self.optimizer.step()
         self.step += 1
         if self.scheduler is not None and self.step < run["schedule_steps"]:
@@ -449,4 +484,9 @@ def live_script(race: T.Race, steps: int | None = None, filename: str = "live_tr
     ]
     if needs_timm:
         parts.append(_TIMM_CODE.rstrip("\n"))
-    return _script_text(parts, blocks, "\n\nclass Trainer" + _BODY.split("\n\nclass Trainer", 1)[1])
+    text = _script_text(parts, blocks, "\n\nclass Trainer" + _BODY.split("\n\nclass Trainer", 1)[1])
+    if any(run.amp.name != "float32" for run in race.runs):
+        from app.training.amp import script_patch
+
+        text = script_patch(text)
+    return text

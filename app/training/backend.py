@@ -346,6 +346,8 @@ class TrainingRunConfig:
     clip_norm: float | None = None
     accumulate: int = 1
     label: str = ""
+    # An app.training.groups.GroupSpec: an lr per layer, no weight decay on biases (None: one group).
+    groups: Any = None
 
     def title(self) -> str:
         return self.label or f"{self.optimizer} · {BACKENDS.get(self.backend, self.backend)}"
@@ -390,37 +392,53 @@ class Run:
         kwargs = _class_kwargs(self.info, config.hypers)
         # None for optimizers that find their own step size (Adafactor's relative step).
         self.base_lr = float(kwargs["lr"]) if kwargs.get("lr") is not None else None
+        from app.training.groups import param_groups
+
         if config.backend == "torch":
             cls = torch_optimizer_class(config.optimizer)
             if cls is None:
                 raise ValueError(f"torch.optim has no {config.optimizer} with the same hyperparameters; "
                                  "use the optim_core backend")
-            self.optimizer = cls(self.adapter.tensors, **kwargs)
+            self.optimizer = cls(param_groups(self.adapter.tensors, self.adapter.names, config.groups, kwargs),
+                                 **kwargs)
         else:
-            self.optimizer = self.info.cls(self.adapter.params, **kwargs)
+            self.optimizer = self.info.cls(param_groups(self.adapter.params, self.adapter.names, config.groups,
+                                                        kwargs), **kwargs)
         self._hessian = self.info.needs_hessian and hasattr(self.optimizer, "update_hessian")
         self._rng = np.random.default_rng([seed, 7])  # labels sampled for Sophia's curvature
         self._lr_curve, self._mom_curve = self._schedule_curves()
+        # As torch's schedulers: each group follows the schedule from its own initial lr (None: the run's).
+        curves = {}
+        self._group_curves = [
+            None if self._lr_curve is None or g.get("lr") == self.base_lr
+            else curves.setdefault(g["lr"], self._schedule_curves(g["lr"])[0]) for g in self.optimizer.param_groups]
         self.step = 0
         self.diverged = ""
         self._history = _Rows("step", "loss", "lr", "grad_norm", "grad_norm_clipped", "weight_norm")
         self._evals = _Rows("step", "train_loss", "train_acc", "test_loss", "test_acc")
         self.batch_log: list[np.ndarray] | None = None
+        from app.training.diagnostics import Monitor
+
+        self.monitor = Monitor(self)  # per-layer gradient and update norms, dead units, where a NaN began
+        from app.training.amp import RunAmp
+
+        self.amp = RunAmp("float32", self.optimizer, config.backend)  # Race(precision=...) sets another
 
     # -- schedule -----------------------------------------------------------------------
-    def _schedule_curves(self):
+    def _schedule_curves(self, base_lr: float | None = None):
         cfg = self.config
         if cfg.schedule in (None, "", "constant", NO_SCHEDULE):
             return None, None
         if self.base_lr is None:
             raise ValueError(f"{cfg.optimizer} has no learning rate to schedule (set one, or choose no schedule)")
+        base_lr = self.base_lr if base_lr is None else base_lr
         n = max(int(cfg.schedule_steps), 1)
         if callable(cfg.schedule):
-            return np.asarray(cfg.schedule(n, self.base_lr), dtype=np.float64), None
+            return np.asarray(cfg.schedule(n, base_lr), dtype=np.float64), None
         from optim_core import registry
 
         sched = registry.get_schedule(cfg.schedule)
-        curve = sched.curve(n, self.base_lr, **{**sched.defaults(), **cfg.schedule_params})
+        curve = sched.curve(n, base_lr, **{**sched.defaults(), **cfg.schedule_params})
         mom = curve.get("momentum") if isinstance(curve, Mapping) else None
         return np.asarray(curve["lr"], dtype=np.float64), (None if mom is None else np.asarray(mom, dtype=np.float64))
 
@@ -433,8 +451,9 @@ class Run:
         lr = self.lr_at(self.step)
         if self._lr_curve is not None:
             mom = None if self._mom_curve is None else float(self._mom_curve[min(self.step, len(self._mom_curve) - 1)])
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr
+            at = min(self.step, len(self._lr_curve) - 1)
+            for g, curve in zip(self.optimizer.param_groups, self._group_curves):
+                g["lr"] = lr if curve is None else float(curve[at])
                 if mom is not None:  # as torch's OneCycleLR: momentum, or beta1 of betas
                     if "momentum" in g:
                         g["momentum"] = mom
@@ -450,27 +469,41 @@ class Run:
         a.zero_grad()
         total = 0.0
         k = self.accumulate
+        amp = self.amp  # app.training.amp: autocast, loss scaling (float32: neither)
         for xb, yb, _ in micro_batches:
-            loss = F.cross_entropy(self.model(xb), yb)
-            (loss / k if k > 1 else loss).backward()
+            with amp.autocast():
+                loss = F.cross_entropy(self.model(xb), yb)
+            amp.backward(loss / k if k > 1 else loss)
             total += loss.item()
         loss_value = total / k
         a.sync_grads()
+        if amp.unscale(a.flat_grad):  # scaled gradients overflowed: the step is skipped, the scale halved
+            lr = self._apply_schedule()
+            amp.step(self.step)
+            self.step += 1
+            self._history.append(self.step, loss_value, lr, math.nan, math.nan, a.weight_norm())
+            return
         gn = a.grad_norm()
         if not (math.isfinite(loss_value) and math.isfinite(gn)):
             self.diverged = (f"stopped at step {self.step}: the loss became {loss_value:.3g} "
                              f"(gradient norm {gn:.3g}). Lower the learning rate or clip the gradients.")
+            if self.monitor is not None:
+                self.monitor.diverged(self, micro_batches)
             return
+        if self.monitor is not None:
+            self.monitor.before_step(self)
         gn_after = gn
         if self.config.clip_norm is not None:
             clip_fn(self, self.config.clip_norm)
             gn_after = a.grad_norm()
         lr = self._apply_schedule()
-        self.optimizer.step()
+        amp.step(self.step)  # optimizer.step(), through GradScaler or app.training.amp.LossScaler if scaled
         self.step += 1
         if self._hessian and self.optimizer.hessian_due():
             self._refresh_hessian(micro_batches)
         self._history.append(self.step, loss_value, lr, gn, gn_after, a.weight_norm())
+        if self.monitor is not None:
+            self.monitor.after_step(self)
         if self.batch_log is not None:
             self.batch_log.extend(idx for _, _, idx in micro_batches)
 
@@ -497,6 +530,8 @@ class Run:
                 out.append(F.cross_entropy(logits, y).item())
                 out.append((logits.argmax(dim=1) == y).double().mean().item())
         self._evals.append(*out)
+        if self.monitor is not None:
+            self.monitor.evaluated(self, data[0][0])
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -555,6 +590,7 @@ class Race:
         dtype: str = "float32",
         eval_every: int = 10,
         record_batches: bool = False,
+        precision: str | Sequence[str] = "float32",
     ):
         torch = import_torch()
         if not runs:
@@ -587,6 +623,21 @@ class Race:
         self._all_idx = np.arange(n)
         init = init_values(model, self.seed)
         self.runs = [Run(cfg, model, init, dtype, self.seed) for cfg in runs]
+        # Called as hook(run) after each step of a run that did not diverge (app.training.sharpness and
+        # net_landscape record there); their time counts in train_within's budget.
+        self.step_hooks: list[Callable[[Run], None]] = []
+        from app.training import amp
+
+        # app.training.amp: one precision for every run (the page's choice), or one per run.
+        self.precision = precision if isinstance(precision, str) else tuple(precision)
+        if not isinstance(precision, str) and len(self.precision) != len(self.runs):
+            raise ValueError(f"one precision per run: {len(self.runs)} runs, {len(self.precision)} precisions")
+        for run, prec in zip(self.runs, [precision] * len(self.runs) if isinstance(precision, str) else precision):
+            problem = amp.precision_problem(prec, dtype)
+            if problem:
+                raise ValueError(problem)
+            if prec != run.amp.name:
+                run.amp = amp.RunAmp(prec, run.optimizer, run.config.backend)
         for run in self.runs:
             if record_batches:
                 run.batch_log = []
@@ -636,6 +687,9 @@ class Race:
                 run.train_step([self._batch(c0 + j) for j in range(k)], _clip_with_optim_core)
                 if run.step % self.eval_every == 0 and not run.diverged:
                     run.evaluate(self._eval_data)
+                if self.step_hooks and not run.diverged:
+                    for hook in self.step_hooks:
+                        hook(run)
             if len(self._batches) > 256:
                 self._batches.clear()
 

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "fmt",
     "hyper_options",
+    "hyper_span",
     "snap",
     "STEP_OPTIONS",
     "FULL_BATCH",
@@ -139,6 +140,15 @@ def hyper_options(h, exact_default: bool = False) -> tuple:
             vals.add(rounded)
     out = sorted(vals)
     return tuple([None] + out) if d is None else tuple(out)
+
+
+def hyper_span(h, default: Any = None) -> tuple[int, int]:
+    """The bounds of an int hyperparameter's slider: ``[low, high]``, 0 for a missing low and, for a missing
+    high, 10 or twice ``default`` (the value the page starts it at), whichever is larger."""
+    lo = int(h.low) if h.low is not None else 0
+    start = default if isinstance(default, (int, float)) and not isinstance(default, bool) else 0
+    hi = int(h.high) if h.high is not None else int(max(10, 2 * start))
+    return lo, hi
 
 
 def snap(value: Any, options: Any, *, log: bool = False, exact_default: bool = False) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import streamlit as st
 
-from app.ui.controls import fmt, hyper_options, snap
+from app.ui.controls import fmt, hyper_options, hyper_span, snap
 
 __all__ = ["Q", "Remembered", "adopt_legacy", "adopt_url", "drop_bad_numbers", "fit_choice", "fit_stored", "hyper_widget",
            "replace_query_params", "history_navigation", "set_values", "writes"]
@@ -306,8 +306,7 @@ def hyper_widget(h, key: str, default: Any, *, remember: Remembered | None = Non
         return draw(c.selectbox, label, options, value=value,
                     index=options.index(value) if value in options else 0)
     if h.kind == "int":
-        lo = int(h.low) if h.low is not None else 0
-        hi = int(h.high) if h.high is not None else int(max(10, 2 * default))
+        lo, hi = hyper_span(h, default)
         fit_stored(key, range(lo, hi + 1))
         value = snap(default, range(lo, hi + 1))
         if number_above is not None and hi - lo > number_above:

@@ -20,8 +20,14 @@ import streamlit as st
 
 from app import budget
 from app.exports import live_figures as LF
+from app.schedules.logic import schedule_problem
 from app.training import backend as T
-from app.training import live_view
+from app.training import amp as AMP
+from app.training import checkpoint as CK
+from app.training import diagnostics, live_view, recipes
+from app.training import groups as G
+from app.training import net_landscape as NL
+from app.training import sharpness as SH
 from app.training.datasets import (
     DATASET_LABELS,
     DATASETS,
@@ -92,6 +98,7 @@ def run_controls(i: int, names: list[str]) -> T.TrainingRunConfig:
     registry entry), then its training tricks (schedule, clipping, accumulation)."""
     default_opt = DEFAULT_RUNS[i] if DEFAULT_RUNS[i] in names else names[i % len(names)]
     st.markdown(f"{swatch(run_color(i), '1.6em')} **Run {i + 1}**", unsafe_allow_html=True)
+    recipes.picker(i, lambda name: {**registry.get_optimizer(name).defaults(), **LIVE_DEFAULTS.get(name, {})})
     opt = st.selectbox("Optimizer", names, key=KEPT.seed(f"lt_run{i}_opt", default_opt), label_visibility="collapsed")
     info = registry.get_optimizer(opt)
     if T.torch_backend_available(opt):
@@ -119,18 +126,23 @@ def run_controls(i: int, names: list[str]) -> T.TrainingRunConfig:
             sinfo = registry.get_schedule(sched)
             cfg.schedule = sched
             cfg.schedule_steps = int(st.number_input(
-                "Schedule length (steps)", 10, 100_000, step=100,
+                "Schedule length (steps)", *SCHEDULE_STEPS_RANGE, step=100,
                 key=KEPT.seed(f"lt_run{i}_sched_steps", T.SCHEDULE_STEPS),
                 help="The curve is computed for this many steps; after them the last lr is kept."))
             cfg.schedule_params = {h.name: hyper_widget(h, f"lt_run{i}_sched_{sched}_{h.name}", h.default, **CONTROLS)
                                    for h in sinfo.params}
+            problem = schedule_problem(sched, cfg.schedule_params, cfg.schedule_steps)
+            if problem:  # beside the controls (a typed formula's mistake)
+                st.error(problem)
         if st.toggle("Clip the gradient norm", key=KEPT.seed(f"lt_run{i}_clip_on", False)):
             cfg.clip_norm = float(st.select_slider("max norm", CLIP_NORMS, format_func=fmt,
                                                    key=KEPT.seed(f"lt_run{i}_clip", 1.0)))
         cfg.accumulate = int(st.slider(
-            "Accumulate micro-batches", 1, 8, key=KEPT.seed(f"lt_run{i}_accum", 1),
+            "Accumulate micro-batches", *ACCUMULATE_RANGE, key=KEPT.seed(f"lt_run{i}_accum", 1),
             help="Sum the gradients of k mini-batches (each loss divided by k) before one step: the step of a "
                  "k× larger batch, with the memory of one."))
+    with st.expander("Parameter groups"):
+        cfg.groups = G.controls(i, hypers, layers + 1, KEPT.seed)
     return cfg
 
 
@@ -163,6 +175,105 @@ def _on_reset():
     st.session_state.pop("_lt_sig", None)
 
 
+def _on_eos_preset():
+    """The Sharpness panel's lesson (app.training.sharpness.EOS_PRESET) put on the controls (its button then reruns
+    the whole page: a new race, paused)."""
+    ss, p = st.session_state, SH.EOS_PRESET
+    ss.update(lt_dataset=p["dataset"], lt_noise=p["noise"], lt_n=p["points"], lt_seed=p["seed"],
+              lt_layers=p["hidden_layers"], lt_width=p["width"], lt_act=p["activation"],
+              lt_batch=FULL_BATCH if p["batch"] is None else p["batch"], lt_precision=AMP.DEFAULT_PRECISION,
+              lt_stop_epochs=p["steps"], lt_n_runs=len(p["runs"]), lt_sharp_every=p["every"])
+    for i, (opt, hypers) in enumerate(p["runs"]):
+        info = registry.get_optimizer(opt)
+        ss.update({f"lt_run{i}_opt": opt, f"lt_run{i}_backend": T.DEFAULT_BACKEND, f"lt_run{i}_sched": NO_SCHEDULE,
+                   f"lt_run{i}_clip_on": False, f"lt_run{i}_accum": 1, **G.one_group_values(i)})
+        ss.update({f"lt_run{i}_{opt}_{h.name}": hypers.get(h.name, h.default) for h in info.hypers
+                   if h.name not in HIDDEN_HYPERS})
+    _on_pause()  # the page's next run makes the new race (its settings changed)
+
+
+# -- checkpoints (app/training/checkpoint.py) --------------------------------------------------------
+# The option lists and ranges the widgets are drawn with; checkpoint_controls() reads the same ones.
+N_POINTS = [64, 128, 256, 512, 1024, 2048]
+STEPS_PER_REDRAW = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+NOISE_RANGE = (0.0, 0.5)
+SEED_RANGE = (0, 10_000)
+STOP_EPOCHS_RANGE = (0, 100_000)
+SCHEDULE_STEPS_RANGE = (10, 100_000)
+ACCUMULATE_RANGE = (1, 8)
+RUN_COUNTS = list(range(1, MAX_RUNS + 1))
+
+
+def checkpoint_controls() -> dict:
+    """Every control a checkpoint file may set → what its widget can show (CK.page_values): the sidebar's, and
+    each run's up to MAX_RUNS with every control a choice brings up (each optimizer's and each schedule's
+    hyperparameters, the clip, the parameter groups). Buttons, the uploader and menus are not among them."""
+    S = CK.Span
+    known = {"lt_dataset": list(DATASETS), "lt_noise": S(*NOISE_RANGE), "lt_n": N_POINTS, "lt_seed": S(*SEED_RANGE),
+             "lt_layers": S(0, T.MAX_HIDDEN_LAYERS), "lt_width": S(*T.WIDTH_RANGE), "lt_act": list(T.ACTIVATIONS),
+             "lt_batch": BATCH_OPTIONS, "lt_precision": list(AMP.PRECISIONS), "lt_spr": STEPS_PER_REDRAW,
+             "lt_redraw": REDRAW_OPTIONS, "lt_stop_epochs": S(*STOP_EPOCHS_RANGE),
+             "lt_n_runs": [*RUN_COUNTS, None], "lt_debug": bool}  # (a segmented control can be left empty)
+    for i in range(MAX_RUNS):
+        p = f"lt_run{i}"
+        known.update({f"{p}_opt": list(registry.optimizers()), f"{p}_backend": list(T.BACKENDS),
+                      f"{p}_sched": schedule_choices(), f"{p}_sched_steps": S(*SCHEDULE_STEPS_RANGE),
+                      f"{p}_clip_on": bool, f"{p}_clip": CLIP_NORMS, f"{p}_accum": S(*ACCUMULATE_RANGE), **G.offers(i)})
+        for opt, info in registry.optimizers().items():
+            known.update(CK.hyper_controls(f"{p}_{opt}", [h for h in info.hypers if h.name not in HIDDEN_HYPERS],
+                                           {**info.defaults(), **LIVE_DEFAULTS.get(opt, {})}))
+        for sched in schedule_choices()[1:]:
+            known.update(CK.hyper_controls(f"{p}_sched_{sched}", registry.get_schedule(sched).params, {}))
+    return known
+
+def _on_upload():
+    """A checkpoint chosen in the uploader: checked, restored into a race, its settings put on the controls;
+    the race becomes the page's once the controls show exactly its settings (adopt_loaded)."""
+    ss = st.session_state
+    f = ss.get("lt_ckpt_file")
+    if f is None:
+        return
+    try:
+        ck = CK.read(f.getvalue())
+        values = CK.page_values(ck, checkpoint_controls())
+        missing = [k for k in ("lt_dataset", "lt_noise", "lt_n", "lt_seed", "lt_batch", "lt_precision")
+                   if k not in values]
+        if missing:
+            raise CK.CheckpointError(f"the file does not say which data it trained on ({', '.join(missing)})")
+        race = CK.restore(ck, *_data(values["lt_dataset"], values["lt_n"], values["lt_noise"], values["lt_seed"]))
+    except (ValueError, TypeError, KeyError) as exc:  # CheckpointError is a ValueError
+        ss["_lt_ckpt_msg"] = ("error", f"Not loaded: {exc}", None)
+        return
+    for key, value in values.items():
+        try:
+            ss[key] = value
+        except Exception:  # a control that takes no value (Streamlit's own exception): the file is not ours
+            ss["_lt_ckpt_msg"] = ("error", f"Not loaded: the file sets {key}, which is not a setting.", None)
+            return
+    ss["_lt_running"] = False
+    ss.pop("_lt_pending", None)
+    expected = race_signature(values["lt_dataset"], values["lt_noise"], values["lt_n"], values["lt_seed"], ck.spec,
+                              batch_size_of(values["lt_batch"]), ck.precision, ck.configs)
+    ss["_lt_loaded"] = (race, expected, f.name)
+
+
+def adopt_loaded(signature: str) -> None:
+    """The race an upload restored becomes the page's race, if the controls now show its settings."""
+    ss = st.session_state
+    loaded = ss.pop("_lt_loaded", None)
+    if loaded is None:
+        return
+    race, expected, name = loaded
+    if expected == signature:
+        ss["_lt_race"], ss["_lt_sig"] = race, signature
+        ss.pop("_lt_error", None)
+        ss["_lt_ckpt_msg"] = ("ok", f"Loaded {name}: {len(race.runs)} run{'s' if len(race.runs) > 1 else ''} at "
+                                    f"step {race.step:,}. Press Start to continue.", race.uid)
+    else:
+        ss["_lt_ckpt_msg"] = ("error", f"Not loaded: {name}'s settings cannot all be shown by this page's controls "
+                                       "(a value they do not offer), so its race would not match them.", None)
+
+
 # -- the page ------------------------------------------------------------------------------------------
 TITLE = "Live training"
 INTRO = ("A small neural network learns to separate two classes of points. Every run starts from the same "
@@ -182,10 +293,10 @@ def settings() -> dict:
     st.header("Data")
     dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASET_LABELS.get,
                            key=KEPT.seed("lt_dataset", FIRST["lt_dataset"]))
-    noise = st.slider("Noise", 0.0, 0.5, step=0.01, key=KEPT.seed("lt_noise", FIRST["lt_noise"]))
-    n_points = st.select_slider("Points (80% train, 20% test)", [64, 128, 256, 512, 1024, 2048],
+    noise = st.slider("Noise", *NOISE_RANGE, step=0.01, key=KEPT.seed("lt_noise", FIRST["lt_noise"]))
+    n_points = st.select_slider("Points (80% train, 20% test)", N_POINTS,
                                 key=KEPT.seed("lt_n", FIRST["lt_n"]))
-    seed = int(st.number_input("Seed (data, initial weights, batch order)", 0, 10_000, step=1,
+    seed = int(st.number_input("Seed (data, initial weights, batch order)", *SEED_RANGE, step=1,
                                key=KEPT.seed("lt_seed", FIRST["lt_seed"])))
     st.header("Model")
     layers = st.slider("Hidden layers", 0, T.MAX_HIDDEN_LAYERS,
@@ -197,17 +308,23 @@ def settings() -> dict:
     st.header("Training")
     batch = st.select_slider("Batch size", BATCH_OPTIONS, key=KEPT.seed("lt_batch", FULL_BATCH),
                              format_func=lambda b: FULL_BATCH_LABEL if b == FULL_BATCH else str(b))
+    precision = st.selectbox("Precision", list(AMP.PRECISIONS), format_func=lambda p: AMP.PRECISIONS[p].label,
+                             key=KEPT.seed("lt_precision", AMP.DEFAULT_PRECISION),
+                             help="Every run's forward pass in float32, or autocast to bfloat16 or float16 (with or "
+                                  "without loss scaling); the weights and the optimizer stay float32. See *Mixed "
+                                  "precision* under the view.")
     st.header("Live")
     spr = int(st.select_slider("Steps per redraw, at most (and per Step)",
-                               [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], key=KEPT.seed("lt_spr", 100)))
+                               STEPS_PER_REDRAW, key=KEPT.seed("lt_spr", 100)))
     redraw = float(st.select_slider(
         "Redraw every (seconds)", REDRAW_OPTIONS, key=KEPT.seed("lt_redraw", DEFAULT_REDRAW),
         help="Each redraw computes for at most about half of this time (training, then the pictures) and sends "
              "the browser only what is new: fewer steps than asked are taken if the computer is slower."))
-    stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", 0, 100_000, step=10,
+    stop_epochs = float(st.number_input("Pause after (epochs, 0 = never)", *STOP_EPOCHS_RANGE, step=10,
                                         key=KEPT.seed("lt_stop_epochs", 0)))
     return dict(dataset=dataset, noise=noise, n_points=n_points, seed=seed, layers=layers, width=width,
-                activation=activation, batch=batch, spr=spr, redraw=redraw, stop_epochs=stop_epochs)
+                activation=activation, batch=batch, spr=spr, redraw=redraw, stop_epochs=stop_epochs,
+                precision=precision)
 
 
 def presenter_view_width() -> float:
@@ -268,9 +385,10 @@ else:
 dataset, noise, n_points, seed = cfg["dataset"], cfg["noise"], cfg["n_points"], cfg["seed"]
 layers, width, activation, batch = cfg["layers"], cfg["width"], cfg["activation"], cfg["batch"]
 spr, redraw, stop_epochs = cfg["spr"], cfg["redraw"], cfg["stop_epochs"]
+precision = cfg["precision"]
 
 names = list(registry.optimizers())
-n_runs = int(runs_box.segmented_control("Runs", list(range(1, MAX_RUNS + 1)),
+n_runs = int(runs_box.segmented_control("Runs", RUN_COUNTS,
                                         key=KEPT.seed("lt_n_runs", FIRST["lt_n_runs"]),
                                         help="How many optimizers race (each run's controls are under the view).")
              or 1)
@@ -288,20 +406,29 @@ KEPT.save()
 
 spec = T.ModelSpec(layers, width if layers else T.WIDTH_RANGE[0], activation)
 batch_size = batch_size_of(batch)
-signature = repr((dataset, noise, n_points, seed, spec, batch_size,
-                  [(c.optimizer, c.backend, sorted(c.hypers.items()), c.accumulate, c.clip_norm, c.schedule,
-                    sorted(c.schedule_params.items()), c.schedule_steps) for c in configs]))
+
+
+def race_signature(dataset, noise, n_points, seed, spec, batch_size, precision, configs) -> str:
+    """What a race is made of: a change of it starts a new race."""
+    return repr((dataset, noise, n_points, seed, spec, batch_size, precision,
+                 [(c.optimizer, c.backend, sorted(c.hypers.items()), c.accumulate, c.clip_norm, c.schedule,
+                   sorted(c.schedule_params.items()), c.schedule_steps, c.groups) for c in configs]))
+
+
+signature = race_signature(dataset, noise, n_points, seed, spec, batch_size, precision, configs)
+adopt_loaded(signature)
 if st.session_state.get("_lt_sig") != signature:
     had_race = st.session_state.pop("_lt_race", None) is not None
     st.session_state["_lt_sig"] = signature
     try:
         race = T.Race(*_data(dataset, n_points, noise, seed), configs, model=spec, batch_size=batch_size,
-                      seed=seed, eval_every=EVAL_EVERY)
+                      seed=seed, eval_every=EVAL_EVERY, precision=precision)
     except (ValueError, TypeError, KeyError) as exc:
         st.session_state["_lt_running"] = False
         st.session_state["_lt_error"] = str(exc).strip("'\"")
     else:
         st.session_state["_lt_race"] = race
+        NL.trail(race)  # every run's weights from step 0, for the Landscape panel's paths
         st.session_state.pop("_lt_error", None)
         if had_race:
             st.toast("Settings changed: every run restarted from step 0.")
@@ -461,6 +588,46 @@ st.session_state["_lt_ticking"] = _ticking()
 
 with live_area:
     st.fragment(run_every=redraw if st.session_state["_lt_ticking"] else None)(live_panel)()
+
+
+def sharpness_panel() -> None:
+    if "_lt_race" in st.session_state:
+        SH.panel(st.session_state["_lt_race"], st.session_state["_lt_lock"], on_preset=_on_eos_preset)
+
+
+# app/training/sharpness.py and net_landscape.py: each computes only while its expander is open; the sharpness
+# chart is a fragment of its own, redrawn at most every SHARPNESS_PANEL_REDRAW_S while training.
+sharp_box = st.expander("Sharpness: training at the edge of stability", key="lt_sharp_box", on_change="rerun")
+SH.switch(st.session_state.get("_lt_race"), bool(sharp_box.open))
+if sharp_box.open:
+    with sharp_box:
+        st.fragment(run_every=budget.SHARPNESS_PANEL_REDRAW_S if st.session_state["_lt_ticking"] else None)(
+            sharpness_panel)()
+land_box = st.expander("Landscape: the network's own loss surface, with every run's path", key="lt_land_box",
+                       on_change="rerun")
+if land_box.open and "_lt_race" in st.session_state:
+    with land_box:
+        NL.panel(st.session_state["_lt_race"], st.session_state["_lt_lock"])
+
+if "_lt_race" in st.session_state:  # app/training/checkpoint.py and amp.py draw these
+    with st.expander("Checkpoint: save, resume, and what the optimizer state holds"):
+        CK.panel(st.session_state["_lt_race"], held=_held, page=dict(st.session_state.get(KEPT.store, {})),
+                 on_upload=_on_upload)
+    with st.expander(f"Mixed precision: {AMP.PRECISIONS[precision].label}"):
+        AMP.panel(st.session_state["_lt_race"], held=_held)
+
+
+def debug_panel() -> None:
+    if "_lt_race" in st.session_state:
+        diagnostics.panel(st.session_state["_lt_race"], st.session_state["_lt_lock"])
+
+
+# Its own fragment, redrawn about once a second while training (app.budget), not at the live view's rate.
+if st.toggle("Debugging panel", key=KEPT.seed("lt_debug", False),
+             help="Per-layer gradient norms and update sizes, dead units, where a NaN began, and what the "
+                  "course's debugging checklist says about them."):
+    st.fragment(run_every=budget.DEBUG_PANEL_REDRAW_S if st.session_state["_lt_ticking"] else None)(debug_panel)()
+KEPT.save()
 
 with st.expander("What to look for"):
     st.markdown(
