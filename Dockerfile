@@ -55,9 +55,11 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 
 # Headless (no browser, and Streamlit's file-writing "install skills" request refused);
 # browser.serverAddress set, so the server does not ask an outside service for its address at
-# start; XSRF protection on (as in every replica); no agent API; 1 MB uploads (the app has
-# none). The cookie secret comes from the environment (STREAMLIT_SERVER_COOKIE_SECRET), never
-# from the image.
+# start; XSRF protection on (as in every replica); no agent API; upload requests of at most
+# 16 MiB: Live Training's checkpoint bound, CHECKPOINT_MAX_BYTES in app/budget.py, plus the
+# multipart framing, in Streamlit's whole MiB (deploy/replicas.py: UPLOAD_MAX_MB;
+# tests/test_replicas.py checks they agree). The cookie secret comes from the environment
+# (STREAMLIT_SERVER_COOKIE_SECRET), never from the image.
 CMD ["python", "-m", "streamlit", "run", "app/main.py", \
      "--server.headless", "true", \
      "--browser.serverAddress", "127.0.0.1", \
@@ -66,7 +68,7 @@ CMD ["python", "-m", "streamlit", "run", "app/main.py", \
      "--server.runOnSave", "false", \
      "--server.enableXsrfProtection", "true", \
      "--server.enableAgentApi", "false", \
-     "--server.maxUploadSize", "1", \
+     "--server.maxUploadSize", "16", \
      "--client.toolbarMode", "minimal", \
      "--global.disableWidgetStateDuplicationWarning", "true", \
      "--server.address", "0.0.0.0", \

@@ -16,7 +16,7 @@ from optim_core import formula as _formula
 from optim_core.budget import LIMITS as ENGINE
 
 __all__ = ["ENGINE", "CONVERGENCE_MAX_STEPS", "STABILITY_MAX_STEPS", "REDRAW_TRAIN_S", "TRAINING_SHARE",
-           "LIVE_MAX_STEPS", "DEBUG_PANEL_REDRAW_S", "DEBUG_PANEL_POINTS", "CHECKPOINT_MAX_BYTES", "EXPORT_SECONDS", "EXPORT_WORKERS", "EXPORT_JOBS_PER_SESSION", "EXPORT_QUEUE",
+           "LIVE_MAX_STEPS", "DEBUG_PANEL_REDRAW_S", "DEBUG_PANEL_POINTS", "CHECKPOINT_MAX_BYTES", "UPLOADS_KEPT_PER_SESSION", "EXPORT_SECONDS", "EXPORT_WORKERS", "EXPORT_JOBS_PER_SESSION", "EXPORT_QUEUE",
            "ANIMATION_MAX_SECONDS", "ANIMATION_MAX_PIXELS", "MEMORY_MAX_PARAMS", "rows",
            "SHARPNESS_EVERY", "SHARPNESS_MIN_EVERY", "SHARPNESS_MAX_ITERS", "SHARPNESS_MAX_ROWS",
            "SHARPNESS_PANEL_REDRAW_S", "NET_LANDSCAPE_GRID", "NET_LANDSCAPE_MAX_WORK", "NET_TRAIL_SNAPSHOTS",
@@ -40,6 +40,9 @@ DEBUG_PANEL_POINTS = 300
 # A saved race (app/training/checkpoint.py) read back from an upload: at most this many bytes, checked before
 # parsing (a 4-run race keeps ~50 bytes a step and run: about 60,000 steps fit).
 CHECKPOINT_MAX_BYTES = 16_000_000
+# Streamlit keeps an uploaded file in memory until its DELETE or the session's end, and its upload route takes
+# any file id: app/housekeeping.py keeps only each session's newest few (the uploader shows one).
+UPLOADS_KEPT_PER_SESSION = 2
 # Sharpness (app/training/sharpness.py), only while its panel is open. A measurement (~3 ms a run for the
 # default network: Lanczos, ~1 backward pass a product) runs inside the training time above, so a redraw costs
 # no more; training slows instead (~35% at every 20 steps).
@@ -97,7 +100,8 @@ def rows() -> list[tuple[str, str, str]]:
                               f"{NET_LANDSCAPE_MAX_WORK:.0e} (grid shrunk to fit); paths: {NET_TRAIL_SNAPSHOTS} "
                               f"snapshots a run, {NET_TRAIL_MAX_FLOATS:,} floats a race", "about 1 s"),
         ("checkpoint upload", f"<= {CHECKPOINT_MAX_BYTES / 1e6:g} MB, checked before parsing; resuming rebuilds "
-                              "the race (no training)", "milliseconds"),
+                              "the race (no training); a session's newest {UPLOADS_KEPT_PER_SESSION} uploads kept",
+         "milliseconds"),
         ("export", f"{EXPORT_SECONDS:g} s each, {EXPORT_JOBS_PER_SESSION} per session, {EXPORT_WORKERS} threads, "
                    f"{EXPORT_QUEUE} queued; animations <= {ANIMATION_MAX_SECONDS:g} s of "
                    f"<= {ANIMATION_MAX_PIXELS:,} pixels", f"{EXPORT_SECONDS:g} s wall, off the page's thread"),

@@ -243,6 +243,31 @@ def _server_runtime() -> Any | None:
     return rt if issubclass(type(rt), Runtime) else None
 
 
+def cap_uploads(manager: Any, keep: int) -> int:
+    """Drop all but each session's ``keep`` newest uploaded files from Streamlit's in-memory upload store
+    (``MemoryUploadedFileManager``: it keeps a file until its DELETE or the session's end, and its upload
+    route takes any file id, so a client speaking HTTP could keep as many as it sends). The page's one
+    uploader shows the newest. Returns the bytes dropped."""
+    storage = getattr(manager, "file_storage", None)
+    lock = getattr(manager, "_lock", None)
+    if not isinstance(storage, dict) or lock is None:
+        return 0
+    with lock:  # files are added from the server's thread while we look
+        extra = [(sid, fid, len(rec.data)) for sid, files in storage.items()
+                 for fid, rec in list(files.items())[:max(0, len(files) - keep)]]  # dicts keep the upload order
+    for sid, fid, _ in extra:
+        manager.remove_file(sid, fid)
+    return sum(n for _, _, n in extra)
+
+
+def _cap_server_uploads() -> int:
+    from app.budget import UPLOADS_KEPT_PER_SESSION
+
+    rt = _server_runtime()
+    manager = getattr(rt, "_uploaded_file_mgr", None) if rt is not None else None
+    return 0 if manager is None else cap_uploads(manager, UPLOADS_KEPT_PER_SESSION)
+
+
 def _shut_down(session: Any) -> bool:
     state = getattr(session, "_state", None)
     return getattr(state, "name", "") == "SHUTDOWN_REQUESTED"
@@ -264,10 +289,11 @@ class Housekeeper:
 
     def __init__(self, look: Callable[[], Look | None] | None = None, *, trim: Callable[[], Any] = malloc_trim,
                  collect: Callable[[], Any] = gc.collect, forget: Callable[[str], None] | None = _forget_jobs,
+                 uploads: Callable[[], int] | None = _cap_server_uploads,
                  interval: float = INTERVAL, min_gap: float = MIN_GAP, clock: Callable[[], float] = time.monotonic,
                  log: logging.Logger | None = None):
         self.look = look if look is not None else RuntimeSessions()
-        self.trim, self.collect, self.forget = trim, collect, forget
+        self.trim, self.collect, self.forget, self.uploads = trim, collect, forget, uploads
         self.interval, self.min_gap, self.clock = float(interval), float(min_gap), clock
         self.log = log or _logger()
         self.stop_event = threading.Event()
@@ -279,6 +305,15 @@ class Housekeeper:
 
     def tick(self) -> bool:
         """One look; True if it collected and trimmed."""
+        if self.uploads is not None:
+            try:
+                dropped = self.uploads()
+            except Exception:  # noqa: BLE001 - Streamlit's internals may move; the rest still runs
+                dropped = 0
+                self.log.debug("housekeeping: could not cap the uploads", exc_info=True)
+            if dropped:
+                self.due = True
+                self.log.info("housekeeping: dropped %.1f MB of uploads no uploader shows", dropped / 2**20)
         look = self.look()
         if look is None:
             return False

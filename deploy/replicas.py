@@ -7,8 +7,9 @@ starts N ``streamlit run app/main.py`` servers on 127.0.0.1 (ports ``--replica-p
 ``server.cookieSecret`` (``--cookie-secret-file``, else ``$STREAMLIT_SERVER_COOKIE_SECRET``, else
 a new random one), waits until each answers ``/_stcore/health``, writes an HAProxy config from
 ``deploy/haproxy.cfg.in`` (round robin, cookie ``SERVERID`` stickiness, websockets, health
-checks, timeouts: each explained there), starts HAProxy in the foreground, checks that every
-replica answers through it, and prints the one URL to open (and to point the load test at).
+checks, timeouts, the upload route's size and rate bounds: each explained there), starts HAProxy
+in the foreground, checks that every replica answers through it, and prints the one URL to open
+(and to point the load test at).
 Ctrl-C, SIGTERM or SIGHUP stops HAProxy, then the replicas; nothing is left running. Flags after
 ``--`` go to every replica (e.g. ``-- --server.disconnectedSessionTTL 300``).
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import math
 import os
 import secrets
 import shutil
@@ -41,12 +43,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["ROOT", "TEMPLATE", "SERVER_FLAGS", "Cluster", "Replica", "find_haproxy", "render_config",
-           "replica_command", "main"]
+from app.budget import CHECKPOINT_MAX_BYTES
+
+__all__ = ["ROOT", "TEMPLATE", "SERVER_FLAGS", "UPLOAD_MAX_MB", "UPLOAD_MAX_BODY", "UPLOADS_PER_MINUTE", "Cluster",
+           "Replica", "find_haproxy", "render_config", "replica_command", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("haproxy.cfg.in")
 HAPROXY_HINT = "HAProxy is not installed: apt-get install -y haproxy (Debian), or pass --haproxy PATH"
+
+# Uploads: Live Training resumes a race from a checkpoint file of at most app.budget.CHECKPOINT_MAX_BYTES,
+# PUT as multipart/form-data. Streamlit 1.67 counts server.maxUploadSize in whole MiB and refuses (413)
+# a request whose declared Content-Length, multipart framing included, exceeds it, before reading the body.
+# So the replicas run with the fewest MiB that hold the largest checkpoint plus its framing (a boundary,
+# the part's headers, the file name twice: well under 64 KiB), and HAProxy and the Ingress refuse a
+# larger body with the same number. The Dockerfile and deploy/kubernetes.yaml state it (a test compares).
+MIB = 1024 * 1024
+MULTIPART_FRAMING = 64 * 1024
+UPLOAD_MAX_MB = math.ceil((CHECKPOINT_MAX_BYTES + MULTIPART_FRAMING) / MIB)
+UPLOAD_MAX_BODY = UPLOAD_MAX_MB * MIB  # bytes: the largest Content-Length a proxy forwards to the upload route
+# Upload PUTs HAProxy lets through from one client address in any minute; past it: 429.
+UPLOADS_PER_MINUTE = 10
 
 # What every replica runs with (the Dockerfile and deploy/kubernetes.yaml pass the same; a test
 # compares them). Headless: no browser is opened, and Streamlit refuses its filesystem-writing
@@ -54,8 +71,8 @@ HAPROXY_HINT = "HAProxy is not installed: apt-get install -y haproxy (Debian), o
 # the gate that holds). serverAddress: a headless server otherwise asks an outside service for
 # its address at start (a 2 s wait offline). XSRF protection on in every replica alike (a
 # replica with it off would accept what another refuses). The agent API off (Streamlit's
-# default, stated). maxUploadSize 1 MB: the app has no upload widget, and the upload endpoint
-# keeps what is PUT there in memory (the proxy refuses the path too).
+# default, stated). maxUploadSize: the checkpoint bound above (the upload endpoint keeps what is PUT
+# there in memory until the session ends; HAProxy bounds size and rate too).
 SERVER_FLAGS = (
     "--server.headless", "true",
     "--browser.serverAddress", "127.0.0.1",
@@ -64,7 +81,7 @@ SERVER_FLAGS = (
     "--server.runOnSave", "false",
     "--server.enableXsrfProtection", "true",
     "--server.enableAgentApi", "false",
-    "--server.maxUploadSize", "1",
+    "--server.maxUploadSize", str(UPLOAD_MAX_MB),
     "--client.toolbarMode", "minimal",
     "--global.disableWidgetStateDuplicationWarning", "true",
 )
@@ -84,13 +101,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def render_config(front_bind: str, servers: Sequence[tuple[str, int]], template: Path = TEMPLATE) -> str:
-    """The HAProxy config: ``front_bind`` (``host:port``) and one server line per ``(name, port)``."""
+    """The HAProxy config: ``front_bind`` (``host:port``), one server line per ``(name, port)``, and the
+    upload bounds (:data:`UPLOAD_MAX_BODY`, :data:`UPLOADS_PER_MINUTE`)."""
     lines = [f"    server {name} 127.0.0.1:{port} cookie {name}" for name, port in servers]
     text = template.read_text(encoding="utf-8")
-    for marker in ("@FRONT_BIND@", "@SERVERS@"):
+    markers = {"@FRONT_BIND@": front_bind, "@SERVERS@": "\n".join(lines),
+               "@UPLOAD_MAX_BODY@": str(UPLOAD_MAX_BODY), "@UPLOADS_PER_MINUTE@": str(UPLOADS_PER_MINUTE)}
+    for marker, value in markers.items():
         if marker not in text:
             raise ValueError(f"{template} has no {marker} marker")
-    return text.replace("@FRONT_BIND@", front_bind).replace("@SERVERS@", "\n".join(lines))
+        text = text.replace(marker, value)
+    return text
 
 
 def replica_command(port: int, extra: Sequence[str] = ()) -> list[str]:

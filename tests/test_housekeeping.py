@@ -13,6 +13,28 @@ import pytest
 from app import housekeeping as H
 
 
+
+def test_only_each_sessions_newest_uploads_are_kept():
+    """Streamlit keeps every PUT file until its DELETE or the session's end: the housekeeper keeps each
+    session's newest two (the page's uploader shows one) and says how many bytes it dropped."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    mgr = MemoryUploadedFileManager("/_stcore/upload_file")
+    for i, size in enumerate((100, 200, 300, 400)):
+        mgr.add_file("a", UploadedFileRec(f"a{i}", f"a{i}.safetensors", "application/octet-stream", b"x" * size))
+    mgr.add_file("b", UploadedFileRec("b0", "b0.safetensors", "application/octet-stream", b"y" * 50))
+    assert H.cap_uploads(mgr, keep=2) == 100 + 200
+    assert list(mgr.file_storage["a"]) == ["a2", "a3"] and list(mgr.file_storage["b"]) == ["b0"]
+    assert [f.file_id for f in mgr.get_files("a", ["a0", "a1", "a2", "a3"])] == ["a2", "a3"]
+    assert H.cap_uploads(mgr, keep=2) == 0  # nothing left to drop
+
+    # A tick drops them before it looks, and a collection becomes due.
+    k = H.Housekeeper(lambda: H.Look(1), uploads=lambda: H.cap_uploads(mgr, keep=1), trim=lambda: None,
+                      collect=lambda: None, forget=None)
+    assert k.tick() and list(mgr.file_storage["a"]) == ["a3"]
+
+
 class Clock:
     def __init__(self):
         self.t = 1000.0
