@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -17,22 +16,7 @@ from app.playground import scene as S
 from app.playground import state as U
 from optim_core import registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APP = os.path.join(ROOT, "app", "main.py")
-
-
-def fresh(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    return at
-
-
-def clean(at: AppTest) -> None:
-    """No traceback and no st.error on the page."""
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+from tests.apptest import clean, fresh
 
 
 def charts(at: AppTest) -> dict[str, dict]:

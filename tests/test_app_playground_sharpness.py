@@ -8,7 +8,6 @@ so λₘₐₓ = κ everywhere; LinearLR's lr at step s is η(f₀ + (1 − f₀
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import numpy as np
@@ -19,21 +18,7 @@ from app.playground import figures as F
 from app.playground import scene as S
 from optim_core import registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APP = os.path.join(ROOT, "app", "main.py")
-
-
-def fresh(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    return at
-
-
-def clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+from tests.apptest import clean, fresh
 
 
 def texts(at: AppTest) -> list[str]:

@@ -4,7 +4,6 @@ link with the precision reproduces the scene, and a link without it is the float
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import numpy as np
@@ -15,25 +14,12 @@ from app.playground import state as U
 from app.playground.precision import remedy_scene
 from app.playground.presets import DEFAULT_SCENE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APP = os.path.join(ROOT, "app", "main.py")
+from tests.apptest import clean, fresh
+
 # SGD with a small lr on the ravine (f = (θ₁² + 10 θ₂²)/2) from (−2.5, 0.8): in bfloat16 each θ₁
 # update (0.002 · 2.5 = 0.005) is below half an ulp at 2.5 (2⁻⁷ = 0.0078), so θ₁ never moves.
 STALL = {"pg_surface": "Ravine", "pg_x0": "-2.5", "pg_y0": "0.8", "pg_steps": "500", "pg_nruns": "1",
          "pg_r0_opt": "SGD", "pg_r0_lr": "0.002"}
-
-
-def fresh(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    return at
-
-
-def clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def race_paths(at: AppTest) -> list[np.ndarray]:

@@ -730,6 +730,18 @@ class Race:
             done += n
         return done
 
+    def hook(self, kind: type, create: bool = True):
+        """The step hook of class ``kind`` among :attr:`step_hooks`; with ``create``, a new ``kind(self)``
+        hooked in when there is none (it then sees the steps from the race's current one on)."""
+        for h in self.step_hooks:
+            if isinstance(h, kind):
+                return h
+        if not create:
+            return None
+        h = kind(self)
+        self.step_hooks.append(h)
+        return h
+
     @property
     def step(self) -> int:
         return max(run.step for run in self.runs)

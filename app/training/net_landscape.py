@@ -130,14 +130,7 @@ class Trail:
 def trail(race, create: bool = True) -> Trail | None:
     """The :class:`Trail` among ``race.step_hooks`` (a new one, hooked in, when there is none and ``create``:
     its paths then start at the race's current step)."""
-    for hook in race.step_hooks:
-        if isinstance(hook, Trail):
-            return hook
-    if not create:
-        return None
-    t = Trail(race)
-    race.step_hooks.append(t)
-    return t
+    return race.hook(Trail, create)
 
 
 # -- directions ------------------------------------------------------------------------------------

@@ -380,14 +380,7 @@ class Tracker:
 def tracker(race, create: bool = True) -> Tracker | None:
     """The :class:`Tracker` among ``race.step_hooks`` (a new one, hooked in, when there is none and
     ``create``)."""
-    for hook in race.step_hooks:
-        if isinstance(hook, Tracker):
-            return hook
-    if not create:
-        return None
-    t = Tracker(race)
-    race.step_hooks.append(t)
-    return t
+    return race.hook(Tracker, create)
 
 
 # -- the chart -------------------------------------------------------------------------------------
