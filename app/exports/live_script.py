@@ -29,7 +29,16 @@ of each optimizer torch.optim lacks (named in the script with its pip line, as i
   a float32 race's script has none of it;
 - evaluating every run on the whole training and test sets at step 0 and every ``eval_every``
   steps, as the app does; printing each run's losses and accuracies every few steps; saving the
-  per-step training losses (and lr, gradient norms, evaluations) to an ``.npz`` (``--out``).
+  per-step training losses (and lr, gradient norms, evaluations) to an ``.npz`` (``--out``);
+- and, with ``--checkpoint-at N`` (or ``CHECKPOINT_AT`` at the top), checkpointing in plain PyTorch: at
+  step ``N`` every run's ``model.state_dict()``, ``optimizer.state_dict()``, the scheduler's and (mixed
+  precision) the GradScaler's ``state_dict()``, the step counter and the data order (the seed, the next
+  micro-batch, the epoch's permutation) go to a file with ``torch.save`` (``save_checkpoint``); after the
+  uninterrupted race, each run is rebuilt from scratch, loaded with ``torch.load(path, weights_only=True)``
+  (``load_checkpoint``), trained to the end, and the script says whether its losses equal the uninterrupted
+  run's bit for bit (saved as ``resumed_loss``; the script exits with an error if they do not). Every
+  optimizer the script builds is a ``torch.optim.Optimizer`` (torch's, or the reference package's
+  subclass), so each one's state is its ``state_dict()``: every exported run can be checkpointed.
 
 In a float64 race the losses equal the app's to rounding (the tests: rtol 1e-9). In a float32 race
 they agree to float32 rounding, compounding over the steps: torch and NumPy sum in different
@@ -203,13 +212,17 @@ _HEADER = '''#!/usr/bin/env python3
 An Optimizer Explorer Live Training race reproduced with PyTorch: the same data, MLP, initial
 weights, mini-batch order, optimizers, lr schedules, gradient clipping and accumulation, in {dtype}.
 
-    python {filename} [--steps N] [--out {out}] [--every K]
+    python {filename} [--steps N] [--out {out}] [--every K] [--checkpoint-at C]
 
 Needs: {needs}
 Trains every run N steps (default {steps}: the race's step when exported), prints each run's loss
 and accuracy on the whole training and test sets every K steps, and saves the per-step training
 losses (runs x steps, NaN after a divergence), lrs and gradient norms, and the evaluations
 (every {eval_every} steps, as in the app) to {out}.
+
+With --checkpoint-at C (or CHECKPOINT_AT below) it also saves every run at step C with torch.save,
+then resumes each one from its file in a brand-new model, optimizer and scheduler, trains it on to
+step N and says whether the resumed losses equal the uninterrupted run's, bit for bit.
 """
 
 import argparse
@@ -341,13 +354,99 @@ class Trainer:
         return loss_value, math.nan if lr is None else float(lr), gn, gn_after
 
 
+# ---------------------------------------------------------------------------------------
+# Checkpoint and resume. The next step depends on the weights, the optimizer's state (momentum
+# buffers, Adam's moments, step counts) and its param_groups (the current lr and betas), the
+# scheduler's position, the step counter and the place in the mini-batch stream: a checkpoint
+# holds all of them, so a run resumed from it goes on with the very numbers it would have had.
+# ---------------------------------------------------------------------------------------
+
+
+def save_checkpoint(trainer, path):
+    """Save one run's training state to ``path`` with torch.save."""
+    epoch, batch = divmod(trainer.run["accumulate"] * trainer.step, BATCHES)  # the next micro-batch
+    checkpoint = {
+        "model": trainer.model.state_dict(),  # the weights, by layer name
+        "optimizer": trainer.optimizer.state_dict(),  # {"state": per parameter, "param_groups": lr, ...}
+        "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),  # its position
+        "step": trainer.step,
+        "diverged": trainer.diverged,
+        # The batch order is a function of SEED and the micro-batch counter, so these are the whole
+        # data loader's state (with a shuffling DataLoader, save its generator's get_state()). The
+        # epoch's permutation is kept to check, on resuming, that NumPy still shuffles the same way.
+        "data": {"seed": SEED, "epoch": epoch, "batch": batch,
+                 "permutation": None if FULL_BATCH else torch.tensor(permutation(epoch))},
+    }
+    torch.save(checkpoint, path)
+
+
+def load_checkpoint(trainer, path):
+    """Load a run saved by save_checkpoint into ``trainer``'s fresh model, optimizer and scheduler."""
+    # weights_only=True: only tensors and plain Python containers are rebuilt, no code from the file runs.
+    checkpoint = torch.load(path, weights_only=True)
+    data = checkpoint["data"]
+    if data["seed"] != SEED or (data["permutation"] is not None and not np.array_equal(
+            data["permutation"].numpy(), permutation(data["epoch"]))):
+        raise SystemExit(f"{path} was saved with another batch order than this script's: it cannot resume here.")
+    trainer.model.load_state_dict(checkpoint["model"])  # copied into the model's own tensors
+    trainer.optimizer.load_state_dict(checkpoint["optimizer"])  # matched to the parameters by position
+    if trainer.scheduler is not None:
+        trainer.scheduler.load_state_dict(checkpoint["scheduler"])
+    trainer.step = checkpoint["step"]  # micro_batch(k * step) is where the stream goes on
+    trainer.diverged = checkpoint["diverged"]
+
+
+def describe_checkpoint(path):
+    """One line on what a checkpoint holds (what the optimizer keeps per parameter, for instance)."""
+    checkpoint = torch.load(path, weights_only=True)
+    state = checkpoint["optimizer"]["state"]
+    keys = sorted({key for per_param in state.values() for key in per_param})
+    parts = [f"model: {len(checkpoint['model'])} tensors",
+             f"optimizer: {', '.join(keys) or 'no state'} for {len(state)} parameters, "
+             f"{len(checkpoint['optimizer']['param_groups'])} param group(s)"]
+    if checkpoint["scheduler"] is not None:
+        parts.append(f"scheduler: last_epoch {checkpoint['scheduler']['last_epoch']}")
+    parts.append(f"step {checkpoint['step']}, data: epoch {checkpoint['data']['epoch']} batch "
+                 f"{checkpoint['data']['batch']}")
+    return "; ".join(parts)
+
+
+def resume_and_compare(n, steps, losses):
+    """Every run again from its checkpoint at step ``n``, in a new model, optimizer and scheduler, trained
+    to ``steps``: (its losses, runs x steps with NaN before ``n``; whether all equal ``losses`` bit for bit)."""
+    resumed = np.full_like(losses, np.nan)
+    width = max(len(run["label"]) for run in RUNS)
+    print(f"\\nEach run resumed from its checkpoint at step {n} (torch.load into fresh objects), on to step {steps}:")
+    for r, run in enumerate(RUNS):
+        trainer = Trainer(run)  # the initial weights, a new optimizer and scheduler...
+        load_checkpoint(trainer, CHECKPOINT_FILE.format(run=r + 1))  # ...now holding the saved state
+        while trainer.step < steps and not trainer.diverged:
+            row = trainer.train_step()
+            if row is not None:
+                resumed[r, trainer.step - 1] = row[0]
+        same = resumed[r, n:].tobytes() == losses[r, n:].tobytes()  # the bits, not a tolerance
+        gap = np.nanmax(np.abs(resumed[r, n:] - losses[r, n:]), initial=0.0)
+        print(f"  {run['label']:<{width}}  {steps - n} losses " +
+              ("equal the uninterrupted run's, bit for bit" if same else f"differ (by up to {gap:.3g})") +
+              (f" ({trainer.diverged})" if trainer.diverged else ""))
+    same = resumed[:, n:].tobytes() == losses[:, n:].tobytes()
+    print("Checkpoint and resume gave the same numbers as never stopping." if same else
+          "Resuming changed the numbers: something the next step depends on was not in the checkpoint.")
+    return resumed, same
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--steps", type=int, default=STEPS, help=f"optimizer steps per run (default {STEPS})")
     parser.add_argument("--out", default=OUT, help=f"where to save the curves (default {OUT})")
     parser.add_argument("--every", type=int, default=0, help="print every K steps (default: about 10 times)")
+    parser.add_argument("--checkpoint-at", type=int, default=CHECKPOINT_AT, metavar="C",
+                        help="save every run at step C, resume it from the file and compare the losses")
     args = parser.parse_args()
     steps = max(args.steps, 0)
+    at = args.checkpoint_at
+    if at is not None and not 0 <= at < steps:
+        parser.error(f"--checkpoint-at must be a step from 0 to {steps - 1} (one the runs go past), got {at}")
     every = args.every if args.every > 0 else max(EVAL_EVERY, EVAL_EVERY * math.ceil(steps / 10 / EVAL_EVERY))
     trainers = [Trainer(run) for run in RUNS]
     R = len(trainers)
@@ -370,6 +469,11 @@ def main():
 
     report(0)
     for t in range(steps):
+        if t == at:  # every run has taken `at` steps: save it, and train on without stopping
+            for r, tr in enumerate(trainers):
+                save_checkpoint(tr, CHECKPOINT_FILE.format(run=r + 1))
+            print(f"saved each run at step {at} to {CHECKPOINT_FILE.format(run='<run>')}; run 1's holds: "
+                  f"{describe_checkpoint(CHECKPOINT_FILE.format(run=1))}")
         for r, tr in enumerate(trainers):
             if tr.diverged:
                 continue
@@ -381,16 +485,31 @@ def main():
                 curves[key][r, t] = v
         if (t + 1) % EVAL_EVERY == 0 or (t + 1) % every == 0 or t + 1 == steps:
             report(t + 1)
+    if at is not None:
+        curves["resumed_loss"], same = resume_and_compare(at, steps, curves["loss"])
     np.savez(args.out, labels=np.array([run["label"] for run in RUNS]), **curves,
              eval_step=np.array(eval_steps, dtype=np.int64), train_loss=evals[..., 0], train_acc=evals[..., 1],
              test_loss=evals[..., 2], test_acc=evals[..., 3],
              diverged_at=np.array([tr.step if tr.diverged else -1 for tr in trainers], dtype=np.int64))
     print(f"saved the training curves of {R} run{'s' if R > 1 else ''} ({steps} steps) to {args.out}")
+    if at is not None and not same:
+        raise SystemExit("the resumed runs did not reproduce the uninterrupted ones")
 
 
 if __name__ == "__main__":
     main()
 '''
+
+
+# With mixed precision, save_checkpoint and load_checkpoint also keep the GradScaler's state (its scale and
+# growth count; a disabled scaler's is empty): (what the float32 script says, what it says then).
+_CHECKPOINT_SCALER = (
+    ("        \"step\": trainer.step,\n",
+     "        \"scaler\": trainer.scaler.state_dict(),  # GradScaler: the loss scale and its growth count\n"
+     "        \"step\": trainer.step,\n"),
+    ("    trainer.step = checkpoint[\"step\"]",
+     "    trainer.scaler.load_state_dict(checkpoint[\"scaler\"])\n    trainer.step = checkpoint[\"step\"]"),
+)
 
 
 def _unique_labels(race) -> list[str]:
@@ -453,6 +572,8 @@ def live_script(race: T.Race, steps: int | None = None, filename: str = "live_tr
         "",
         f"STEPS = {steps}",
         f"OUT = {out!r}",
+        "CHECKPOINT_AT = None  # a step (e.g. STEPS // 2) to save, resume and compare at; or --checkpoint-at",
+        "CHECKPOINT_FILE = 'checkpoint_run{run}.pt'  # one file per run",
         f"SEED = {race.seed}",
         f"DTYPE = torch.{race.dtype}",
         f"NP_DTYPE = np.{race.dtype}",
@@ -489,4 +610,8 @@ def live_script(race: T.Race, steps: int | None = None, filename: str = "live_tr
         from app.training.amp import script_patch
 
         text = script_patch(text)
+        for old, new in _CHECKPOINT_SCALER:  # the GradScaler's state goes into the checkpoint too
+            if text.count(old) != 1:
+                raise ValueError("the script template changed: the loss scaler cannot be checkpointed")
+            text = text.replace(old, new)
     return text

@@ -490,7 +490,9 @@ def _script_exports(race: T.Race) -> list[Export]:
     return [Export("PyTorch script", "live_training.py", "text/x-python",
                    _held(lambda: live_script(race).encode("utf-8")), unavailable=checked[1],
                    help="A standalone script (NumPy and torch) that trains the same network on the same data, from "
-                        "the same initial weights on the same batches, with each run's optimizer, up to this step.")]
+                        "the same initial weights on the same batches, with each run's optimizer, up to this step. "
+                        "`python live_training.py --checkpoint-at N` also saves each run at step N with "
+                        "torch.save, resumes it from the file and checks the numbers equal never stopping.")]
 
 
 if "_lt_race" in st.session_state:  # outside the live fragment: drawn by whole-page runs only
