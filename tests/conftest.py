@@ -19,6 +19,19 @@ def float64_torch():
     torch.set_default_dtype(saved)
 
 
+@pytest.fixture(autouse=True)
+def torch_default_dtype_kept():
+    """A test that changes torch's process-wide default dtype (a generated script exec'd in-process, a
+    ``set_default_dtype`` without restoring) fails here, instead of a later test failing far away."""
+    torch = sys.modules.get("torch")
+    before = torch.get_default_dtype() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        after = torch.get_default_dtype()
+        assert after == (before or torch.float32), f"torch's default dtype left at {after}"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectreport(report):
     """In CI (``CI=true``) a module skipped at collection is a failure (see below)."""

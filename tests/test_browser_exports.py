@@ -69,7 +69,7 @@ def test_stills_download_as_png_svg_pdf(page):
 def test_the_data_the_page_and_the_script_download(page):
     csv = _download(page, "Data (CSV)").decode("utf-8")
     header = csv.splitlines()[0].split(",")
-    assert header[:6] == ["run", "label", "step", "theta1", "theta2", "loss"]
+    assert header[:8] == ["run", "label", "precision", "remedy", "step", "theta1", "theta2", "loss"]
     assert len(csv.splitlines()) == 1 + 6 * 501
     js = json.loads(_download(page, "Data and settings (JSON)"))
     assert js["scene"]["surface"] == "Rosenbrock" and len(js["runs"]) == 6

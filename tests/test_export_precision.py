@@ -154,12 +154,12 @@ def test_stochastic_rounding_in_the_script_is_unbiased(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16", "float32"])
-def test_the_scripts_rounding_is_correct_where_torchs_cast_rounds_twice(precision, tmp_path):
+def test_the_scripts_rounding_is_correct_where_torchs_cast_rounds_twice(precision, tmp_path, float64_torch):
     # The script's round_to against ml_dtypes' casts from float64 (one correct rounding), an independent
     # reference; values just past a rounding midpoint are where a cast through float32 goes wrong.
     path = tmp_path / "rounding.py"
     path.write_text(torch_script(_scene([RunConfig.make("SGD", SGD)], precision, steps=5)), encoding="utf-8")
-    script = runpy.run_path(str(path), run_name="not_main")
+    script = runpy.run_path(str(path), run_name="not_main")  # sets torch's default dtype (the fixture restores it)
     dtype = {"bfloat16": ml_dtypes.bfloat16, "float16": np.float16, "float32": np.float32}[precision]
     bits = {"bfloat16": 8, "float16": 11, "float32": 24}[precision]
     rng = np.random.default_rng(3)

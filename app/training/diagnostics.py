@@ -317,8 +317,11 @@ def _layer_colors(n: int) -> list[str]:
     """Early layers light, the head dark: depth reads as shade (one hue, so it is not taken for a run)."""
     from plotly.colors import sample_colorscale
 
-    return sample_colorscale("Viridis", [0.85 - 0.85 * k / max(n - 1, 1) for k in range(n)]) if n > 1 else \
-        sample_colorscale("Viridis", [0.3])
+    from app.ui.theme import palette
+
+    scale = palette().sequential_scale  # the theme's, as the maps' steps-to-converge
+    return sample_colorscale(scale, [0.85 - 0.85 * k / max(n - 1, 1) for k in range(n)]) if n > 1 else \
+        sample_colorscale(scale, [0.3])
 
 
 def panel_figure(race, height: int = 520):

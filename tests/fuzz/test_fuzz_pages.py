@@ -125,8 +125,9 @@ def page_test(page: str, query: dict | None = None) -> AppTest:
     return at
 
 
-# A number the page prints as Python's inf or nan ("inf GB"): the input should have been bounded.
-NON_FINITE_TEXT = re.compile(r"(?<![\w'\"])-?(inf|nan|NaN)(?![\w'\"])")
+# A number the page prints as Python's inf or nan ("inf GB"): the input should have been bounded. (The
+# debugging panel's "NaN/Inf detector" names the concept, not a number: a slash beside it is not a number.)
+NON_FINITE_TEXT = re.compile(r"(?<![\w'\"/])-?(inf|nan|NaN)(?![\w'\"/])")
 TEXT_ELEMENTS = ("markdown", "caption", "success", "info", "warning", "error", "text", "title", "header",
                  "subheader", "metric")
 
