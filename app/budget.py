@@ -59,7 +59,7 @@ NET_TRAIL_MAX_FLOATS = 1_000_000  # all runs' snapshots together (4 MB of float3
 
 # ---- Exports (app/exports/jobs.py: background threads, never the page's) ---------------------------
 EXPORT_SECONDS = 120.0  # wall seconds one export may run before it is stopped
-EXPORT_WORKERS = 2  # export threads for the whole server (one per core)
+EXPORT_WORKERS = 2  # export threads for the whole server (one per core); as many render processes at most
 EXPORT_JOBS_PER_SESSION = 1  # a session's exports run one at a time
 EXPORT_QUEUE = 8  # exports waiting for a thread, server-wide; past it a new one is refused with a message
 ANIMATION_MAX_SECONDS = 60.0  # the longest GIF / MP4
@@ -104,7 +104,8 @@ def rows() -> list[tuple[str, str, str]]:
          "milliseconds"),
         ("export", f"{EXPORT_SECONDS:g} s each, {EXPORT_JOBS_PER_SESSION} per session, {EXPORT_WORKERS} threads, "
                    f"{EXPORT_QUEUE} queued; animations <= {ANIMATION_MAX_SECONDS:g} s of "
-                   f"<= {ANIMATION_MAX_PIXELS:,} pixels", f"{EXPORT_SECONDS:g} s wall, off the page's thread"),
+                   f"<= {ANIMATION_MAX_PIXELS:,} pixels (drawn in a render process)",
+         f"{EXPORT_SECONDS:g} s wall, off the page's thread"),
         ("Memory page", f"<= {MEMORY_MAX_PARAMS:.0e} parameters", "microseconds"),
     ]
 

@@ -4,6 +4,7 @@ time bounds, cleanup, and a race computed on the page's thread while a heavy exp
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import threading
 import time
@@ -233,3 +234,134 @@ def test_a_race_still_computes_while_a_heavy_export_runs(runner):
           f"(median of {len(busy)}; max {max(busy) * 1e3:.1f} ms; {loaded / solo:.2f}x); "
           f"the export drew {job.result} frames in 2 s")
     assert loaded < 5 * solo
+
+
+# -- animations in a render process (jobs.in_process) -----------------------------------------
+# The functions a child runs are module-level: the child imports this module to find them.
+
+
+def child_pid(progress):
+    progress(0.5, "in the child")
+    return os.getpid()
+
+
+def child_counting(n: int, progress):
+    for i in range(n):
+        progress((i + 1) / n, f"frame {i + 1} of {n}")
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def child_forever(progress):
+    while True:
+        progress(0.25, "drawing")
+        time.sleep(0.01)
+
+
+def child_silent(progress):
+    time.sleep(60)  # never reports: only a kill stops it
+
+
+def child_raises(progress):
+    progress(0.4)
+    raise ValueError("frame size 0 x 0")
+
+
+def child_too_slow(progress):
+    raise TimeoutError("the export took longer than its 5 s")
+
+
+def child_dies(progress):
+    progress(0.2)
+    os._exit(3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _children():
+    yield
+    J.stop_children()
+
+
+def test_in_process_runs_in_a_reused_child_and_relays_progress(runner):
+    seen = []
+    pid = J.in_process(child_pid, progress=lambda f, m="": seen.append((f, m)))
+    assert isinstance(pid, int) and pid != os.getpid()
+    assert [s for s in seen if s[1]] == [(0.5, "in the child")]  # and, while it is quiet, the last fraction
+    job = runner.submit("s1", "gif", J.in_process, child_counting, 20)
+    fractions = []
+    while not job.done:
+        fractions.append(job.progress)
+        time.sleep(0.005)
+    assert wait(job).ok and job.result == pid  # the same child, started once
+    assert job.message == "frame 20 of 20" and 0 < len(set(fractions) - {0.0, 1.0})
+    assert fractions == sorted(fractions)
+
+
+def test_cancel_and_time_bound_stop_the_child(runner):
+    job = runner.submit("s1", "gif", J.in_process, child_forever)
+    while job.progress < 0.25:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    runner.cancel(job.id)
+    assert wait(job, timeout=5).state == "cancelled" and time.monotonic() - t0 < 1.0
+    job = wait(runner.submit("s1", "gif", J.in_process, child_forever, time_bound=0.5), timeout=5)
+    assert job.state == "timed out" and "0.5 s" in job.error
+    first = J.in_process(child_pid)
+    assert J.in_process(child_pid) == first  # a child that stopped when told is reused
+
+
+def test_a_child_that_does_not_stop_is_killed(runner, monkeypatch):
+    monkeypatch.setattr(J, "CHILD_GRACE", 0.3)
+    before = J.in_process(child_pid)
+    job = runner.submit("s1", "mp4", J.in_process, child_silent)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    runner.cancel(job.id)
+    assert wait(job, timeout=5).state == "cancelled" and time.monotonic() - t0 < 2.0
+    after = J.in_process(child_pid)
+    assert after != before and after != os.getpid()  # the silent one was killed; a new child started
+
+
+def test_errors_and_deaths_in_the_child_fail_the_job_with_a_message(runner):
+    job = wait(runner.submit("s1", "gif", J.in_process, child_raises))
+    assert job.state == "failed" and job.error == "ValueError: frame size 0 x 0"
+    assert job.progress == pytest.approx(0.4)
+    job = wait(runner.submit("s1", "gif", J.in_process, child_too_slow))
+    assert job.state == "timed out" and job.error == "the export took longer than its 5 s"
+    job = wait(runner.submit("s1", "mp4", J.in_process, child_dies), timeout=10)
+    assert job.state == "failed" and "ended unexpectedly (exit code 3)" in job.error
+    assert isinstance(J.in_process(child_pid), int)  # the next task gets a new child
+
+
+def test_an_animation_job_renders_the_same_file_in_a_child():
+    from app.exports import animation as A
+    from app.playground import figures, presets, race
+
+    res = race.compute(presets.DEFAULT_SCENE)
+    land = figures.landscape(res.surface)
+    src = (presets.DEFAULT_SCENE, res, res.surface, land)
+    kw = dict(size=(320, 180), seconds=1.0, fps=10)
+    runner = J.JobRunner(workers=1, time_limit=60.0)
+    try:
+        job = wait(runner.submit("s1", "GIF", A.gif_in_child, src, **kw), timeout=60)
+    finally:
+        runner.shutdown()
+    assert job.ok and job.progress == 1.0
+    assert isinstance(job.result, bytes) and job.result == A.write_gif(src, **kw)
+
+
+def child_busy(n: int, progress):
+    for i in range(n):
+        end = time.perf_counter() + 0.02
+        while time.perf_counter() < end:  # work, not sleep: the pace is measured on it
+            pass
+        progress((i + 1) / n)
+    return n
+
+
+def test_the_child_paces_itself():
+    J.in_process(child_pid)  # a child already started: its imports are not timed
+    t0 = time.perf_counter()
+    assert J.in_process(child_busy, 10) == 10
+    took = time.perf_counter() - t0
+    assert J.CHILD_DUTY == 0.5 and 0.35 < took < 3.0  # 0.2 s of work, as long asleep

@@ -20,6 +20,10 @@ Timing (``seconds``, the whole clip): 0.5 s on step 0, the race, 1 s on the last
 glide between steps, so a short race moves as smoothly as a long one. Defaults: a GIF of 7 s at
 25 fps (a frame every 40 ms, one global 255-color palette, unchanged pixels transparent, looping
 forever); an MP4 of 7 s at 30 fps (H.264 ``yuv420p``, CRF 20, BT.709, ``+faststart``).
+
+Where: :func:`gif_in_child` and :func:`mp4_in_child` (what the export menu's jobs call) read the
+payload and the landscape's picture on the calling thread, in its theme, then draw and encode in a
+render process (:func:`app.exports.jobs.in_process`), away from the server's GIL.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from app.ui.theme import FONT_SIZE, TITLE_SIZE
 from app import budget
 
 __all__ = ["DEFAULT_SIZE", "GIF_FPS", "MP4_FPS", "DEFAULT_SECONDS", "MAX_SECONDS", "ExportTooSlow", "Layout",
-           "prepare", "frame_layout", "timeline", "render_frames", "render_frame", "write_gif", "write_mp4", "mp4_size"]
+           "prepare", "frame_layout", "timeline", "render_frames", "render_frame", "write_gif", "write_mp4", "mp4_size",
+           "gif_in_child", "mp4_in_child"]
 
 DEFAULT_SIZE = (1280, 720)
 GIF_FPS = 25  # 40 ms a frame: GIF durations are whole hundredths of a second
@@ -838,3 +843,23 @@ def write_mp4(source, landscape=None, *, size: tuple[int, int] = DEFAULT_SIZE, f
             out = f.read()
     clock.report(1.0, force=True)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# in a render process
+# ---------------------------------------------------------------------------------------------
+def _in_child(write: Callable[..., bytes], source, landscape, progress: Progress | None, kwargs: dict) -> bytes:
+    from app.exports import jobs
+
+    payload, png = prepare(source, landscape)  # here: the Landscape's picture in this thread's theme
+    return jobs.in_process(write, payload, png, progress=progress, **kwargs)
+
+
+def gif_in_child(source, landscape=None, *, progress: Progress | None = None, **kwargs: Any) -> bytes:
+    """:func:`write_gif` drawn and encoded in a render process (same arguments and result)."""
+    return _in_child(write_gif, source, landscape, progress, kwargs)
+
+
+def mp4_in_child(source, landscape=None, *, progress: Progress | None = None, **kwargs: Any) -> bytes:
+    """:func:`write_mp4` drawn and encoded in a render process (same arguments and result)."""
+    return _in_child(write_mp4, source, landscape, progress, kwargs)

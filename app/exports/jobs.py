@@ -18,15 +18,31 @@ Limits, so that one class exporting at once cannot starve the server:
 - **memory**: a finished job is kept ``keep_seconds`` (5 minutes) for its download, at most
   ``max_kept`` of them and ``max_kept_bytes`` of results (oldest dropped first).
 
-Threads, not processes: the heavy part of each export already runs outside Python's GIL or
-outside the process (a still is rendered in Chromium, an MP4 encoded by the ffmpeg
-subprocess; Pillow encodes and NumPy computes frames with the GIL released for the bulk of
-the work), a process pool would have to pickle scenes, figures and multi-MB results both
-ways, pay ~1 s of imports per worker, and fork a server that runs threads. What remains in
-Python (building frames) shares the GIL with the page threads: the test measures a race
-computed next to a busy job (tests/test_export_jobs.py). The worker threads also lower
-their own OS priority (``nice`` 10; Linux applies it per thread, and an ffmpeg started from
-the thread inherits it), so the page threads win the cores when both want them.
+Threads, and render processes for the animations: a job runs on a worker thread, which keeps
+its state, progress, time bound and cancellation. A still is rendered by Chromium (kaleido), out
+of this process already, and the small exports are quick. The GIF and MP4 are not: an MP4 at
+1920 x 1080 is ~12 s of CPU in Pillow (Lanczos reductions and pastes of the supersampled map,
+frame after frame; the Python between those calls is a few percent), next to ffmpeg's encoder.
+:func:`in_process` runs them in a child process instead: started with ``spawn`` (a server
+running threads must never fork) the first time one is needed, then reused (one per worker
+thread at most; the first pays about a second of imports). The child gets small picklable
+inputs (the race view's payload: lists and numbers; the landscape as a PNG data URI: ~60 kB)
+and sends back progress reports, the file's bytes or the error's message; the server process
+spends ~0.01 s of CPU on an MP4. The worker thread relays progress to the job and, when the job
+is cancelled or runs past its time bound, tells the child to stop at its next progress report
+(and kills it if it has not stopped ``CHILD_GRACE`` seconds later); a child that dies fails the
+job with a message.
+
+Being out of the server's GIL was not enough on two cores: the server process stays near one
+core busy with 30 students, and a render beside it, even niced, slowed it enough that their p95
+doubled (``python -m loadtest run --users 30 --heavy export``: 2.3-2.4x with the render in a
+thread or in a child at full speed). So the child also paces itself: it sleeps as long as it
+worked since its last progress report (``CHILD_DUTY`` 0.5), and an MP4 at 1920 x 1080 takes
+~30 s instead of ~16 s (students' p95 1.33x; the polling of the job alone, with a render that
+only sleeps: 1.36x). The worker threads and the render processes lower their OS priority
+(``nice`` 10, per thread on Linux), and an ffmpeg started from them inherits it. (``SCHED_IDLE``, CPU
+only when the server leaves a core idle, measured no better, and on a machine busy for minutes it
+would starve a teacher's render until its time bound.)
 
 Pure Python: nothing here imports streamlit.
 """
@@ -34,20 +50,25 @@ Pure Python: nothing here imports streamlit.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import wait as _wait_any
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from app import budget
 
-__all__ = ["Job", "JobStopped", "JobRunner", "RUNNER", "submit", "get", "jobs_of", "cancel", "forget"]
+__all__ = ["Job", "JobStopped", "ChildFailed", "JobRunner", "RUNNER", "submit", "get", "jobs_of", "cancel", "forget",
+           "in_process", "stop_children"]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, TIMED_OUT, REFUSED = (
     "queued", "running", "done", "failed", "cancelled", "timed out", "refused")
 FINISHED = frozenset({DONE, FAILED, CANCELLED, TIMED_OUT, REFUSED})
 WORKER_NICE = 10
+CHILD_GRACE = 3.0  # seconds a render process has to stop when told before it is killed
+CHILD_DUTY = 0.5  # the share of its time a render process computes: it sleeps the rest (see the module docs)
 
 
 class JobStopped(BaseException):
@@ -139,6 +160,8 @@ def _nice_this_thread() -> None:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
+    if isinstance(exc, ChildFailed):  # already says what the child raised
+        return text or "The render process failed."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -292,6 +315,180 @@ class JobRunner:
             old = finished.pop(0)
             total -= old._size()
             del self._jobs[old.id]
+
+
+# -- work in a render process ------------------------------------------------------------------
+
+
+class ChildFailed(RuntimeError):
+    """What the render process raised (its type and message, as text), or that it died."""
+
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _child_main(conn) -> None:
+    """A render process: runs the tasks sent over ``conn`` one at a time, until the pipe closes.
+
+    A task is ``(fn, args, kwargs)``; the answers are ``("progress", fraction, message)`` while it
+    runs, then one of ``("done", result)``, ``("error", type name, message, is a TimeoutError)``
+    or ``("stopped",)``. The parent sends ``"stop"`` to stop a task: it is read at the task's next
+    progress report (a ``"stop"`` that arrives after the task ended is dropped here).
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICE)
+    except (AttributeError, OSError):
+        pass
+
+    since = [time.monotonic()]
+
+    def report(fraction: float, message: str = "") -> None:
+        if conn.poll() and conn.recv() == "stop":
+            raise JobStopped(CANCELLED)
+        conn.send(("progress", float(fraction), str(message)))
+        if 0 < CHILD_DUTY < 1:  # pace: as long asleep as the work since the last report took, at 0.5
+            time.sleep((time.monotonic() - since[0]) * (1 - CHILD_DUTY) / CHILD_DUTY)
+        since[0] = time.monotonic()
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the parent closed the pipe or exited
+            return
+        if not isinstance(task, tuple):  # a late "stop"
+            continue
+        fn, args, kwargs = task
+        since[0] = time.monotonic()
+        try:
+            result = fn(*args, progress=report, **kwargs)
+            conn.send(("done", result))
+        except JobStopped:
+            conn.send(("stopped",))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as text
+            conn.send(("error", type(exc).__name__, str(exc), isinstance(exc, TimeoutError)))
+
+
+class _Child:
+    """One render process and the parent's end of its pipe."""
+
+    def __init__(self) -> None:
+        self.conn, theirs = _SPAWN.Pipe(duplex=True)
+        self.proc = _SPAWN.Process(target=_child_main, args=(theirs,), name="export-render", daemon=True)
+        self.proc.start()
+        theirs.close()
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(5)
+        finally:
+            self.conn.close()
+
+
+_children_lock = threading.Lock()
+_idle: list[_Child] = []
+
+
+def _take() -> _Child:
+    with _children_lock:
+        while _idle:
+            child = _idle.pop()
+            if child.proc.is_alive():
+                return child
+            child.kill()
+    return _Child()
+
+
+def _give_back(child: _Child) -> None:
+    with _children_lock:
+        if child.proc.is_alive() and len(_idle) < budget.EXPORT_WORKERS:
+            _idle.append(child)
+            return
+    child.kill()
+
+
+def stop_children() -> None:
+    """End the idle render processes (tests; at exit, daemonic children end with the server)."""
+    with _children_lock:
+        idle, _idle[:] = list(_idle), []
+    for child in idle:
+        child.kill()
+
+
+def _answer(child: _Child, timeout: float):
+    """The child's next message; None when none came within ``timeout``; raises ChildFailed if it died."""
+    ready = _wait_any([child.conn, child.proc.sentinel], timeout)
+    if not ready:
+        return None
+    if child.conn in ready:
+        try:
+            return child.conn.recv()
+        except (EOFError, OSError):
+            pass
+    child.proc.join(1)
+    raise ChildFailed(f"The render process ended unexpectedly (exit code {child.proc.exitcode}): "
+                      "try again, or a smaller size.")
+
+
+def _stop(child: _Child) -> bool:
+    """Tell the child to stop its task; True once it has (it can be reused), False if it had to be killed."""
+    try:
+        child.conn.send("stop")
+        end = time.monotonic() + CHILD_GRACE
+        while time.monotonic() < end:
+            msg = _answer(child, max(0.0, end - time.monotonic()))
+            if msg is not None and msg[0] != "progress":
+                return True
+    except (ChildFailed, OSError):
+        pass
+    return False
+
+
+def in_process(fn: Callable[..., Any], *args: Any, progress: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``fn(*args, progress=cb, **kwargs)`` in a render process; returns its result here.
+
+    ``fn`` (a module-level function), its arguments and its result must pickle. The child's
+    progress reports are relayed to ``progress`` (a job's callback), which is also called every
+    0.2 s while the child is quiet: when it raises :class:`JobStopped` (cancelled, or past the
+    time bound) the child is told to stop, and killed if it does not within ``CHILD_GRACE`` s.
+    An exception in the child comes back as :class:`ChildFailed` (a ``TimeoutError`` as a
+    ``TimeoutError``), a child that dies as :class:`ChildFailed`. A script that calls this must
+    guard its main code (``if __name__ == "__main__":``): ``spawn`` imports the main module in
+    the child (``python -m streamlit`` and ``python -m pytest`` are skipped, being ``__main__``s).
+    """
+    child = _take()
+    reusable, last = False, 0.0
+    try:
+        child.conn.send((fn, args, kwargs))
+        while True:
+            try:
+                msg = _answer(child, 0.2)
+                if msg is None:
+                    if progress is not None:
+                        progress(last)  # raises JobStopped once the job is cancelled or over time
+                    continue
+                if msg[0] == "progress":
+                    last = msg[1]
+                    if progress is not None:
+                        progress(msg[1], msg[2])
+                    continue
+            except JobStopped:
+                reusable = _stop(child)
+                raise
+            reusable = True
+            if msg[0] == "done":
+                return msg[1]
+            if msg[0] == "stopped":
+                raise JobStopped(CANCELLED)
+            _, name, text, timeout = msg
+            if timeout:
+                raise TimeoutError(text)
+            raise ChildFailed(f"{name}: {text}" if text else name)
+    finally:
+        if reusable:
+            _give_back(child)
+        else:
+            child.kill()
 
 
 RUNNER = JobRunner(workers=budget.EXPORT_WORKERS, per_session=budget.EXPORT_JOBS_PER_SESSION,

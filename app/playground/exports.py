@@ -49,12 +49,12 @@ def race_exports(scene: Scene, res: Result, surface, land: Landscape, log: bool)
     out += still_exports(lambda: P.loss_chart(scene, res, surface, log, T), f"{name}-loss", what="Loss chart")
     for w, h in ANIMATION_SIZES:
         out.append(Export(f"GIF {w}x{h}", f"{name}-{w}x{h}.gif", "image/gif",
-                          themed(lambda progress=None, w=w, h=h: animation.write_gif(payload(), land, size=(w, h),
-                                                                                     progress=progress), kind),
+                          themed(lambda progress=None, w=w, h=h: animation.gif_in_child(payload(), land, size=(w, h),
+                                                                                        progress=progress), kind),
                           heavy=True, help="Loops forever; for slides that cannot play video."))
         out.append(Export(f"MP4 {w}x{h}", f"{name}-{w}x{h}.mp4", "video/mp4",
-                          themed(lambda progress=None, w=w, h=h: animation.write_mp4(payload(), land, size=(w, h),
-                                                                                     progress=progress), kind),
+                          themed(lambda progress=None, w=w, h=h: animation.mp4_in_child(payload(), land, size=(w, h),
+                                                                                        progress=progress), kind),
                           heavy=True, help="H.264: plays in PowerPoint, Keynote and browsers."))
     out.append(Export("Offline page (HTML)", f"{name}.html", "text/html",
                       themed(lambda: offline.offline_html(payload(), V.landscape_payload(land), title).encode("utf-8"),
