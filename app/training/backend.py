@@ -487,11 +487,9 @@ class Run:
         if not (math.isfinite(loss_value) and math.isfinite(gn)):
             self.diverged = (f"stopped at step {self.step}: the loss became {loss_value:.3g} "
                              f"(gradient norm {gn:.3g}). Lower the learning rate or clip the gradients.")
-            if self.monitor is not None:
-                self.monitor.diverged(self, micro_batches)
+            self.monitor.diverged(self, micro_batches)
             return
-        if self.monitor is not None:
-            self.monitor.before_step(self)
+        self.monitor.before_step(self)
         gn_after = gn
         if self.config.clip_norm is not None:
             clip_fn(self, self.config.clip_norm)
@@ -502,8 +500,7 @@ class Run:
         if self._hessian and self.optimizer.hessian_due():
             self._refresh_hessian(micro_batches)
         self._history.append(self.step, loss_value, lr, gn, gn_after, a.weight_norm())
-        if self.monitor is not None:
-            self.monitor.after_step(self)
+        self.monitor.after_step(self)
         if self.batch_log is not None:
             self.batch_log.extend(idx for _, _, idx in micro_batches)
 
@@ -530,8 +527,7 @@ class Run:
                 out.append(F.cross_entropy(logits, y).item())
                 out.append((logits.argmax(dim=1) == y).double().mean().item())
         self._evals.append(*out)
-        if self.monitor is not None:
-            self.monitor.evaluated(self, data[0][0])
+        self.monitor.evaluated(self, data[0][0])
 
     # -- views --------------------------------------------------------------------------------
     @property

@@ -118,6 +118,7 @@ def runs_editor() -> None:
     with c2, control("view") as fixed:
         st.radio("view", ["2D map", "3D surface"], index=0, key="pg_view", bind=Q, disabled=fixed)
     sched_names = schedule_choices(SCHEDULES)
+    run_length = None  # the steps a schedule's curve is checked for: read once, when a run has a schedule
     for i in range(U.value("pg_nruns", ss)):
         def key(name: str, i=i) -> str:
             return U.run_key(i, name)
@@ -151,9 +152,11 @@ def runs_editor() -> None:
                     for h in SCHEDULES[sched].params:
                         hyper_widget(h, U.schedule_key(i, h.name), default(U.schedule_key(i, h.name)),
                                      disabled=fixed)
+                    if run_length is None:
+                        run_length = U.value("pg_steps", ss)
                     problem = schedule_problem(sched, {h.name: ss[U.schedule_key(i, h.name)] for h in
                                                        SCHEDULES[sched].params if U.schedule_key(i, h.name) in ss},
-                                               U.value("pg_steps", ss))
+                                               run_length)
                     if problem:  # beside the controls (a typed formula's mistake); the run is not raced
                         st.error(problem)
                     st.caption(SCHEDULES[sched].summary)
