@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from app.training import backend as T
-from tests.test_app_live import click, needs_torch, open_page, race
+from tests.test_app_live import click, needs_torch, race
+from tests.test_app_live import open_page as open_live_page
 
 pytestmark = needs_torch
+
+
+def open_page(query: dict | None = None, **state):
+    """Live Training with its Checkpoint and Mixed precision panels open (closed, they compute nothing)."""
+    return open_live_page(query, lt_ckpt_box=True, lt_amp_box=True, **state)
 
 
 def _expander(at, start: str):
@@ -255,3 +261,17 @@ def test_fuzz_forged_page_settings_never_raise():
         _draw_four_runs(at)
 
     check()
+
+
+def test_closed_panels_draw_and_compute_nothing():
+    """Closed, the Checkpoint and Mixed precision expanders build no table, uploader or chart (a whole-page rerun
+    of Live Training pays for them only while a teacher has them open)."""
+    at = open_live_page()
+    click(at, "lt_step")
+    assert [e.label for e in at.expander if e.label.startswith(("Checkpoint", "Mixed precision"))] == [
+        "Checkpoint: save, resume, and what the optimizer state holds", "Mixed precision: float32"]
+    assert not [u for u in at.get("file_uploader") if u.key == "lt_ckpt_file"]
+    assert not _expander(at, "Checkpoint").dataframe
+    at.session_state["lt_ckpt_box"] = True
+    at.run()
+    assert [u for u in at.get("file_uploader") if u.key == "lt_ckpt_file"] and _expander(at, "Checkpoint").dataframe

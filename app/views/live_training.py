@@ -611,12 +611,18 @@ if land_box.open and "_lt_race" in st.session_state:
     with land_box:
         NL.panel(st.session_state["_lt_race"], st.session_state["_lt_lock"])
 
-if "_lt_race" in st.session_state:  # app/training/checkpoint.py and amp.py draw these
-    with st.expander("Checkpoint: save, resume, and what the optimizer state holds"):
-        CK.panel(st.session_state["_lt_race"], held=_held, page=dict(st.session_state.get(KEPT.store, {})),
-                 on_upload=_on_upload)
-    with st.expander(f"Mixed precision: {AMP.PRECISIONS[precision].label}"):
-        AMP.panel(st.session_state["_lt_race"], held=_held)
+if "_lt_race" in st.session_state:  # app/training/checkpoint.py and amp.py draw these, only while open (as above)
+    ckpt_box = st.expander("Checkpoint: save, resume, and what the optimizer state holds", key="lt_ckpt_box",
+                           on_change="rerun")
+    if ckpt_box.open:
+        with ckpt_box:
+            CK.panel(st.session_state["_lt_race"], held=_held, page=dict(st.session_state.get(KEPT.store, {})),
+                     on_upload=_on_upload)
+    amp_box = st.expander(f"Mixed precision: {AMP.PRECISIONS[precision].label}", key="lt_amp_box",
+                          on_change="rerun")
+    if amp_box.open:
+        with amp_box:
+            AMP.panel(st.session_state["_lt_race"], held=_held)
 
 
 def debug_panel() -> None:
