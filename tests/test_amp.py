@@ -152,8 +152,9 @@ def test_optim_core_backend_run_follows_the_hand_written_loop(data, precision):
     run = race.runs[0]
     assert (run.amp.scaler is not None) == (precision == "float16_scaled")
     losses = np.array([r[0] for r in ref])
-    assert run.history["loss"].shape == losses.shape
+    assert run.history["loss"].shape == losses.shape and run.history["loss"].dtype == losses.dtype == np.float64
     np.testing.assert_allclose(run.history["loss"], losses, rtol=2e-3)
+    assert run.adapter.flat.shape == ref[-1][1].shape and run.adapter.flat.dtype == ref[-1][1].dtype
     np.testing.assert_allclose(run.adapter.flat, ref[-1][1], rtol=2e-2, atol=2e-3)
     if precision == "float16_scaled":
         np.testing.assert_array_equal(run.amp.history["scale"], [r[3] for r in ref])
@@ -168,7 +169,10 @@ def test_bfloat16_changes_the_numbers_and_float32_does_not(data):
     b.train(5)
     assert not np.array_equal(a.runs[0].history["loss"], b.runs[0].history["loss"])
     ref = _hand_loop(data, "float32", 5, len(data[1]))
-    np.testing.assert_array_equal(a.runs[0].history["loss"], [r[0] for r in ref])
+    want = np.array([r[0] for r in ref])
+    got = a.runs[0].history["loss"]
+    assert got.shape == want.shape == (5,) and got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,8 +257,9 @@ def test_the_script_reproduces_a_mixed_precision_race(data, tmp_path, precision)
     for r, run in enumerate(race.runs):
         assert out["loss"][r].shape == run.history["loss"].shape == (steps,)
         np.testing.assert_array_equal(out["loss"][r], run.history["loss"])  # the same torch ops, bit for bit
-        np.testing.assert_array_equal(out["zero"][r], run.amp.history["zero"])
-        np.testing.assert_array_equal(out["scale"][r], run.amp.history["scale"])
+        for col in ("zero", "scale"):
+            assert out[col][r].shape == run.amp.history[col].shape == (steps,)
+            np.testing.assert_array_equal(out[col][r], run.amp.history[col])
 
 
 def test_a_float32_script_has_no_mixed_precision_code(data):

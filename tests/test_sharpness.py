@@ -173,7 +173,9 @@ def test_adam_preconditioner_and_preconditioned_sharpness(backend):
     race.train(7)
     run = race.runs[0]
     v, t, theta = _torch_adam_state(race, 7, lr=0.02, betas=(0.8, 0.99), eps=1e-6)
-    np.testing.assert_allclose(np.asarray(run.adapter.flat), theta, rtol=1e-9, atol=1e-12)  # the same run
+    flat = np.asarray(run.adapter.flat)
+    assert flat.shape == theta.shape == (race.spec.n_params,) and flat.dtype == theta.dtype == np.float64
+    np.testing.assert_allclose(flat, theta, rtol=1e-9, atol=1e-12)  # the same run
     P = S.adam_preconditioner(run)
     assert P.shape == (race.spec.n_params,) and P.dtype == np.float64
     want = (1 - 0.8 ** t) * (np.sqrt(v / (1 - 0.99 ** t)) + 1e-6)
